@@ -1,0 +1,126 @@
+"""Every setting the platform reads, from environment variables with documented defaults.
+
+This is the only module that touches ``os.environ``; everything else receives a ``Settings``.
+The defaults are the zero-setup laptop run (SQLite, a local Redis); production sets
+``SAMO_DATABASE_URL`` and ``SAMO_REDIS_URL`` (see README.md).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class RateLimitTier:
+    """A sliding window of ``requests`` per ``window_s`` seconds and a cap on unfinished jobs."""
+
+    name: str
+    requests: int
+    window_s: int
+    max_jobs_in_flight: int
+
+
+def parse_tiers(spec: str) -> dict[str, RateLimitTier]:
+    """Parse ``name=requests/window_s/max_in_flight`` entries separated by commas."""
+    tiers = {}
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, numbers = entry.partition("=")
+        requests, window_s, in_flight = (int(n) for n in numbers.split("/"))
+        tiers[name.strip()] = RateLimitTier(name.strip(), requests, window_s, in_flight)
+    if not tiers:
+        raise ValueError("SAMO_RATE_LIMIT_TIERS defines no tier")
+    return tiers
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return default if value in (None, "") else int(value)
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return default if value in (None, "") else float(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Storage and broker
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'instance' / 'samo.db'}"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str = ""
+    # Longer than any task can run: an unacknowledged job is redelivered after this.
+    broker_visibility_timeout_s: int = 3600
+    # Queues: with GPU workers configured, model jobs go to `gpu`, otherwise to `cpu`.
+    gpu_workers_enabled: bool = False
+
+    # Security
+    jwt_secret: str = ""
+    jwt_access_ttl_s: int = 900
+    jwt_refresh_ttl_s: int = 7 * 24 * 3600
+    problem_base_uri: str = "https://samo-brain.dev/problems/"
+
+    # Request limits
+    max_text_chars: int = 10_000
+    max_request_bytes: int = 1 * 1024 * 1024
+    rate_limit_tiers: dict[str, RateLimitTier] = field(
+        default_factory=lambda: parse_tiers("free=60/60/20,pro=600/60/200,enterprise=6000/60/2000")
+    )
+    default_tier: str = "free"
+
+    # Models (worker processes only)
+    emotion_model: str = ""
+    emotion_device: str = "auto"
+    emotion_int8: bool = True
+    emotion_batch_size: int = 32
+
+    # Jobs whose broker message was lost (Redis restarted) are enqueued again after this.
+    requeue_after_s: int = 300
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def model_queue(self) -> str:
+        return "gpu" if self.gpu_workers_enabled else "cpu"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        defaults = cls()
+        tiers_spec = os.environ.get("SAMO_RATE_LIMIT_TIERS")
+        return cls(
+            database_url=_env("SAMO_DATABASE_URL", defaults.database_url),
+            redis_url=_env("SAMO_REDIS_URL", defaults.redis_url),
+            broker_url=_env("SAMO_BROKER_URL", defaults.broker_url),
+            broker_visibility_timeout_s=_env_int(
+                "SAMO_BROKER_VISIBILITY_TIMEOUT_S", defaults.broker_visibility_timeout_s
+            ),
+            gpu_workers_enabled=_env_bool("SAMO_GPU_WORKERS", defaults.gpu_workers_enabled),
+            jwt_secret=_env("SAMO_JWT_SECRET", defaults.jwt_secret),
+            jwt_access_ttl_s=_env_int("SAMO_JWT_ACCESS_TTL_S", defaults.jwt_access_ttl_s),
+            jwt_refresh_ttl_s=_env_int("SAMO_JWT_REFRESH_TTL_S", defaults.jwt_refresh_ttl_s),
+            problem_base_uri=_env("SAMO_PROBLEM_BASE_URI", defaults.problem_base_uri),
+            max_text_chars=_env_int("SAMO_MAX_TEXT_CHARS", defaults.max_text_chars),
+            max_request_bytes=_env_int("SAMO_MAX_REQUEST_BYTES", defaults.max_request_bytes),
+            rate_limit_tiers=parse_tiers(tiers_spec) if tiers_spec else defaults.rate_limit_tiers,
+            default_tier=_env("SAMO_DEFAULT_TIER", defaults.default_tier),
+            emotion_model=_env("SAMO_EMOTION_MODEL", defaults.emotion_model),
+            emotion_device=_env("SAMO_EMOTION_DEVICE", defaults.emotion_device),
+            emotion_int8=_env_bool("SAMO_EMOTION_INT8", defaults.emotion_int8),
+            emotion_batch_size=_env_int("SAMO_EMOTION_BATCH_SIZE", defaults.emotion_batch_size),
+            requeue_after_s=_env_int("SAMO_REQUEUE_AFTER_S", defaults.requeue_after_s),
+        )

@@ -1,0 +1,64 @@
+"""Engines and session factories, built once per process and database URL."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+_engines: dict[str, Engine] = {}
+_sessionmakers: dict[str, sessionmaker[Session]] = {}
+
+
+def _configure_sqlite_connection(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _create_engine(database_url: str) -> Engine:
+    if database_url.startswith("sqlite"):
+        path = database_url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(database_url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _configure_sqlite_connection)
+        return engine
+    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def get_engine(database_url: str) -> Engine:
+    if database_url not in _engines:
+        _engines[database_url] = _create_engine(database_url)
+    return _engines[database_url]
+
+
+def get_sessionmaker(database_url: str) -> sessionmaker[Session]:
+    if database_url not in _sessionmakers:
+        _sessionmakers[database_url] = sessionmaker(bind=get_engine(database_url), expire_on_commit=False)
+    return _sessionmakers[database_url]
+
+
+@contextmanager
+def session_scope(database_url: str) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    session = get_sessionmaker(database_url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def dispose_engines() -> None:
+    """Forget pooled connections inherited over fork: a child must open its own sockets."""
+    for engine in _engines.values():
+        engine.dispose(close=False)
