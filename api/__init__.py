@@ -1,0 +1,42 @@
+"""SAMO Brain HTTP API: the Flask app factory.
+
+The API process only validates, stores and enqueues; it never imports torch, transformers or
+faster-whisper (tests check ``sys.modules``).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from config.settings import Settings
+
+
+def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    settings = settings or Settings.from_env()
+    app.config.from_mapping(
+        SAMO_SETTINGS=settings,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    logging.basicConfig(level=logging.INFO)
+
+    from api import extensions, problems
+
+    problems.init_app(app)
+    extensions.init_app(app)
+
+    from api import auth, health, jobs, openapi, ratelimit, tokens
+
+    auth.init_app(app)
+    ratelimit.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(tokens.bp)
+    app.register_blueprint(jobs.bp)
+    app.register_blueprint(openapi.bp)
+    health.init_metrics(app)
+    return app

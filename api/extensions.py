@@ -1,0 +1,42 @@
+"""Per-app handles on the database and Redis, opened lazily and closed at the end of each request."""
+from __future__ import annotations
+
+import redis
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from db.session import get_sessionmaker
+
+
+def settings() -> Settings:
+    return current_app.config["SAMO_SETTINGS"]
+
+
+def db_session() -> Session:
+    """The request's session; views commit explicitly, anything left open is rolled back."""
+    if "db_session" not in g:
+        g.db_session = get_sessionmaker(settings().database_url)()
+    return g.db_session
+
+
+def redis_client() -> redis.Redis:
+    return current_app.extensions["samo_redis"]
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["samo_redis"] = redis.Redis.from_url(
+        app.config["SAMO_SETTINGS"].redis_url,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        decode_responses=True,
+    )
+    app.teardown_appcontext(_close_session)

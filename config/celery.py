@@ -1,0 +1,52 @@
+"""Celery configuration under Celery's documented setting names, built from ``Settings``."""
+from __future__ import annotations
+
+from kombu import Queue
+
+from config.settings import Settings
+
+QUEUES = ("cpu", "gpu", "bulk", "webhooks")
+
+
+def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
+    """Model work goes to `gpu` when GPU workers are configured, else `cpu`; housekeeping stays on `cpu`."""
+    model_queue = {"queue": settings.model_queue}
+    return {
+        "tasks.emotion.*": model_queue,
+        "tasks.speech.*": model_queue,
+        "tasks.summarize.*": model_queue,
+        "tasks.maintenance.*": {"queue": "cpu"},
+        "tasks.webhooks.*": {"queue": "webhooks"},
+    }
+
+
+def celery_config(settings: Settings) -> dict:
+    return {
+        "broker_url": settings.celery_broker_url,
+        "broker_connection_retry_on_startup": True,
+        # Visibility timeout must exceed the longest task, or a running job is delivered twice.
+        "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout_s},
+        # Results live in the jobs table, not in a Celery result backend.
+        "task_ignore_result": True,
+        "result_backend": None,
+        # A job is acknowledged only after its result is stored; a worker that dies hands it back.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # Model tasks are long compared to a message round trip: reserve one at a time per process.
+        "worker_prefetch_multiplier": 1,
+        "task_queues": [Queue(name) for name in QUEUES],
+        "task_default_queue": "cpu",
+        "task_routes": task_routes(settings),
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_send_sent_event": True,
+        "worker_send_task_events": True,
+        "worker_hijack_root_logger": False,
+        "beat_schedule": {
+            "requeue-stale-jobs": {
+                "task": "tasks.maintenance.requeue_stale_jobs",
+                "schedule": 60.0,
+            },
+        },
+        "timezone": "UTC",
+    }

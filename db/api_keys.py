@@ -1,0 +1,98 @@
+"""Tenants and API keys: creation, lookup by hash, revocation.
+
+A key looks like ``samo_<8 hex>_<43 url-safe chars>``; the first two parts are the visible
+prefix stored in clear, the whole key is stored only as its SHA-256 digest. Keys carry 256 bits
+of randomness, so a fast digest is safe here (no password-style stretching needed).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import ApiKey, Tenant, utcnow
+
+KEY_SCHEME = "samo"
+ALL_SCOPES = ("jobs:read", "jobs:write", "batches:read", "batches:write", "webhooks:manage")
+DEFAULT_SCOPES = ALL_SCOPES
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """What the caller sees exactly once."""
+
+    key: str
+    record: ApiKey
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def key_prefix(key: str) -> str:
+    return "_".join(key.split("_", 2)[:2])
+
+
+def generate_api_key() -> str:
+    return f"{KEY_SCHEME}_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"
+
+
+def validate_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
+    unknown = sorted(set(scopes) - set(ALL_SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scopes: {', '.join(unknown)}; known: {', '.join(ALL_SCOPES)}")
+    return sorted(set(scopes))
+
+
+def create_tenant(session: Session, name: str, tier: str = "free") -> Tenant:
+    tenant = Tenant(name=name, tier=tier)
+    session.add(tenant)
+    session.flush()
+    return tenant
+
+
+def find_tenant(session: Session, name_or_id: str) -> Tenant | None:
+    try:
+        tenant = session.get(Tenant, uuid.UUID(name_or_id))
+        if tenant is not None:
+            return tenant
+    except ValueError:
+        pass
+    return session.scalar(select(Tenant).where(Tenant.name == name_or_id))
+
+
+def create_api_key(
+    session: Session, tenant: Tenant, scopes: list[str] | tuple[str, ...] = DEFAULT_SCOPES, name: str = ""
+) -> IssuedKey:
+    key = generate_api_key()
+    record = ApiKey(
+        tenant_id=tenant.id,
+        name=name,
+        prefix=key_prefix(key),
+        key_hash=hash_api_key(key),
+        scopes=validate_scopes(scopes),
+    )
+    session.add(record)
+    session.flush()
+    return IssuedKey(key=key, record=record)
+
+
+def find_active_key(session: Session, presented_key: str) -> ApiKey | None:
+    """Look the key up by digest, then compare digests in constant time."""
+    digest = hash_api_key(presented_key)
+    record = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+    if record is None or not hmac.compare_digest(record.key_hash, digest) or not record.is_active:
+        return None
+    return record
+
+
+def revoke_api_key(session: Session, prefix: str) -> ApiKey | None:
+    record = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if record is not None and record.revoked_at is None:
+        record.revoked_at = utcnow()
+    return record

@@ -1,0 +1,134 @@
+"""Fixtures for the app, the database, the broker and real worker processes.
+
+Integration tests run against the real PostgreSQL and Redis servers (each session gets its own
+database and Redis database number, see tests/support/services.py) and real Celery workers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+
+import pytest
+import redis as redis_lib
+
+from config.settings import Settings, parse_tiers
+from tests.support.services import claimed_redis_database, temporary_database
+
+TEST_JWT_SECRET = "test-jwt-secret-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    from db.migrate import upgrade_to_head
+
+    with temporary_database() as url:
+        upgrade_to_head(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    with claimed_redis_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url, redis_url) -> Settings:
+    return dataclasses.replace(
+        Settings(),
+        database_url=database_url,
+        redis_url=redis_url,
+        jwt_secret=TEST_JWT_SECRET,
+        broker_visibility_timeout_s=int(os.environ.get("SAMO_TEST_VISIBILITY_TIMEOUT_S", "8")),
+        rate_limit_tiers=parse_tiers("free=1000/60/1000,tiny=3/60/1000,oneflight=1000/60/1"),
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process (worker, gunicorn) read the same settings."""
+    tiers = ",".join(
+        f"{t.name}={t.requests}/{t.window_s}/{t.max_jobs_in_flight}" for t in settings.rate_limit_tiers.values()
+    )
+    return {
+        "SAMO_DATABASE_URL": settings.database_url,
+        "SAMO_REDIS_URL": settings.redis_url,
+        "SAMO_JWT_SECRET": settings.jwt_secret,
+        "SAMO_BROKER_VISIBILITY_TIMEOUT_S": str(settings.broker_visibility_timeout_s),
+        "SAMO_RATE_LIMIT_TIERS": tiers,
+        "SAMO_EMOTION_INT8": "true" if settings.emotion_int8 else "false",
+    }
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    from api import create_app
+
+    return create_app(settings, {"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db_session(settings):
+    from db.session import get_sessionmaker
+
+    session = get_sessionmaker(settings.database_url)()
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture
+def redis(redis_url):
+    return redis_lib.Redis.from_url(redis_url, decode_responses=True)
+
+
+@pytest.fixture
+def make_tenant(settings):
+    """Each test gets tenants of its own, so tests never see each other's jobs or limits."""
+    from db.api_keys import create_api_key, create_tenant
+    from db.session import session_scope
+
+    def factory(tier: str = "free", scopes=None, name: str | None = None):
+        with session_scope(settings.database_url) as session:
+            tenant = create_tenant(session, name or f"tenant-{uuid.uuid4().hex[:10]}", tier)
+            issued = create_api_key(session, tenant, **({"scopes": scopes} if scopes is not None else {}))
+            return TenantCredentials(tenant.id, tenant.name, issued.key, issued.record.prefix)
+
+    return factory
+
+
+@dataclasses.dataclass(frozen=True)
+class TenantCredentials:
+    tenant_id: uuid.UUID
+    name: str
+    api_key: str
+    key_prefix: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"ApiKey {self.api_key}"}
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app served over real HTTP on a loopback port."""
+    from tests.support.processes import serve_app_in_thread
+
+    with serve_app_in_thread(app) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def cpu_worker(settings):
+    """A real Celery worker consuming the `cpu` queue, with the real emotion model."""
+    from tests.support.processes import CeleryWorker
+
+    worker = CeleryWorker(settings_env(settings), queues=("cpu",))
+    worker.start()
+    yield worker
+    worker.stop()

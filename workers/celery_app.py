@@ -1,0 +1,59 @@
+"""The one Celery app every worker, beat and Flower process imports.
+
+Start a worker pinned to a queue: ``celery -A workers.celery_app worker -Q cpu``.
+"""
+from __future__ import annotations
+
+import logging
+
+from celery import Celery, signals
+
+from config.celery import celery_config
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TASK_MODULES = ["tasks.emotion", "tasks.maintenance"]
+
+
+def make_celery(settings: Settings) -> Celery:
+    """Worker processes use the module-level ``app``; the API builds its own from its settings."""
+    celery = Celery("samo", include=TASK_MODULES)
+    celery.config_from_object(celery_config(settings))
+    return celery
+
+
+settings = Settings.from_env()
+app = make_celery(settings)
+
+
+class GpuUnavailable(SystemExit):
+    pass
+
+
+def consumed_queues(worker) -> set[str]:
+    return {queue.name for queue in worker.app.amqp.queues.consume_from.values()}
+
+
+@signals.celeryd_after_setup.connect
+def refuse_gpu_queue_without_cuda(sender, instance, **_kwargs) -> None:
+    """A `gpu` worker without CUDA would silently run models on the CPU at a fraction of the speed."""
+    if "gpu" not in consumed_queues(instance):
+        return
+    from workers.devices import cuda_available
+
+    if not cuda_available():
+        message = (
+            "This worker consumes the 'gpu' queue but no CUDA device is available. "
+            "Start it on a machine with an NVIDIA GPU and a CUDA build of torch, "
+            "or consume the 'cpu' queue instead (-Q cpu)."
+        )
+        log.critical(message)
+        raise GpuUnavailable(message)
+
+
+@signals.worker_process_init.connect
+def reset_inherited_connections(**_kwargs) -> None:
+    from db.session import dispose_engines
+
+    dispose_engines()
