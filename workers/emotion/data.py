@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +87,30 @@ def read_split(path: str | Path) -> Split:
             label_ids.append([int(x) for x in row[1].split(",") if x.strip()])
             ids.append(row[2] if len(row) > 2 else str(lineno))
     return Split(texts, label_ids, ids)
+
+
+def _emoji_name(ch: str) -> str | None:
+    cp = ord(ch)
+    if cp < 0x2600 or 0x2800 <= cp <= 0x28FF:
+        return None
+    if unicodedata.category(ch) != "So":
+        return None
+    name = unicodedata.name(ch, "")
+    return f" {name.lower()} " if name else None
+
+
+def emoji_to_words(text: str) -> str:
+    """Spell emoji out as their Unicode names (😂 -> "face with tears of joy").
+
+    The base encoder's uncased WordPiece vocabulary maps every emoji to the same [UNK],
+    which would erase exactly the signal they carry; their names are ordinary words it
+    knows. Braille art and box drawing are left alone (they carry no emotion). Everything
+    else, punctuation included, passes through untouched.
+    """
+    if text.isascii():
+        return text
+    out = []
+    for ch in text:
+        name = _emoji_name(ch)
+        out.append(name if name else ch)
+    return "".join(out)
