@@ -1,0 +1,1 @@
+"""Speech layer: audio validation (``audio``) and faster-whisper transcription (``transcriber``)."""
