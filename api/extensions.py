@@ -40,3 +40,13 @@ def init_app(app: Flask) -> None:
         decode_responses=True,
     )
     app.teardown_appcontext(_close_session)
+
+
+def celery_client():
+    """A Celery app used only to publish; built from this app's settings on first use."""
+    app = current_app._get_current_object()
+    if "samo_celery" not in app.extensions:
+        from workers.celery_app import make_celery
+
+        app.extensions["samo_celery"] = make_celery(settings())
+    return app.extensions["samo_celery"]

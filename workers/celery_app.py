@@ -57,3 +57,22 @@ def reset_inherited_connections(**_kwargs) -> None:
     from db.session import dispose_engines
 
     dispose_engines()
+
+
+MODEL_QUEUES = {"cpu", "gpu"}
+_consumes_model_queue = False
+
+
+@signals.celeryd_after_setup.connect
+def remember_queues(sender, instance, **_kwargs) -> None:
+    global _consumes_model_queue
+    _consumes_model_queue = bool(consumed_queues(instance) & MODEL_QUEUES)
+
+
+@signals.worker_process_init.connect
+def load_models_before_first_job(**_kwargs) -> None:
+    """Pay the model load at start-up, not on a user's first job."""
+    if _consumes_model_queue:
+        from workers.models import emotion_classifier
+
+        emotion_classifier(settings)

@@ -1,0 +1,215 @@
+"""`/v1/jobs`: submit, read, list and cancel analysis jobs."""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import uuid
+from datetime import datetime
+
+from flask import Blueprint, request, url_for
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from api.auth import current_principal, require_scope
+from api.extensions import celery_client, db_session, settings
+from api.metrics import record_job_submitted
+from api.problems import Problem
+from api.ratelimit import enforce_jobs_in_flight
+from api.requests import parse_body
+from api.schemas import JobCreate, JobOut
+from db.jobs import cancel_job, mark_enqueued
+from db.models import Job, JobStatus
+from tasks.enqueue import enqueue_job
+
+bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
+
+MAX_PAGE_SIZE = 100
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def job_document(job: Job) -> dict:
+    has_model = job.model_name is not None
+    document = JobOut(
+        id=job.id,
+        type=job.type,
+        status=job.status.value,
+        input=job.input,
+        options=job.options,
+        result=job.result,
+        error={"code": job.error_code, "message": job.error_message or ""} if job.error_code else None,
+        model={"name": job.model_name, "version": job.model_version} if has_model else None,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        processing_ms=job.processing_ms,
+        attempts=job.attempts,
+    ).model_dump(mode="json")
+    document["links"] = {"self": url_for("jobs.get_job", job_id=job.id)}
+    return document
+
+
+def check_text(text: str) -> None:
+    if not text.strip():
+        raise Problem(422, "empty-text", "Empty text", "`input.text` must contain non-whitespace characters.")
+    limit = settings().max_text_chars
+    if len(text) > limit:
+        raise Problem(422, "text-too-long", "Text too long",
+                      f"`input.text` has {len(text)} characters; the limit is {limit}.",
+                      max_chars=limit, chars=len(text))
+
+
+def request_fingerprint(raw_body: object) -> str:
+    canonical = json.dumps(raw_body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip().strip('"')
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX:
+        raise Problem(400, "invalid-idempotency-key", "Invalid Idempotency-Key",
+                      f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters.")
+    return key
+
+
+def replay_or_conflict(existing: Job, fingerprint: str):
+    if existing.request_hash != fingerprint:
+        raise Problem(409, "idempotency-key-reused", "Idempotency-Key reused",
+                      "This Idempotency-Key was already used with a different request body.")
+    return accepted(existing, replayed=True)
+
+
+def accepted(job: Job, replayed: bool = False):
+    headers = {"Location": url_for("jobs.get_job", job_id=job.id)}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return job_document(job), 202, headers
+
+
+def find_by_idempotency_key(tenant_id: uuid.UUID, key: str) -> Job | None:
+    return db_session().scalar(select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == key))
+
+
+@bp.post("")
+@require_scope("jobs:write")
+def create_job():
+    body, raw = parse_body(JobCreate)
+    check_text(body.input.text)
+    principal = current_principal()
+    key = idempotency_key()
+    fingerprint = request_fingerprint(raw)
+    session = db_session()
+    if key and (existing := find_by_idempotency_key(principal.tenant_id, key)):
+        return replay_or_conflict(existing, fingerprint)
+
+    enforce_jobs_in_flight(session, principal)
+    job = Job(
+        tenant_id=principal.tenant_id,
+        type=body.type,
+        queue=settings().model_queue,
+        input=body.input.model_dump(),
+        options=body.options.model_dump(),
+        idempotency_key=key,
+        request_hash=fingerprint,
+    )
+    session.add(job)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = find_by_idempotency_key(principal.tenant_id, key) if key else None
+        if existing is None:
+            raise
+        return replay_or_conflict(existing, fingerprint)
+
+    if enqueue_job(celery_client(), job.id, job.type):
+        mark_enqueued(session, [job.id])
+        session.commit()
+    record_job_submitted(job.type)
+    return accepted(job)
+
+
+def tenant_job(job_id: uuid.UUID) -> Job:
+    """Another tenant's job answers exactly like a missing one."""
+    job = db_session().get(Job, job_id)
+    if job is None or job.tenant_id != current_principal().tenant_id:
+        raise Problem(404, "job-not-found", "Job not found", f"No job {job_id} for this account.")
+    return job
+
+
+@bp.get("/<uuid:job_id>")
+@require_scope("jobs:read")
+def get_job(job_id: uuid.UUID):
+    job = tenant_job(job_id)
+    headers = {} if job.status.is_terminal else {"Retry-After": "1"}
+    return job_document(job), 200, headers
+
+
+@bp.post("/<uuid:job_id>/cancel")
+@require_scope("jobs:write")
+def cancel(job_id: uuid.UUID):
+    job = tenant_job(job_id)
+    session = db_session()
+    if not cancel_job(session, job.id):
+        raise Problem(409, "job-not-cancelable", "Job cannot be canceled",
+                      f"The job has already finished with status {job.status.value}.", status_now=job.status.value)
+    session.commit()
+    session.refresh(job)
+    return job_document(job), 200
+
+
+def encode_cursor(job: Job) -> str:
+    raw = json.dumps([job.created_at.isoformat(), str(job.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at, job_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created_at), uuid.UUID(job_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise Problem(400, "invalid-cursor", "Invalid cursor", "`cursor` is not one this API returned.") from None
+
+
+def parse_statuses(raw: str | None) -> list[JobStatus]:
+    if not raw:
+        return []
+    try:
+        return [JobStatus(value.strip()) for value in raw.split(",") if value.strip()]
+    except ValueError:
+        allowed = ", ".join(s.value for s in JobStatus)
+        raise Problem(400, "invalid-status-filter", "Invalid status filter",
+                      f"`status` must be a comma-separated list of: {allowed}.") from None
+
+
+def parse_limit(raw: str | None) -> int:
+    try:
+        limit = int(raw) if raw else 20
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise Problem(400, "invalid-limit", "Invalid limit", f"`limit` must be an integer from 1 to {MAX_PAGE_SIZE}.")
+    return limit
+
+
+@bp.get("")
+@require_scope("jobs:read")
+def list_jobs():
+    """Newest first, keyset-paginated on (created_at, id) so pages stay stable while jobs arrive."""
+    limit = parse_limit(request.args.get("limit"))
+    query = select(Job).where(Job.tenant_id == current_principal().tenant_id)
+    if statuses := parse_statuses(request.args.get("status")):
+        query = query.where(Job.status.in_(statuses))
+    if job_type := request.args.get("type"):
+        query = query.where(Job.type == job_type)
+    if cursor := request.args.get("cursor"):
+        created_at, last_id = decode_cursor(cursor)
+        query = query.where(or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < last_id)))
+    jobs = db_session().scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)).all()
+    page, more = jobs[:limit], len(jobs) > limit
+    return {"data": [job_document(job) for job in page], "next_cursor": encode_cursor(page[-1]) if more else None}

@@ -1,0 +1,43 @@
+"""Reading and validating request bodies into schema models, with problem+json errors."""
+from __future__ import annotations
+
+from typing import TypeVar
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+
+from api.problems import Problem
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def json_body() -> object:
+    if not request.is_json:
+        raise Problem(415, "unsupported-media-type", "Unsupported Media Type",
+                      "Send the body as JSON with Content-Type: application/json.")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise Problem(400, "invalid-json", "Invalid JSON", "The request body is not valid JSON.")
+    return body
+
+
+def _location(error: dict) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "body"
+
+
+def validation_problem(error: ValidationError) -> Problem:
+    errors = [{"field": _location(e), "message": e["msg"]} for e in error.errors(include_url=False)]
+    if any(e["field"] == "type" for e in errors):
+        return Problem(422, "unknown-job-type", "Unknown job type",
+                       "`type` must be one of the supported job types.", errors=errors)
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return Problem(422, "validation-error", "Invalid request", detail, errors=errors)
+
+
+def parse_body(model: type[Model]) -> tuple[Model, object]:
+    """The validated model and the raw JSON (kept for idempotency fingerprints)."""
+    raw = json_body()
+    try:
+        return model.model_validate(raw), raw
+    except ValidationError as error:
+        raise validation_problem(error) from None

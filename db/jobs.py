@@ -1,0 +1,132 @@
+"""Job state transitions, written so that a redelivered task can never write twice.
+
+Every transition is a single conditional UPDATE: a job is claimed only while unfinished, and
+finished only while running, so a duplicate delivery, a late worker or a cancel that raced a
+worker all resolve to exactly one terminal state and at most one stored result.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from db.models import UNFINISHED_STATUSES, EmotionScore, Job, JobStatus, utcnow
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    type: str
+    input: dict
+    options: dict
+    attempts: int
+    started_at: datetime
+
+
+def claim_job(session: Session, job_id: uuid.UUID) -> ClaimedJob | None:
+    """Mark a queued (or redelivered running) job as running; None if it is finished or gone."""
+    now = utcnow()
+    claimed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(UNFINISHED_STATUSES))
+        .values(
+            status=JobStatus.RUNNING,
+            attempts=Job.attempts + 1,
+            started_at=func.coalesce(Job.started_at, now),
+        )
+        .returning(Job.id, Job.tenant_id, Job.type, Job.input, Job.options, Job.attempts, Job.started_at)
+    ).first()
+    return ClaimedJob(*claimed) if claimed else None
+
+
+def _finish(session: Session, job_id: uuid.UUID, status: JobStatus, started_at: datetime | None, **values) -> bool:
+    now = utcnow()
+    processing_ms = int((now - started_at).total_seconds() * 1000) if started_at else None
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+        .values(status=status, finished_at=now, processing_ms=processing_ms, **values)
+    )
+    return result.rowcount == 1
+
+
+def complete_emotion_job(
+    session: Session, job: ClaimedJob, result: dict, model_name: str, model_version: str
+) -> bool:
+    """Store the result and its per-label scores in one transaction, only if the job still runs."""
+    if not _finish(session, job.id, JobStatus.SUCCEEDED, job.started_at, result=result,
+                   model_name=model_name, model_version=model_version):
+        return False
+    session.add_all(emotion_score_rows(job, result))
+    return True
+
+
+def emotion_score_rows(job: ClaimedJob, result: dict) -> list[EmotionScore]:
+    above = set(result.get("emotions", []))
+    return [
+        EmotionScore(
+            job_id=job.id,
+            tenant_id=job.tenant_id,
+            label=label,
+            probability=probability,
+            is_top=label == result.get("top_emotion"),
+            above_threshold=label in above,
+        )
+        for label, probability in result.get("probabilities", {}).items()
+    ]
+
+
+def complete_job(session: Session, job: ClaimedJob, result: dict, model_name: str | None = None,
+                 model_version: str | None = None) -> bool:
+    return _finish(session, job.id, JobStatus.SUCCEEDED, job.started_at, result=result,
+                   model_name=model_name, model_version=model_version)
+
+
+def fail_job(session: Session, job: ClaimedJob, code: str, message: str) -> bool:
+    return _finish(session, job.id, JobStatus.FAILED, job.started_at, error_code=code, error_message=message)
+
+
+def fail_unclaimed_job(session: Session, job_id: uuid.UUID, code: str, message: str) -> bool:
+    """Fail a job without running it (for example one that exhausted its attempts)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(UNFINISHED_STATUSES))
+        .values(status=JobStatus.FAILED, finished_at=utcnow(), error_code=code, error_message=message)
+    )
+    return result.rowcount == 1
+
+
+def cancel_job(session: Session, job_id: uuid.UUID) -> bool:
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(UNFINISHED_STATUSES))
+        .values(status=JobStatus.CANCELED, finished_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+def mark_enqueued(session: Session, job_ids: list[uuid.UUID]) -> None:
+    session.execute(update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=utcnow()))
+
+
+def stale_jobs(session: Session, requeue_after_s: int, running_stale_after_s: int, limit: int = 500):
+    """Jobs whose broker message may have been lost: never enqueued, or waiting or running for too long."""
+    now = utcnow()
+    return session.execute(
+        select(Job.id, Job.type)
+        .where(
+            or_(
+                and_(Job.status == JobStatus.QUEUED, Job.enqueued_at.is_(None),
+                     Job.created_at < now - timedelta(seconds=30)),
+                and_(Job.status == JobStatus.QUEUED, Job.enqueued_at < now - timedelta(seconds=requeue_after_s)),
+                and_(Job.status == JobStatus.RUNNING,
+                     Job.started_at < now - timedelta(seconds=running_stale_after_s)),
+            )
+        )
+        .order_by(Job.created_at)
+        .limit(limit)
+    ).all()
