@@ -1,0 +1,120 @@
+"""`/openapi.json` built from the pydantic schemas that validate requests, and a docs page."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from flask import Blueprint, Response
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api import schemas
+
+bp = Blueprint("openapi", __name__)
+
+COMPONENT_MODELS = (
+    schemas.JobCreate, schemas.JobOut, schemas.JobList, schemas.ProblemDetails,
+    schemas.TokenRequest, schemas.TokenResponse, schemas.EmotionResult,
+)
+
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+
+
+def ref(model: type[BaseModel]) -> dict:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def json_content(model: type[BaseModel]) -> dict:
+    return {"application/json": {"schema": ref(model)}}
+
+
+def problems(*statuses: int) -> dict:
+    return {str(status): {"description": "Problem details (RFC 9457)", "content": PROBLEM} for status in statuses}
+
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+
+
+def paths() -> dict:
+    return {
+        "/v1/jobs": {
+            "post": {
+                "summary": "Submit a job",
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": json_content(schemas.JobCreate)},
+                "responses": {"202": {"description": "Accepted; poll the Location.", "content": json_content(schemas.JobOut)},
+                              **problems(400, 401, 403, 409, 413, 415, 422, 429)},
+            },
+            "get": {
+                "summary": "List jobs, newest first",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string"}, "description": "Comma-separated statuses."},
+                    {"name": "type", "in": "query", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {"200": {"description": "A page of jobs", "content": json_content(schemas.JobList)},
+                              **problems(400, 401, 403, 429)},
+            },
+        },
+        "/v1/jobs/{job_id}": {
+            "get": {"summary": "Get a job", "parameters": [JOB_ID],
+                    "responses": {"200": {"description": "The job", "content": json_content(schemas.JobOut)},
+                                  **problems(401, 403, 404, 429)}},
+        },
+        "/v1/jobs/{job_id}/cancel": {
+            "post": {"summary": "Cancel a queued or running job", "parameters": [JOB_ID],
+                     "responses": {"200": {"description": "Canceled", "content": json_content(schemas.JobOut)},
+                                   **problems(401, 403, 404, 409, 429)}},
+        },
+        "/v1/auth/token": {
+            "post": {"summary": "Exchange an API key or a refresh token for an access token",
+                     "security": [],
+                     "requestBody": {"required": True, "content": json_content(schemas.TokenRequest)},
+                     "responses": {"200": {"description": "Tokens", "content": json_content(schemas.TokenResponse)},
+                                   **problems(400, 401, 503)}},
+        },
+        "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
+        "/readyz": {"get": {"summary": "Readiness of database, Redis and workers", "security": [],
+                            "responses": {"200": {"description": "Ready"}, **problems(503)}}},
+    }
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict:
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in COMPONENT_MODELS], ref_template="#/components/schemas/{model}"
+    )
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "SAMO Brain API", "version": "1.0.0",
+                 "description": "Asynchronous emotion analysis of text and voice."},
+        "paths": paths(),
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
+        },
+        "security": [{"ApiKey": []}, {"Bearer": []}],
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return openapi_document()
+
+
+DOCS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>SAMO Brain API</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="docs"></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#docs"});</script>
+<noscript>The machine-readable API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
+</body></html>"""
+
+
+@bp.get("/docs")
+def docs():
+    return Response(DOCS_PAGE, mimetype="text/html")
