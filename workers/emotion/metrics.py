@@ -46,8 +46,12 @@ def apply_thresholds(probs: np.ndarray, thresholds: np.ndarray | float) -> np.nd
 
 
 def scores(probs: np.ndarray, target: np.ndarray, thresholds: np.ndarray | float) -> dict:
-    """Macro/micro F1, per-label F1 and the example count, as JSON-ready values."""
-    pred = apply_thresholds(probs, thresholds)
+    """Macro/micro F1, per-label F1 and the example count at ``thresholds``, as JSON-ready values."""
+    return report(apply_thresholds(probs, thresholds), target)
+
+
+def report(pred: np.ndarray, target: np.ndarray) -> dict:
+    """Macro/micro F1, per-label F1 and the example count of boolean predictions."""
     return {
         "macro_f1": macro_f1(pred, target),
         "micro_f1": micro_f1(pred, target),

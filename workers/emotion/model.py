@@ -1,0 +1,311 @@
+"""EmotionClassifier: load once per worker process, then batched, length-sorted inference.
+
+Two kinds of model load behind one interface:
+
+* the shipped default (``model_ref`` None/""): the pip-installed all-MiniLM-L6-v2 base plus
+  the small delta in ``models/emotion-minilm-goemotions`` (LoRA merged into the weights at
+  load, LayerNorms, mean-pooled head) with per-label thresholds tuned on dev. Any folder
+  holding such a delta (``train --out``) loads the same way;
+* any Hugging Face sequence-classification model (hub id or local path), with its own
+  ``id2label`` names; sigmoid when its ``problem_type`` is multi-label (or
+  ``multi_label=True``), softmax otherwise. Thresholds come from a ``thresholds.json``
+  (``{label: threshold}``) beside it, else 0.5.
+
+Nothing is fetched from a model hub unless the caller names a hub id that is not cached and
+HF_HUB_OFFLINE is unset; the default path never touches the network.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from workers.emotion.data import base_model_dir, emoji_to_words
+
+log = logging.getLogger(__name__)
+DEFAULT_ARTIFACT_NAME = "emotion-minilm-goemotions"
+DELTA_FORMAT = "samo-emotion-delta/1"
+
+
+def default_artifact_dir() -> Path:
+    """The shipped artifact folder (delta.safetensors, config.json, MODEL_CARD.md)."""
+    return Path(__file__).resolve().parents[2] / "models" / DEFAULT_ARTIFACT_NAME
+
+
+def _pick_device(device: str) -> torch.device:
+    if device in ("", "auto", None):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence the load report and progress bar (the unused pooler keys are expected)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
+def _sha256_files(paths: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _sha256_state(model: nn.Module) -> str:
+    """Weights fingerprint for models without a known file set (hub ids resolved from cache)."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def is_delta_artifact(path: Path) -> bool:
+    config = path / "config.json"
+    if not (path / "delta.safetensors").is_file() or not config.is_file():
+        return False
+    return json.loads(config.read_text(encoding="utf-8")).get("format") == DELTA_FORMAT
+
+
+class EmotionClassifier:
+    """A loaded emotion model; build with :meth:`load`, call :meth:`predict`."""
+
+    def __init__(self, *, name: str, version: str, labels: list[str], thresholds: np.ndarray,
+                 module: nn.Module, tokenizer: Any, device: torch.device, max_length: int,
+                 multi_label: bool, emoji_words: bool, delta: bool, dtype: torch.dtype):
+        self.name = name
+        self.version = version
+        self.labels = labels
+        self.thresholds = thresholds
+        self.device = device
+        self.max_length = max_length
+        self.multi_label = multi_label
+        self._module = module
+        self._tokenizer = tokenizer
+        self._emoji_words = emoji_words
+        self._delta = delta
+        self._dtype = dtype
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    @classmethod
+    def load(cls, model_ref: str | None = None, device: str = "auto", int8: bool = False,
+             max_length: int | None = None, multi_label: bool | None = None,
+             half: bool = True) -> "EmotionClassifier":
+        """Load a model for inference (eval mode, no gradients).
+
+        ``int8`` applies dynamic int8 quantisation to the Linear layers (CPU only; ignored
+        with a log line on CUDA). On CUDA the weights run in bf16 (fp16 where bf16 is not
+        supported) unless ``half`` is False. ``multi_label`` overrides what the model's
+        config says for hub models.
+        """
+        torch_device = _pick_device(device)
+        if int8 and torch_device.type != "cpu":
+            log.info("int8 dynamic quantisation is CPU-only; ignored on %s", torch_device)
+            int8 = False
+        dtype = torch.float32
+        if torch_device.type == "cuda" and half:
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        path = Path(model_ref) if model_ref else default_artifact_dir()
+        with _quiet_transformers():
+            if not model_ref or is_delta_artifact(path):
+                clf = cls._load_delta(path, torch_device, max_length)
+            else:
+                clf = cls._load_hf(model_ref, torch_device, max_length, multi_label)
+        clf._finish(int8, dtype)
+        log.info("emotion model %s version %s on %s (%s, max_length %d)", clf.name, clf.version,
+                 clf.device, "int8" if int8 else str(dtype).removeprefix("torch."), clf.max_length)
+        return clf
+
+    @classmethod
+    def _load_delta(cls, path: Path, device: torch.device, max_length: int | None) -> "EmotionClassifier":
+        from safetensors.torch import load_file
+        from transformers import AutoModel, AutoTokenizer
+
+        from workers.emotion.network import MeanPoolClassifier, apply_delta
+
+        if not is_delta_artifact(path):
+            raise FileNotFoundError(f"no emotion delta artifact (delta.safetensors + config.json) in {path}")
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        base = base_model_dir()
+        tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+        encoder = AutoModel.from_pretrained(base, local_files_only=True, add_pooling_layer=False)
+        module = MeanPoolClassifier(encoder, len(config["labels"]))
+        apply_delta(module, load_file(str(path / "delta.safetensors")))
+        files = [path / "delta.safetensors", path / "config.json"]
+        return cls(name=config["name"], version=_sha256_files(files)[:12], labels=list(config["labels"]),
+                   thresholds=np.asarray(config["thresholds"], dtype=np.float32), module=module,
+                   tokenizer=tokenizer, device=device, max_length=max_length or int(config["max_length"]),
+                   multi_label=True, emoji_words=bool(config.get("emoji_to_words")), delta=True,
+                   dtype=torch.float32)
+
+    @classmethod
+    def _load_hf(cls, model_ref: str, device: torch.device, max_length: int | None,
+                 multi_label: bool | None) -> "EmotionClassifier":
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_ref)
+        module = AutoModelForSequenceClassification.from_pretrained(model_ref)
+        config = module.config
+        labels = [str(config.id2label[i]) for i in range(config.num_labels)]
+        if multi_label is None:
+            multi_label = config.problem_type == "multi_label_classification"
+        thresholds = np.full(len(labels), 0.5, dtype=np.float32)
+        threshold_file = Path(model_ref) / "thresholds.json"
+        if threshold_file.is_file():
+            given = json.loads(threshold_file.read_text(encoding="utf-8"))
+            thresholds = np.asarray([given.get(label, 0.5) for label in labels], dtype=np.float32)
+        limit = getattr(config, "max_position_embeddings", 512)
+        if getattr(tokenizer, "model_max_length", None) and tokenizer.model_max_length < 100_000:
+            limit = min(limit, tokenizer.model_max_length)
+        return cls(name=model_ref, version=_sha256_state(module)[:12], labels=labels, thresholds=thresholds,
+                   module=module, tokenizer=tokenizer, device=device, max_length=max_length or int(limit),
+                   multi_label=multi_label, emoji_words=False, delta=False, dtype=torch.float32)
+
+    def _finish(self, int8: bool, dtype: torch.dtype) -> None:
+        module = self._module.eval()
+        for param in module.parameters():
+            param.requires_grad_(False)
+        if int8:
+            from torch.ao.quantization import quantize_dynamic
+
+            with warnings_silenced():
+                if self._delta:
+                    module.encoder = quantize_dynamic(module.encoder, {nn.Linear}, dtype=torch.qint8)
+                else:
+                    module = quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8)
+            self.version += "-int8"
+        else:
+            module = module.to(device=self.device, dtype=dtype)
+        self._module = module
+        self._dtype = dtype
+
+    def _encode(self, texts: list[str]) -> tuple[list[list[int]], list[bool]]:
+        """Token ids per text, truncated to ``max_length`` (special tokens kept), and whether each was cut."""
+        prepared = [emoji_to_words(t) for t in texts] if self._emoji_words else list(texts)
+        ids = self._tokenizer(prepared, truncation=False, verbose=False)["input_ids"]
+        truncated = [len(x) > self.max_length for x in ids]
+        long_rows = [i for i, cut in enumerate(truncated) if cut]
+        if long_rows:
+            cut = self._tokenizer([prepared[i] for i in long_rows], truncation=True, max_length=self.max_length)
+            for row, seq in zip(long_rows, cut["input_ids"]):
+                ids[row] = seq
+        return ids, truncated
+
+    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+        width = max(len(seq) for seq in batch)
+        input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, seq in enumerate(batch):
+            input_ids[row, : len(seq)] = torch.as_tensor(seq)
+            mask[row, : len(seq)] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        if self._delta:
+            logits = self._module(input_ids, mask)
+        else:
+            logits = self._module(input_ids=input_ids, attention_mask=mask).logits
+        logits = logits.float()
+        probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+        return probs.cpu().numpy()
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 32,
+                      sort_by_length: bool = True) -> tuple[np.ndarray, list[bool]]:
+        """Probabilities ``(n, labels)`` in input order, plus the truncation flags."""
+        validate_texts(texts)
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32), []
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        ids, truncated = self._encode(list(texts))
+        order = np.argsort([-len(x) for x in ids], kind="stable") if sort_by_length else np.arange(len(ids))
+        probs = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                probs[idx] = self._forward([ids[i] for i in idx])
+        return probs, truncated
+
+    def predict(self, texts: Sequence[str], batch_size: int = 32, sort_by_length: bool = True) -> list[dict]:
+        """One result per text, in input order.
+
+        Each result: ``top_emotion`` and its ``confidence``; ``emotions``, the labels at or
+        over their threshold by probability (for single-label models, the top label);
+        ``probabilities`` for every label; ``truncated`` when the text exceeded ``max_length``
+        tokens and only its beginning was read. Raises ValueError, before any tokenising,
+        if a text is empty or whitespace.
+        """
+        probs, truncated = self.predict_proba(texts, batch_size, sort_by_length)
+        return [self._result(row, cut) for row, cut in zip(probs, truncated)]
+
+    def _result(self, row: np.ndarray, truncated: bool) -> dict:
+        ranked = np.argsort(-row, kind="stable")
+        top = int(ranked[0])
+        if self.multi_label:
+            emotions = [self.labels[i] for i in ranked if row[i] >= self.thresholds[i]]
+        else:
+            emotions = [self.labels[top]]
+        return {
+            "top_emotion": self.labels[top],
+            "confidence": float(row[top]),
+            "emotions": emotions,
+            "probabilities": {label: float(p) for label, p in zip(self.labels, row)},
+            "truncated": bool(truncated),
+        }
+
+
+def validate_texts(texts: Sequence[str]) -> None:
+    """Refuse what must never reach the model: a bare string, non-strings, empty or blank texts."""
+    if isinstance(texts, str):
+        raise TypeError("predict takes a list of texts, not a single string")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text {i} is {type(text).__name__}, not str")
+        if not text.strip():
+            raise ValueError(f"text {i} is empty or whitespace; empty input is refused")
+
+
+@contextlib.contextmanager
+def warnings_silenced():
+    """torch.ao prints a migration notice on every quantize_dynamic call; it is not actionable here."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@functools.lru_cache(maxsize=4)
+def shared_classifier(model_ref: str | None = None, device: str = "auto", int8: bool = False,
+                      max_length: int | None = None) -> EmotionClassifier:
+    """The process-wide instance for these settings: workers call this so the model loads once."""
+    return EmotionClassifier.load(model_ref or None, device=device, int8=int8, max_length=max_length)
+
+
+def settings_from_env(environ: dict | None = None) -> dict:
+    """``load`` keyword arguments from SAMO_EMOTION_MODEL / _DEVICE / _INT8 (for glue code and CLIs)."""
+    env = os.environ if environ is None else environ
+    return {
+        "model_ref": env.get("SAMO_EMOTION_MODEL") or None,
+        "device": env.get("SAMO_EMOTION_DEVICE") or "auto",
+        "int8": (env.get("SAMO_EMOTION_INT8") or "").strip().lower() in {"1", "true", "yes", "on"},
+    }
