@@ -231,7 +231,7 @@ class Transcriber:
             from faster_whisper import BatchedInferencePipeline
 
             self._batched = BatchedInferencePipeline(self.model)
-        return self._batched, {"batch_size": self.batch_size}
+        return self._batched, {"batch_size": self.batch_size, "without_timestamps": False}
 
     def transcribe(
         self, path: str | Path, language: str | None = None, max_duration_s: float = 600
@@ -271,8 +271,8 @@ class Transcriber:
             "segments": [
                 {
                     "id": i,
-                    "start": round(float(s.start), 3),
-                    "end": round(float(s.end), 3),
+                    "start": round(min(float(s.start), duration_s), 3),
+                    "end": round(min(float(s.end), duration_s), 3),
                     "text": s.text.strip(),
                 }
                 for i, s in enumerate(segments)
