@@ -1,0 +1,317 @@
+"""Operator and client command line: ``python -m api.cli --help``.
+
+Settings are read from the environment when a command runs (not at import), so one process
+can drive several configurations (tests do).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from config.settings import Settings
+
+TERMINAL_STATUSES = ("succeeded", "failed", "canceled")
+EXIT_JOB_FAILED = 1
+EXIT_API_ERROR = 1
+EXIT_TIMEOUT = 3
+MAX_POLL_INTERVAL_S = 5.0
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _session_scope():
+    from db.session import session_scope
+
+    return session_scope(_settings().database_url)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _find_tenant_or_fail(session, name_or_id: str):
+    from db.api_keys import find_tenant
+
+    tenant = find_tenant(session, name_or_id)
+    if tenant is None:
+        _fail(f"no tenant named or with id {name_or_id!r}")
+    return tenant
+
+
+def _when(value) -> str:
+    return value.isoformat(timespec="seconds") if value is not None else "-"
+
+
+@click.group()
+def cli() -> None:
+    """SAMO Brain administration and job submission."""
+
+
+# --- db ---------------------------------------------------------------------------------------
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the latest schema revision."""
+    from db.migrate import upgrade_to_head
+
+    upgrade_to_head(_settings().database_url)
+    click.echo("database is at the latest revision")
+
+
+# --- tenants ----------------------------------------------------------------------------------
+
+@cli.group()
+def tenants() -> None:
+    """Tenants (the unit of isolation, rate-limit tier and billing)."""
+
+
+@tenants.command("create")
+@click.argument("name")
+@click.option("--tier", default=None, help="Rate-limit tier (default: the configured default tier).")
+def tenants_create(name: str, tier: str | None) -> None:
+    """Create a tenant called NAME."""
+    from db.api_keys import create_tenant
+
+    config = _settings()
+    tier = tier or config.default_tier
+    if tier not in config.rate_limit_tiers:
+        _fail(f"unknown tier {tier!r}; configured tiers: {', '.join(config.rate_limit_tiers)}", 2)
+    try:
+        with _session_scope() as session:
+            tenant = create_tenant(session, name, tier)
+            tenant_id = tenant.id
+    except IntegrityError:
+        _fail(f"a tenant named {name!r} already exists")
+    click.echo(f"created tenant {name} (id {tenant_id}, tier {tier})")
+
+
+@tenants.command("list")
+def tenants_list() -> None:
+    """List tenants with their tier and number of active keys."""
+    from db.models import ApiKey, Tenant
+
+    active_keys = (
+        select(ApiKey.tenant_id, func.count().label("n"))
+        .where(ApiKey.revoked_at.is_(None)).group_by(ApiKey.tenant_id).subquery()
+    )
+    with _session_scope() as session:
+        rows = session.execute(
+            select(Tenant, func.coalesce(active_keys.c.n, 0))
+            .outerjoin(active_keys, active_keys.c.tenant_id == Tenant.id)
+            .order_by(Tenant.created_at, Tenant.name)
+        ).all()
+        click.echo(f"{'ID':36}  {'TIER':12}  {'KEYS':>4}  {'CREATED':25}  NAME")
+        for tenant, keys in rows:
+            click.echo(f"{str(tenant.id):36}  {tenant.tier:12}  {keys:>4}  {_when(tenant.created_at):25}  {tenant.name}")
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+@cli.group()
+def keys() -> None:
+    """API keys (shown once at creation; only a digest is stored)."""
+
+
+@keys.command("create")
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant name or id.")
+@click.option("--scope", "scopes", multiple=True, help="Scope to grant (repeatable; default: all).")
+@click.option("--name", default="", help="A label for the key.")
+def keys_create(tenant_ref: str, scopes: tuple[str, ...], name: str) -> None:
+    """Create a key; the key itself goes to stdout, everything else to stderr."""
+    from db.api_keys import DEFAULT_SCOPES, create_api_key
+
+    try:
+        with _session_scope() as session:
+            tenant = _find_tenant_or_fail(session, tenant_ref)
+            issued = create_api_key(session, tenant, list(scopes) or DEFAULT_SCOPES, name)
+            key, prefix, granted = issued.key, issued.record.prefix, issued.record.scopes
+            tenant_name = tenant.name
+    except ValueError as error:
+        _fail(str(error), 2)
+    click.echo(f"API key for tenant {tenant_name} (prefix {prefix}, scopes {' '.join(granted)}).", err=True)
+    click.echo("Store it now: it will not be shown again.", err=True)
+    click.echo(key)
+
+
+@keys.command("list")
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant name or id.")
+def keys_list(tenant_ref: str) -> None:
+    """List a tenant's keys by prefix (the keys themselves are never stored)."""
+    from db.models import ApiKey
+
+    with _session_scope() as session:
+        tenant = _find_tenant_or_fail(session, tenant_ref)
+        records = session.scalars(
+            select(ApiKey).where(ApiKey.tenant_id == tenant.id).order_by(ApiKey.created_at)
+        ).all()
+        click.echo(f"{'PREFIX':15}  {'STATUS':7}  {'CREATED':25}  {'LAST USED':25}  {'NAME':20}  SCOPES")
+        for record in records:
+            status = "active" if record.is_active else "revoked"
+            click.echo(
+                f"{record.prefix:15}  {status:7}  {_when(record.created_at):25}  "
+                f"{_when(record.last_used_at):25}  {record.name or '-':20}  {' '.join(record.scopes or [])}"
+            )
+
+
+@keys.command("revoke")
+@click.argument("prefix")
+def keys_revoke(prefix: str) -> None:
+    """Revoke the key with PREFIX (e.g. samo_1a2b3c4d); its tokens stop working too."""
+    from db.api_keys import revoke_api_key
+
+    with _session_scope() as session:
+        record = revoke_api_key(session, prefix)
+        if record is None:
+            _fail(f"no API key with prefix {prefix!r}")
+        revoked_at = record.revoked_at
+    click.echo(f"revoked {prefix} at {_when(revoked_at)}")
+
+
+# --- jobs (over HTTP, as a client) -----------------------------------------------------------
+
+def _client_options(command):
+    command = click.option("--api-url", default="http://127.0.0.1:5000", show_default=True,
+                           envvar="SAMO_API_URL", help="Base URL of the API.")(command)
+    command = click.option("--api-key", envvar="SAMO_API_KEY", required=True,
+                           help="API key (or set SAMO_API_KEY).")(command)
+    return command
+
+
+class _Api:
+    def __init__(self, base_url: str, api_key: str) -> None:
+        import requests
+
+        self.base_url = base_url.rstrip("/")
+        self.http = requests.Session()
+        self.http.headers.update({"Authorization": f"ApiKey {api_key}", "Accept": "application/json"})
+
+    def call(self, method: str, path: str, **kwargs):
+        import requests
+
+        try:
+            return self.http.request(method, self.base_url + path, timeout=30, **kwargs)
+        except requests.RequestException as error:
+            _fail(f"cannot reach {self.base_url}: {type(error).__name__}", EXIT_API_ERROR)
+
+
+def _retry_after(response, fallback: float) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return fallback
+
+
+def _body(response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {"status": response.status_code, "body": response.text[:2000]}
+
+
+def _fail_response(response) -> None:
+    click.echo(json.dumps(_body(response), indent=2), err=True)
+    _fail(f"API answered {response.status_code}", EXIT_API_ERROR)
+
+
+def _job_of(body: Any) -> dict:
+    """The job document, whether the API answers with it bare or wrapped in ``{"job": ...}``."""
+    if isinstance(body, dict) and isinstance(body.get("job"), dict):
+        return body["job"]
+    return body if isinstance(body, dict) else {}
+
+
+def _emit(job: dict) -> None:
+    click.echo(json.dumps(job, indent=2, sort_keys=False))
+
+
+@cli.group()
+def jobs() -> None:
+    """Submit and inspect jobs through the HTTP API."""
+
+
+@jobs.command("submit")
+@click.option("--text", required=True, help="The text to analyse.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Poll until the job finishes.")
+@click.option("--timeout", default=120.0, show_default=True, type=float,
+              help="Seconds to wait in all (submission retries and polling).")
+@_client_options
+def jobs_submit(text: str, wait: bool, timeout: float, api_url: str, api_key: str) -> None:
+    """Submit an emotion job. Exit 0 on success, 1 if the job or API failed, 3 on timeout."""
+    api = _Api(api_url, api_key)
+    deadline = time.monotonic() + timeout
+    payload = {"type": "emotion", "input": {"text": text}}
+    # One key for every retry of this submission, so a retried POST cannot create a second job.
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    while True:
+        response = api.call("POST", "/v1/jobs", json=payload, headers=headers)
+        if response.status_code not in (429, 503):
+            break
+        pause = max(1.0, _retry_after(response, 1.0))
+        if time.monotonic() + pause > deadline:
+            click.echo(json.dumps(_body(response), indent=2), err=True)
+            _fail("timed out waiting to be allowed to submit", EXIT_TIMEOUT)
+        time.sleep(pause)
+    if response.status_code >= 400:
+        _fail_response(response)
+    job = _job_of(_body(response))
+    if not wait:
+        _emit(job)
+        return
+    job_id = job.get("id")
+    if not job_id:
+        _fail("the API's answer carries no job id", EXIT_API_ERROR)
+    _finish(_poll(api, str(job_id), job, deadline))
+
+
+def _poll(api: _Api, job_id: str, job: dict, deadline: float) -> dict:
+    """GET the job until it is terminal, honouring Retry-After, else backing off to 5 s."""
+    interval = 0.25
+    while job.get("status") not in TERMINAL_STATUSES:
+        if time.monotonic() + interval > deadline:
+            _emit(job)
+            _fail(f"job {job_id} did not finish in time (last status: {job.get('status')})", EXIT_TIMEOUT)
+        time.sleep(interval)
+        response = api.call("GET", f"/v1/jobs/{job_id}")
+        if response.status_code < 400:
+            job = _job_of(_body(response))
+        elif response.status_code not in (429, 503):
+            _fail_response(response)
+        backoff = min(interval * 1.5, MAX_POLL_INTERVAL_S)
+        interval = max(backoff, _retry_after(response, 0.0)) if "Retry-After" in response.headers else backoff
+    return job
+
+
+def _finish(job: dict) -> None:
+    _emit(job)
+    if job.get("status") != "succeeded":
+        _fail(f"job {job.get('id')} {job.get('status')}", EXIT_JOB_FAILED)
+
+
+@jobs.command("get")
+@click.argument("job_id")
+@_client_options
+def jobs_get(job_id: str, api_url: str, api_key: str) -> None:
+    """Print a job as JSON."""
+    response = _Api(api_url, api_key).call("GET", f"/v1/jobs/{job_id}")
+    if response.status_code >= 400:
+        _fail_response(response)
+    _emit(_job_of(_body(response)))
+
+
+if __name__ == "__main__":
+    cli()
