@@ -1,0 +1,64 @@
+"""Gunicorn settings for the API: ``gunicorn -c scripts/gunicorn.conf.py "api:create_app()"``.
+
+One config serves production (compose, Procfile), the dev stack and the benchmark, so the
+numbers measured are the numbers deployed. Everything is overridable by environment variable.
+
+Prometheus: with more than one gunicorn worker each process holds its own counters, and a
+scrape would see one random worker's numbers. So whenever ``workers > 1`` this config turns on
+prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, created if unset and wiped
+at start), and ``api.health`` then serves ``/metrics`` aggregated over all workers. The variable
+must be in the environment before any worker imports prometheus_client; setting it here, in the
+master before the app is loaded, achieves that.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT') or '5000'}"
+# The API only validates, writes a row and publishes a message: threads overlap the I/O waits.
+worker_class = "gthread"
+workers = _int("GUNICORN_WORKERS", 2)
+threads = _int("GUNICORN_THREADS", 4)
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+# Recycle workers now and then so a slow leak cannot grow without bound.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 10_000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 1_000)
+# "-" logs to stdout (containers); set GUNICORN_ACCESS_LOG="" to turn access logs off.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Behind a proxy that sets X-Forwarded-*; restrict with FORWARDED_ALLOW_IPS in production.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Workers heartbeat through this dir; /dev/shm avoids stalls on slow container filesystems.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+proc_name = "samo-api"
+
+_MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
+if workers > 1 and not os.environ.get(_MULTIPROC_VAR):
+    os.environ[_MULTIPROC_VAR] = tempfile.mkdtemp(prefix="samo-prometheus-")
+
+
+def on_starting(server) -> None:
+    """Counters from a previous run in the same directory would be added to this run's."""
+    directory = os.environ.get(_MULTIPROC_VAR)
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    """Drop a dead worker's live gauges; its counters stay counted."""
+    if os.environ.get(_MULTIPROC_VAR):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
