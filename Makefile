@@ -1,0 +1,45 @@
+# Entry points: `make run` (whole stack on this machine, nothing but python3.11 needed),
+# `make test`, `make bench`, `make lint`. The virtualenv is created and filled on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Reinstall only when a requirements file changes.
+STAMP := $(VENV)/.requirements-dev.stamp
+# Optional: a torch index, e.g. https://download.pytorch.org/whl/cpu to skip the CUDA wheels.
+TORCH_INDEX_URL ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test bench lint deps system-deps clean-venv
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+
+$(STAMP): requirements/dev.txt requirements/api.txt requirements/worker.txt | $(PY)
+	@if [ -n "$(TORCH_INDEX_URL)" ]; then \
+		$(PY) -m pip install --index-url "$(TORCH_INDEX_URL)" "$$(grep '^torch==' requirements/worker.txt)"; \
+	fi
+	$(PY) -m pip install -r requirements/dev.txt
+	touch $@
+
+deps: $(STAMP)
+
+run: deps
+	$(PY) scripts/dev_stack.py
+
+system-deps:
+	sh scripts/install_system_deps.sh
+
+test: deps system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: deps
+	$(PY) bench/api_submit.py
+
+lint:
+	@if [ -x $(VENV)/bin/ruff ]; then $(VENV)/bin/ruff check .; \
+	elif command -v ruff >/dev/null 2>&1; then ruff check .; \
+	else echo "ruff is not installed: $(PY) -m pip install ruff"; exit 1; fi
+
+clean-venv:
+	rm -rf $(VENV)
