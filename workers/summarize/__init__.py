@@ -1,0 +1,1 @@
+"""Summarisation layer: sentence splitting, extractive (MiniLM) and abstractive (seq2seq)."""
