@@ -179,3 +179,34 @@ def test_in_flight_counts_queued_and_running_only(make_tenant, settings, db_sess
     free = Principal(tenant.tenant_id, uuid.uuid4(), frozenset(), "free", "api_key")
     assert enforce_jobs_in_flight(db_session, free, new_jobs=5, config=settings) == 1
     db_session.rollback()
+
+
+def test_concurrent_submissions_cannot_both_pass_the_cap(make_tenant, settings):
+    from db.session import get_sessionmaker
+
+    tenant = make_tenant(tier="oneflight")
+    principal = Principal(tenant.tenant_id, uuid.uuid4(), frozenset(), "oneflight", "api_key")
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def submit():
+        session = get_sessionmaker(settings.database_url)()
+        try:
+            barrier.wait()
+            enforce_jobs_in_flight(session, principal, config=settings)
+            time.sleep(0.3)  # widen the check-then-insert gap the lock must cover
+            session.add(Job(tenant_id=tenant.tenant_id, type="emotion", input={"text": "x"}))
+            session.commit()
+            outcomes.append("admitted")
+        except Problem as problem:
+            outcomes.append(problem.slug)
+        finally:
+            session.rollback()
+            session.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["admitted", "too-many-jobs-in-flight"]
