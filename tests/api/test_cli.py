@@ -1,0 +1,222 @@
+"""`python -m api.cli` through click's CliRunner, against the test database and the API over HTTP."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from sqlalchemy import select, update
+
+from api.cli import cli
+from db.models import Job, JobStatus
+from db.session import session_scope
+from tests.conftest import settings_env
+from tests.support.processes import REPO_ROOT, serve_app_in_thread
+
+
+@pytest.fixture
+def run(settings):
+    runner = CliRunner()
+    env = settings_env(settings)
+
+    def invoke(*args, extra_env=None):
+        return runner.invoke(cli, list(args), env={**env, **(extra_env or {})}, catch_exceptions=False)
+
+    return invoke
+
+
+def new_name():
+    return f"cli-{uuid.uuid4().hex[:10]}"
+
+
+def create_key(run, tenant, *scopes):
+    result = run("keys", "create", "--tenant", tenant, *[arg for s in scopes for arg in ("--scope", s)])
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip()
+
+
+def test_module_entry_point():
+    completed = subprocess.run([sys.executable, "-m", "api.cli", "--help"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    for group in ("db", "tenants", "keys", "jobs"):
+        assert group in completed.stdout
+
+
+def test_db_upgrade_is_idempotent(run):
+    result = run("db", "upgrade")
+    assert result.exit_code == 0, result.output
+
+
+def test_tenants_create_and_list(run):
+    name = new_name()
+    created = run("tenants", "create", name, "--tier", "tiny")
+    assert created.exit_code == 0, created.output
+    assert name in created.stdout and "tiny" in created.stdout
+    listed = run("tenants", "list")
+    assert listed.exit_code == 0
+    line = next(line for line in listed.stdout.splitlines() if line.endswith(name))
+    assert "tiny" in line
+    assert run("tenants", "create", name).exit_code == 1
+    unknown = run("tenants", "create", new_name(), "--tier", "platinum")
+    assert unknown.exit_code == 2 and "unknown tier" in unknown.stderr
+
+
+def test_key_is_printed_once_and_works(run, client):
+    name = new_name()
+    run("tenants", "create", name)
+    result = run("keys", "create", "--tenant", name, "--scope", "jobs:read", "--name", "ci")
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip()
+    assert key.startswith("samo_") and "\n" not in key
+    assert "not be shown again" in result.stderr
+    prefix = "_".join(key.split("_")[:2])
+    assert prefix in result.stderr
+    assert client.get("/v1/jobs", headers={"X-API-Key": key}).status_code == 200
+    assert client.post("/v1/jobs", json={}, headers={"X-API-Key": key}).status_code == 403
+
+    listed = run("keys", "list", "--tenant", name)
+    assert listed.exit_code == 0
+    assert prefix in listed.stdout and "active" in listed.stdout and "jobs:read" in listed.stdout
+    assert key not in listed.output
+
+
+def test_key_creation_errors(run):
+    name = new_name()
+    run("tenants", "create", name)
+    assert run("keys", "create", "--tenant", "no-such-tenant").exit_code == 1
+    bad_scope = run("keys", "create", "--tenant", name, "--scope", "root")
+    assert bad_scope.exit_code == 2 and "unknown scopes" in bad_scope.stderr
+
+
+def test_tenant_can_be_named_by_id(run, make_tenant):
+    tenant = make_tenant()
+    assert create_key(run, str(tenant.tenant_id)).startswith("samo_")
+
+
+def test_revoke_by_prefix(run, client, make_tenant):
+    tenant = make_tenant()
+    assert client.get("/v1/jobs", headers=tenant.headers).status_code == 200
+    result = run("keys", "revoke", tenant.key_prefix)
+    assert result.exit_code == 0, result.output
+    assert client.get("/v1/jobs", headers=tenant.headers).status_code == 401
+    assert "revoked" in run("keys", "list", "--tenant", tenant.name).stdout
+    assert run("keys", "revoke", "samo_ffffffff").exit_code == 1
+
+
+# --- jobs against the real API -----------------------------------------------------------
+
+def test_submit_without_waiting_and_get(run, live_server, make_tenant):
+    tenant = make_tenant()
+    env = {"SAMO_API_KEY": tenant.api_key}
+    submitted = run("jobs", "submit", "--text", "Such a relief!", "--no-wait", "--api-url", live_server,
+                    extra_env=env)
+    assert submitted.exit_code == 0, submitted.output
+    job = json.loads(submitted.stdout)
+    assert job["status"] in ("queued", "running", "succeeded") and job["input"] == {"text": "Such a relief!"}
+    fetched = run("jobs", "get", job["id"], "--api-url", live_server, "--api-key", tenant.api_key)
+    assert fetched.exit_code == 0, fetched.output
+    assert json.loads(fetched.stdout)["id"] == job["id"]
+
+
+def test_submit_waits_for_the_job_to_finish(run, live_server, make_tenant, settings):
+    tenant = make_tenant()
+
+    def finish_job_soon():
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with session_scope(settings.database_url) as session:
+                job_id = session.scalar(select(Job.id).where(Job.tenant_id == tenant.tenant_id))
+                if job_id is not None:
+                    time.sleep(0.5)
+                    session.execute(update(Job).where(Job.id == job_id).values(
+                        status=JobStatus.SUCCEEDED, result={"labels": [{"label": "relief", "score": 0.9}]}))
+                    return
+            time.sleep(0.1)
+
+    helper = threading.Thread(target=finish_job_soon)
+    helper.start()
+    result = run("jobs", "submit", "--text", "Such a relief!", "--timeout", "30", "--api-url", live_server,
+                 extra_env={"SAMO_API_KEY": tenant.api_key})
+    helper.join()
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "succeeded"
+
+
+def test_api_errors_exit_non_zero_with_the_problem(run, live_server):
+    result = run("jobs", "submit", "--text", "hi", "--api-url", live_server, "--api-key", "samo_0_wrong")
+    assert result.exit_code == 1
+    assert "invalid-api-key" in result.stderr
+    missing = run("jobs", "get", str(uuid.uuid4()), "--api-url", live_server, "--api-key", "samo_0_wrong")
+    assert missing.exit_code == 1
+
+
+def test_unreachable_api(run):
+    result = run("jobs", "get", str(uuid.uuid4()), "--api-url", "http://127.0.0.1:1", "--api-key", "k")
+    assert result.exit_code == 1 and "cannot reach" in result.stderr
+
+
+# --- polling behaviour against a scripted fake API -----------------------------------------
+
+class FakeApi:
+    """Answers the submit with 429 first when asked, then serves scripted job statuses."""
+
+    def __init__(self, statuses, refuse_first_submit=False):
+        self.statuses = list(statuses)
+        self.refuse_first_submit = refuse_first_submit
+        self.submits, self.polls, self.idempotency_keys = 0, 0, set()
+        self.app = Flask("fake-api")
+        self.app.add_url_rule("/v1/jobs", "submit", self.submit, methods=["POST"])
+        self.app.add_url_rule("/v1/jobs/<job_id>", "get", self.get)
+
+    def submit(self):
+        from flask import request
+
+        self.submits += 1
+        self.idempotency_keys.add(request.headers.get("Idempotency-Key"))
+        assert request.headers["Authorization"] == "ApiKey fake-key"
+        assert request.get_json() == {"type": "emotion", "input": {"text": "hello"}}
+        if self.refuse_first_submit and self.submits == 1:
+            return {"type": "x/rate-limit-exceeded", "status": 429}, 429, {"Retry-After": "1"}
+        return {"id": "job-1", "status": "queued"}, 202
+
+    def get(self, job_id):
+        self.polls += 1
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        headers = {} if status in ("succeeded", "failed", "canceled") else {"Retry-After": "0"}
+        return {"id": job_id, "status": status}, 200, headers
+
+
+def submit_to(run, fake, *args):
+    with serve_app_in_thread(fake.app) as url:
+        return run("jobs", "submit", "--text", "hello", "--api-url", url, "--api-key", "fake-key", *args)
+
+
+def test_polls_until_terminal_and_retries_a_refused_submit(run):
+    fake = FakeApi(["queued", "running", "running", "succeeded"], refuse_first_submit=True)
+    result = submit_to(run, fake, "--timeout", "20")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"id": "job-1", "status": "succeeded"}
+    assert fake.submits == 2 and len(fake.idempotency_keys) == 1
+    assert fake.polls == 4
+
+
+@pytest.mark.parametrize("status", ["failed", "canceled"])
+def test_unsuccessful_jobs_exit_1(run, status):
+    result = submit_to(run, FakeApi(["running", status]), "--timeout", "20")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["status"] == status
+
+
+def test_timeout_exits_3(run):
+    started = time.monotonic()
+    result = submit_to(run, FakeApi(["running"]), "--timeout", "1.5")
+    assert result.exit_code == 3
+    assert "did not finish" in result.stderr
+    assert time.monotonic() - started < 10
