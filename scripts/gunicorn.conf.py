@@ -44,8 +44,9 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 proc_name = "samo-api"
 
 _MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
+_created_multiproc_dir = None
 if workers > 1 and not os.environ.get(_MULTIPROC_VAR):
-    os.environ[_MULTIPROC_VAR] = tempfile.mkdtemp(prefix="samo-prometheus-")
+    _created_multiproc_dir = os.environ[_MULTIPROC_VAR] = tempfile.mkdtemp(prefix="samo-prometheus-")
 
 
 def on_starting(server) -> None:
@@ -62,3 +63,8 @@ def child_exit(server, worker) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _created_multiproc_dir:
+        shutil.rmtree(_created_multiproc_dir, ignore_errors=True)

@@ -1,0 +1,190 @@
+"""Liveness, readiness and metrics, against the real PostgreSQL, Redis and (where named) a worker."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import settings_env
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBLEM = "application/problem+json"
+MODEL_LIBRARIES = ("torch", "transformers", "faster_whisper", "ctranslate2", "peft")
+DEAD = {"database_url": "postgresql+psycopg2://postgres@127.0.0.1:1/none", "redis_url": "redis://127.0.0.1:1/0"}
+
+
+@pytest.fixture(scope="module")
+def broken_client(settings):
+    from api import create_app
+
+    return create_app(dataclasses.replace(settings, **DEAD), {"TESTING": True}).test_client()
+
+
+def metric_value(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        match = re.match(r"^(\w+)(?:\{(.*)\})? (\S+)$", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+        if all(found.get(key) == value for key, value in labels.items()):
+            return float(match.group(3))
+    return None
+
+
+def test_healthz_answers_without_touching_any_dependency(broken_client):
+    response = broken_client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_fails_with_a_problem_that_names_each_failing_check(broken_client):
+    started = time.monotonic()
+    response = broken_client.get("/readyz")
+    assert time.monotonic() - started < 5
+    assert response.status_code == 503
+    assert response.mimetype == PROBLEM
+    assert response.headers["Retry-After"]
+    body = response.get_json()
+    assert body["type"].endswith("/not-ready") and body["status"] == 503
+    assert set(body["checks"]) == {"database", "redis", "workers"}
+    for check in body["checks"].values():
+        assert check["ok"] is False and check["error"] and isinstance(check["latency_ms"], float)
+
+
+def test_readyz_needs_a_worker_on_the_model_queue(settings):
+    from api import create_app
+
+    app = create_app(dataclasses.replace(settings, gpu_workers_enabled=True), {"TESTING": True})
+    body = app.test_client().get("/readyz").get_json()
+    assert body["checks"]["database"]["ok"] and body["checks"]["redis"]["ok"]
+    assert body["checks"]["workers"]["ok"] is False
+    assert "gpu" in body["checks"]["workers"]["error"]
+
+
+def test_readyz_is_ready_with_a_live_cpu_worker(client, cpu_worker):
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["status"] == "ready"
+    assert all(check["ok"] for check in body["checks"].values())
+    assert body["checks"]["workers"]["queues"]["cpu"] >= 1
+
+
+def test_request_metrics_are_grouped_by_url_rule_and_skip_probes(client):
+    client.get("/healthz")
+    client.get(f"/v1/jobs/{uuid.uuid4()}")  # 401: auth answers before the view, still timed
+    text = client.get("/metrics").get_data(as_text=True)
+    assert metric_value(text, "flask_http_request_duration_seconds_count",
+                        url_rule="/v1/jobs/<uuid:job_id>", status="401") >= 1
+    assert 'url_rule="/healthz"' not in text and 'url_rule="/metrics"' not in text
+    assert str(uuid.UUID(int=0))[:8] not in text
+
+
+def test_job_metrics_count_submissions_and_stored_states(app, client, make_tenant):
+    tenant = make_tenant()
+    before = metric_value(client.get("/metrics").get_data(as_text=True),
+                          "samo_jobs_submitted_total", type="emotion") or 0.0
+    for _ in range(2):
+        response = client.post("/v1/jobs", json={"type": "emotion", "input": {"text": "so glad"}},
+                               headers=tenant.headers)
+        assert response.status_code == 202
+    app.extensions["samo_metrics_sources"].jobs.invalidate()
+    text = client.get("/metrics").get_data(as_text=True)
+    assert metric_value(text, "samo_jobs_submitted_total", type="emotion") == before + 2
+    assert metric_value(text, "samo_jobs_scrape_error") == 0
+    stored = sum(metric_value(text, "samo_jobs", type="emotion", status=s) or 0 for s in ("queued", "running",
+                                                                                          "succeeded", "failed"))
+    assert stored >= 2
+    assert metric_value(text, "samo_jobs", type="emotion", status="canceled") is not None
+
+
+def test_metrics_survive_a_database_outage(broken_client):
+    response = broken_client.get("/metrics")
+    assert response.status_code == 200
+    assert metric_value(response.get_data(as_text=True), "samo_jobs_scrape_error") == 1
+
+
+def test_the_api_process_never_imports_model_libraries(settings):
+    """A fresh interpreter: this test process may have loaded torch for other tests."""
+    script = f"""
+import json, sys
+from api import create_app
+client = create_app().test_client()
+for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+    client.get(path)
+client.post("/v1/jobs", json={{"type": "emotion", "input": {{"text": "hi"}}}})
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {MODEL_LIBRARIES!r})))
+"""
+    env = {**os.environ, **settings_env(settings), "PYTHONPATH": str(ROOT)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn_api(settings, tmp_path):
+    """The API as deployed: gunicorn with scripts/gunicorn.conf.py and two worker processes."""
+    port = free_port()
+    env = {**os.environ, **settings_env(settings), "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
+           "GUNICORN_THREADS": "2", "GUNICORN_ACCESS_LOG": "", "PYTHONPATH": str(ROOT)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = open(tmp_path / "gunicorn.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "scripts/gunicorn.conf.py", "api:create_app()"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()[-3000:]
+            try:
+                if requests.get(base + "/healthz", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not come up"
+            time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_gunicorn_workers_report_one_aggregated_set_of_metrics(gunicorn_api, make_tenant):
+    tenant = make_tenant()
+    for _ in range(6):
+        response = requests.post(gunicorn_api + "/v1/jobs", json={"type": "emotion", "input": {"text": "yay"}},
+                                 headers=tenant.headers, timeout=10)
+        assert response.status_code == 202, response.text
+    for _ in range(10):
+        assert requests.get(f"{gunicorn_api}/v1/jobs/{uuid.uuid4()}", timeout=10).status_code == 401
+    # Whichever worker answers a scrape, it reports the sum over both.
+    for _ in range(4):
+        text = requests.get(gunicorn_api + "/metrics", timeout=10).text
+        assert metric_value(text, "samo_jobs_submitted_total", type="emotion") == 6
+        assert metric_value(text, "flask_http_request_duration_seconds_count", method="GET", status="401",
+                            url_rule="/v1/jobs/<uuid:job_id>") == 10
+        stored = [metric_value(text, "samo_jobs", type="emotion", status=s) or 0 for s in ("queued", "running",
+                                                                                          "succeeded", "failed")]
+        assert sum(stored) >= 6
