@@ -34,6 +34,7 @@ JOBS_IN_FLIGHT_LOCK_CLASS = 0x5A30
 # Server TIME keeps every API process on one clock; one member per admitted request.
 # Returns {allowed, count, now_ms, oldest_ms (-1 if the window is empty)}.
 SLIDING_WINDOW_LUA = """
+if redis.replicate_commands then redis.replicate_commands() end
 local limit = tonumber(ARGV[1])
 local window_ms = tonumber(ARGV[2])
 local t = redis.call('TIME')

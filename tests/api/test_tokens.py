@@ -176,3 +176,23 @@ def test_tokens_disabled_without_a_secret(app, client, make_tenant, settings, mo
     tenant = make_tenant()
     monkeypatch.setitem(app.config, "SAMO_SETTINGS", dataclasses.replace(settings, jwt_secret=""))
     assert_problem(grant_key(client, tenant), 503, "tokens-disabled")
+
+
+def test_concurrent_refreshes_with_one_token_admit_one(app, make_tenant):
+    import threading
+
+    first = grant_key(app.test_client(), make_tenant()).get_json()
+    barrier = threading.Barrier(2)
+    statuses = []
+
+    def attempt():
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(refresh(client, first["refresh_token"]).status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 401]
