@@ -1,6 +1,7 @@
 """What both summarisers share: errors, device and model-path resolution, argument checks."""
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 from pathlib import Path
@@ -45,6 +46,17 @@ def local_model_source(model_ref: str) -> tuple[str, bool]:
     if model_ref.startswith((".", "/", "~")) or path.exists():
         raise SummarizerUnavailable(f"no model directory at {model_ref}")
     return model_ref, False
+
+
+def model_identity(model_ref: str) -> tuple[str, str, str]:
+    """``(source, name, version)``: a folder is named after itself and versioned by a hash of
+    its config; a hub id is versioned by the transformers release that resolves it."""
+    source, is_dir = local_model_source(model_ref)
+    if is_dir:
+        config = Path(source) / "config.json"
+        digest = hashlib.sha256(config.read_bytes() if config.is_file() else b"").hexdigest()
+        return source, Path(source).name, f"sha256:{digest[:16]}"
+    return source, model_ref, f"transformers-{package_version('transformers')}"
 
 
 def unavailable(kind: str, source: str, exc: Exception) -> SummarizerUnavailable:

