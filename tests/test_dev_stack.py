@@ -1,0 +1,102 @@
+"""scripts/dev_stack.py: the embedded broker, the generated secrets and one whole run with Ctrl-C."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_dev_stack():
+    spec = importlib.util.spec_from_file_location("dev_stack", ROOT / "scripts" / "dev_stack.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_embedded_valkey_is_a_real_server_that_keeps_its_data(tmp_path):
+    dev_stack = load_dev_stack()
+    server = dev_stack.start_valkey(tmp_path / "valkey", None)
+    try:
+        pid = server._process.pid
+        # Its own session: a terminal's Ctrl-C must not kill the broker before the workers.
+        assert os.getsid(pid) == pid != os.getsid(0)
+        client = redis.Redis.from_url(server.connection_url + "/0")
+        assert client.ping()
+        client.set("queued", "job-1")
+    finally:
+        server.stop()
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(f"redis://127.0.0.1:{client.connection_pool.connection_kwargs['port']}/0").ping()
+    again = dev_stack.start_valkey(tmp_path / "valkey", None)
+    try:
+        assert redis.Redis.from_url(again.connection_url + "/0").get("queued") == b"job-1"
+    finally:
+        again.stop()
+
+
+def test_secrets_are_generated_once_and_private(tmp_path):
+    dev_stack = load_dev_stack()
+    first = dev_stack.persistent_secret(tmp_path / "instance" / "jwt_secret", lambda: "s3cret")
+    second = dev_stack.persistent_secret(tmp_path / "instance" / "jwt_secret", lambda: "other")
+    assert first == second == "s3cret"
+    assert stat.S_IMODE((tmp_path / "instance" / "jwt_secret").stat().st_mode) == 0o600
+
+
+def test_a_whole_run_serves_jobs_and_stops_cleanly_on_ctrl_c(tmp_path):
+    api_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAMO_", "FLOWER_", "PROMETHEUS_"))}
+    log_path = tmp_path / "dev_stack.log"
+    command = [sys.executable, str(ROOT / "scripts" / "dev_stack.py"), "--instance-dir", str(tmp_path / "instance"),
+               "--api-port", str(api_port), "--flower-port", str(free_port()), "--concurrency", "1"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "Press Ctrl-C" not in log_path.read_text(errors="replace"):
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-4000:]
+            time.sleep(0.5)
+        output = log_path.read_text()
+        key = re.search(r"^\s+(samo_[0-9a-f]{8}_\S+)$", output, re.M).group(1)
+        broker = re.search(r"Broker: (redis://\S+) \(embedded Valkey\)", output).group(1)
+        base = f"http://127.0.0.1:{api_port}"
+        response = requests.post(base + "/v1/jobs", json={"type": "emotion", "input": {"text": "hello"}},
+                                 headers={"Authorization": f"ApiKey {key}"}, timeout=10)
+        assert response.status_code == 202, response.text
+        ready = None
+        while time.monotonic() < deadline:
+            ready = requests.get(base + "/readyz", timeout=10)
+            if ready.status_code == 200:
+                break
+            time.sleep(1)
+        assert ready.status_code == 200, ready.text
+        flower_auth = (tmp_path / "instance" / "flower_basic_auth").read_text().strip()
+        assert "password " + flower_auth.partition(":")[2] in output
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=90)
+    assert code == 0, log_path.read_text()[-4000:]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{api_port}/healthz", timeout=2)
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(broker).ping()
+    assert "dev_stack: stopping valkey" in log_path.read_text()
