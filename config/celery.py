@@ -25,7 +25,13 @@ def celery_config(settings: Settings) -> dict:
         "broker_url": settings.celery_broker_url,
         "broker_connection_retry_on_startup": True,
         # Visibility timeout must exceed the longest task, or a running job is delivered twice.
-        "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout_s},
+        # A killed worker's unacknowledged messages are restored by the surviving workers' periodic
+        # sweep; kombu's default throttle makes that sweep run only every ~100 s.
+        "broker_transport_options": {
+            "visibility_timeout": settings.broker_visibility_timeout_s,
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
+        },
         # Results live in the jobs table, not in a Celery result backend.
         "task_ignore_result": True,
         "result_backend": None,
