@@ -1,0 +1,39 @@
+"""What happens after a job reaches a terminal state, once its transaction has committed.
+
+Every task calls ``job_finished`` after storing a terminal state; this is the one place where
+follow-up work hangs (a Redis notification for callers waiting on the job, webhooks).
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+
+import redis
+
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FINISHED_CHANNEL = "samo:jobs:finished:{}"
+
+_redis_clients: dict[str, redis.Redis] = {}
+
+
+def finished_channel(job_id: uuid.UUID | str) -> str:
+    return FINISHED_CHANNEL.format(job_id)
+
+
+def _redis(settings: Settings) -> redis.Redis:
+    if settings.redis_url not in _redis_clients:
+        _redis_clients[settings.redis_url] = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+        )
+    return _redis_clients[settings.redis_url]
+
+
+def job_finished(settings: Settings, job_id: uuid.UUID, status: str) -> None:
+    """Tell whoever waits on the job. Best effort: the stored state stays the source of truth."""
+    try:
+        _redis(settings).publish(finished_channel(job_id), status)
+    except redis.RedisError:
+        log.warning("could not publish completion of job %s", job_id, exc_info=True)
