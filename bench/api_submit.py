@@ -1,0 +1,219 @@
+"""Throughput of job submission against the floor of the stack: ``make bench``.
+
+One gunicorn (scripts/gunicorn.conf.py, as deployed) serves both measurements, in one run, with
+one load generator: ``GET /healthz`` (the cost of HTTP + gunicorn + Flask alone) and
+``POST /v1/jobs`` (auth, rate limit, validation, an INSERT and a broker publish). The ratio says
+how much of the floor a submission keeps; goal >= 0.4. Then the API's memory, per process.
+
+Needs PostgreSQL and Redis: a temporary database and Redis database are made the way the tests
+make them (tests/support/services.py; SAMO_TEST_DATABASE_URL / SAMO_TEST_REDIS_URL point there).
+No worker is needed: submitted jobs just queue. wrk is the load generator when installed
+(``apt-get install wrk``: C, so it takes less CPU from the server than Python would);
+otherwise a threaded Python client.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BENCH_TIER = "bench=1000000000/60/1000000000"
+JOB_BODY = '{"type":"emotion","input":{"text":"I am thrilled that the release went out on time!"}}'
+GOAL_RATIO = 0.4
+GOAL_RSS_MB = 150
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", 2)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--tenants", type=int, default=1,
+                        help="submit as this many tenants in turn (each tenant's in-flight check is serialised)")
+    return parser.parse_args()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def create_keys(database_url: str, tenants: int) -> list[str]:
+    from db.api_keys import create_api_key, create_tenant
+    from db.session import session_scope
+
+    with session_scope(database_url) as session:
+        return [create_api_key(session, create_tenant(session, f"bench-{n}", "bench"), name="bench").key
+                for n in range(tenants)]
+
+
+def start_gunicorn(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "scripts/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+         "api:create_app()"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("gunicorn exited:\n" + log_path.read_text()[-3000:])
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok:
+                return process
+        except requests.RequestException:
+            time.sleep(0.3)
+    raise TimeoutError("gunicorn did not answer /healthz")
+
+
+def run_wrk(url: str, duration: float, connections: int, keys: list[str], body: str | None):
+    script = None
+    command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration:g}s", "--latency"]
+    if body is not None:
+        lua = [f"local body = [[{body}]]", "local keys = {" + ", ".join(f'"{k}"' for k in keys) + "}",
+               "local n = 0",
+               "request = function()",
+               "  n = n + 1",
+               '  local headers = {["Content-Type"] = "application/json", '
+               '["Authorization"] = "ApiKey " .. keys[n % #keys + 1]}',
+               '  return wrk.format("POST", nil, headers, body)',
+               "end"]
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        script.write("\n".join(lua) + "\n")
+        script.close()
+        command += ["-s", script.name]
+    try:
+        output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    finally:
+        if script:
+            os.unlink(script.name)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    p99 = re.search(r"\s99%\s+(\S+)", output)
+    return rate, total, int(bad.group(1)) if bad else 0, p99.group(1) if p99 else "?"
+
+
+def run_python(url: str, duration: float, connections: int, keys: list[str], body: str | None):
+    counts = {"ok": 0, "bad": 0}
+    lock = threading.Lock()
+    latencies: list[float] = []
+    stop_at = time.monotonic() + duration
+
+    def client(number: int) -> None:
+        headers = {"Content-Type": "application/json", "Authorization": f"ApiKey {keys[number % len(keys)]}"} \
+            if keys else {}
+        session = requests.Session()
+        ok = bad = 0
+        mine = []
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            response = (session.post(url, data=body, headers=headers, timeout=30) if body is not None
+                        else session.get(url, timeout=30))
+            mine.append(time.perf_counter() - started)
+            ok, bad = (ok + 1, bad) if response.status_code < 300 else (ok, bad + 1)
+        with lock:
+            counts["ok"] += ok
+            counts["bad"] += bad
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(connections)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    total = counts["ok"] + counts["bad"]
+    latencies.sort()
+    p99 = f"{latencies[int(len(latencies) * 0.99)] * 1000:.1f}ms" if latencies else "?"
+    return total / elapsed, total, counts["bad"], p99
+
+
+def memory_report(master_pid: int) -> list[str]:
+    master = psutil.Process(master_pid)
+    lines, rss_total, pss_total = [], 0.0, 0.0
+    for process in [master, *master.children(recursive=True)]:
+        try:
+            info = process.memory_full_info()
+        except psutil.AccessDenied:
+            info = process.memory_info()
+        rss = info.rss / 2**20
+        pss = getattr(info, "pss", 0) / 2**20
+        rss_total += rss
+        pss_total += pss
+        role = "master" if process.pid == master_pid else "worker"
+        lines.append(f"  pid {process.pid:>7} {role:<6}  RSS {rss:7.1f} MB   PSS {pss:7.1f} MB")
+    lines.append(f"  total                RSS {rss_total:7.1f} MB   PSS {pss_total:7.1f} MB")
+    worst = max(float(re.search(r"RSS\s+([\d.]+)", line).group(1)) for line in lines[:-1])
+    lines.append(f"  largest process RSS {worst:.1f} MB (goal <= {GOAL_RSS_MB} MB per process): "
+                 f"{'met' if worst <= GOAL_RSS_MB else 'NOT met'}")
+    return lines
+
+
+def measure(args, base: str, keys: list[str]) -> None:
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
+    runner = run_wrk if use_wrk else run_python
+    print(f"client: {'wrk (2 threads)' if use_wrk else 'python threads'}, {args.connections} connections, "
+          f"{args.duration:g}s per measurement; server: gunicorn gthread {args.workers} workers x "
+          f"{args.threads} threads; {len(keys)} tenant(s); {os.cpu_count()} CPUs shared by client and server",
+          flush=True)
+    # Warm both paths: connection pools, first-request imports, the key cache.
+    runner(base + "/healthz", 2, args.connections, [], None)
+    runner(base + "/v1/jobs", 2, args.connections, keys, JOB_BODY)
+    health = runner(base + "/healthz", args.duration, args.connections, [], None)
+    jobs = runner(base + "/v1/jobs", args.duration, args.connections, keys, JOB_BODY)
+    for name, (rate, total, bad, p99) in (("GET  /healthz", health), ("POST /v1/jobs", jobs)):
+        print(f"{name}: {rate:9.1f} req/s  ({total} requests, {bad} non-2xx, p99 {p99})")
+    ratio = jobs[0] / health[0]
+    print(f"ratio jobs/healthz: {ratio:.3f} (goal >= {GOAL_RATIO}): {'met' if ratio >= GOAL_RATIO else 'NOT met'}")
+    if jobs[2] or health[2]:
+        print("WARNING: non-2xx answers in a measurement; the rates above are not clean")
+
+
+def main() -> int:
+    args = parse_args()
+    from db.migrate import upgrade_to_head
+    from tests.support.services import claimed_redis_database, temporary_database
+
+    with temporary_database() as database_url, claimed_redis_database() as redis_url:
+        upgrade_to_head(database_url)
+        keys = create_keys(database_url, args.tenants)
+        port = free_port()
+        env = {**os.environ, "SAMO_DATABASE_URL": database_url, "SAMO_REDIS_URL": redis_url,
+               "SAMO_JWT_SECRET": "bench-" + os.urandom(16).hex(), "SAMO_RATE_LIMIT_TIERS": BENCH_TIER,
+               "SAMO_DEFAULT_TIER": "bench", "GUNICORN_WORKERS": str(args.workers),
+               "GUNICORN_THREADS": str(args.threads), "GUNICORN_ACCESS_LOG": "", "PYTHONPATH": str(ROOT)}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        log_path = Path(tempfile.gettempdir()) / f"samo-bench-gunicorn-{port}.log"
+        server = start_gunicorn(env, port, log_path)
+        try:
+            measure(args, f"http://127.0.0.1:{port}", keys)
+            print("API memory after the run (gunicorn master + workers):")
+            print("\n".join(memory_report(server.pid)))
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
