@@ -95,7 +95,7 @@ class ExtractiveSummarizer:
         name: str,
         version: str,
         device: str,
-        diversity: float = 0.3,
+        diversity: float = 0.5,
         batch_size: int = 32,
         max_tokens: int = 128,
         max_sentences: int = 512,

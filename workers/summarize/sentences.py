@@ -6,8 +6,8 @@ slices the original text instead of re-assembling tokens. Rules, in order:
 * blank lines and list items (``-``, ``*``, ``•``, ``1.``) always start a new sentence;
 * ``. ! ? …`` (and CJK ``。！？``) end a sentence when followed by whitespace and a word that
   does not start in lower case, or by the end of the text;
-* a period after a known abbreviation (``Dr.``, ``e.g.``, ``Inc.``) or a single-letter
-  initial (``J. Smith``) does not end a sentence; decimals (``3.5``) never do;
+* a period after a known abbreviation (``Dr.``, ``e.g.``, ``Inc.``, ``No.`` before a number)
+  or a single-letter initial (``J. Smith``) does not end a sentence; decimals never do;
 * a "sentence" longer than ``max_chars`` (a transcript without punctuation, a huge list) is
   cut at the last clause mark or space before the limit, so one run-on cannot swallow the
   whole input.
@@ -23,11 +23,14 @@ ABBREVIATIONS = frozenset(
     """
     mr mrs ms dr prof sr jr st mt rev hon gen col capt lt sgt cmdr gov pres sen rep
     vs etc e.g i.e cf al approx est dept univ assn bros inc ltd co corp llc plc
-    no nos fig figs vol vols pp ed eds ch sec art op
+    ed eds
     jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur fri sat sun
     u.s u.k u.n a.m p.m ph.d m.d b.a m.a
     """.split()
 )
+
+#: Abbreviations that only ever precede a number ("No. 5", "Fig. 2"): "No. Thanks." splits.
+NUMBERED_ABBREVIATIONS = frozenset("no nos fig figs vol vols pp p ch sec art op".split())
 
 _TERMINATOR = re.compile(r"(?:[.!?…]+|[。！？]+)[\"'”’)\]»]*")
 _PARAGRAPH = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*(?:[-*•·]|\d{1,3}[.)])[ \t]+)")
@@ -43,27 +46,34 @@ class Sentence:
     end: int
 
 
+_NEXT_VISIBLE = re.compile(r"\S")
+_LAST_WORD = re.compile(r"[\w.]+$")
+_LOOKBEHIND = 40
+
+
 def _ends_sentence(text: str, match: re.Match) -> bool:
-    mark = match.group()
-    after = text[match.end():]
-    if not after:
+    """Index arithmetic only (no slicing to the ends of ``text``): splitting stays linear."""
+    mark, end = match.group(), match.end()
+    if end == len(text) or mark[0] in "。！？":
         return True
-    if mark[0] in "。！？":
-        return True
-    if not after[0].isspace():
+    if not text[end].isspace():
         return False
-    following = after.lstrip()
-    if not following:
+    visible = _NEXT_VISIBLE.search(text, end)
+    if visible is None:
         return True
-    if following[0].islower():
+    following = visible.group()
+    if following.islower():
         return False
     if mark.rstrip("\"'”’)]»") != ".":
         return True
-    word = re.search(r"([\w.]+)$", text[: match.start()])
+    window_start = max(0, match.start() - _LOOKBEHIND)
+    word = _LAST_WORD.search(text, window_start, match.start())
     if word is None:
         return True
-    token = word.group(1).lower()
+    token = word.group().lower()
     if token in ABBREVIATIONS:
+        return False
+    if token in NUMBERED_ABBREVIATIONS and following.isdigit():
         return False
     if token.isdigit():
         line_start = text.rfind("\n", 0, word.start()) + 1
