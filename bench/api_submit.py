@@ -169,7 +169,16 @@ def memory_report(master_pid: int) -> list[str]:
     return lines
 
 
-def measure(args, base: str, keys: list[str]) -> None:
+def server_cpu_s(master_pid: int) -> float:
+    master = psutil.Process(master_pid)
+    total = 0.0
+    for process in [master, *master.children(recursive=True)]:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def measure(args, base: str, keys: list[str], master_pid: int) -> None:
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
     runner = run_wrk if use_wrk else run_python
     print(f"client: {'wrk (2 threads)' if use_wrk else 'python threads'}, {args.connections} connections, "
@@ -179,10 +188,15 @@ def measure(args, base: str, keys: list[str]) -> None:
     # Warm both paths: connection pools, first-request imports, the key cache.
     runner(base + "/healthz", 2, args.connections, [], None)
     runner(base + "/v1/jobs", 2, args.connections, keys, JOB_BODY)
+    cpu_before = server_cpu_s(master_pid)
     health = runner(base + "/healthz", args.duration, args.connections, [], None)
+    cpu_between = server_cpu_s(master_pid)
     jobs = runner(base + "/v1/jobs", args.duration, args.connections, keys, JOB_BODY)
-    for name, (rate, total, bad, p99) in (("GET  /healthz", health), ("POST /v1/jobs", jobs)):
-        print(f"{name}: {rate:9.1f} req/s  ({total} requests, {bad} non-2xx, p99 {p99})")
+    cpu_after = server_cpu_s(master_pid)
+    # API CPU per request separates "the API is slow" from "the API waits" (database, a busy box).
+    cpu_ms = ((cpu_between - cpu_before) * 1000 / max(health[1], 1), (cpu_after - cpu_between) * 1000 / max(jobs[1], 1))
+    for name, (rate, total, bad, p99), per in (("GET  /healthz", health, cpu_ms[0]), ("POST /v1/jobs", jobs, cpu_ms[1])):
+        print(f"{name}: {rate:9.1f} req/s  ({total} requests, {bad} non-2xx, p99 {p99}, API CPU {per:.2f} ms/request)")
     ratio = jobs[0] / health[0]
     print(f"ratio jobs/healthz: {ratio:.3f} (goal >= {GOAL_RATIO}): {'met' if ratio >= GOAL_RATIO else 'NOT met'}")
     if jobs[2] or health[2]:
@@ -206,7 +220,7 @@ def main() -> int:
         log_path = Path(tempfile.gettempdir()) / f"samo-bench-gunicorn-{port}.log"
         server = start_gunicorn(env, port, log_path)
         try:
-            measure(args, f"http://127.0.0.1:{port}", keys)
+            measure(args, f"http://127.0.0.1:{port}", keys, server.pid)
             print("API memory after the run (gunicorn master + workers):")
             print("\n".join(memory_report(server.pid)))
         finally:

@@ -30,9 +30,10 @@ threads = _int("GUNICORN_THREADS", 4)
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
-# Recycle workers now and then so a slow leak cannot grow without bound.
-max_requests = _int("GUNICORN_MAX_REQUESTS", 10_000)
-max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 1_000)
+# Recycle workers now and then so a slow leak cannot grow without bound (rarely: a restart
+# costs a second of imports, and at thousands of requests a second 10k would be every few seconds).
+max_requests = _int("GUNICORN_MAX_REQUESTS", 100_000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 10_000)
 # "-" logs to stdout (containers); set GUNICORN_ACCESS_LOG="" to turn access logs off.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
