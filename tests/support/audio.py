@@ -119,7 +119,9 @@ def silence(path: str | Path, seconds: float, sample_rate: int = 16_000) -> Path
     return _synth(path, seconds, sample_rate, [])
 
 
-def noise(path: str | Path, seconds: float, volume: float = 0.05, sample_rate: int = 16_000) -> Path:
+def noise(
+    path: str | Path, seconds: float, volume: float = 0.05, sample_rate: int = 16_000
+) -> Path:
     """Quiet white noise: audible, but no speech in it."""
     return _synth(path, seconds, sample_rate, ["whitenoise", "vol", str(volume)])
 
@@ -177,7 +179,9 @@ def truncated_copy(source: str | Path, path: str | Path, keep_bytes: int) -> Pat
     return path
 
 
-def overwrite_middle(source: str | Path, path: str | Path, share: float = 0.6, seed: int = 0) -> Path:
+def overwrite_middle(
+    source: str | Path, path: str | Path, share: float = 0.6, seed: int = 0
+) -> Path:
     """A copy of ``source`` whose middle ``share`` of bytes is replaced by random bytes."""
     import random
 

@@ -243,7 +243,7 @@ class Transcriber:
         after any failure.
         """
         language = self._check_language(language)
-        info, samples = load_audio(path, max_duration_s=max_duration_s)
+        _, samples = load_audio(path, max_duration_s=max_duration_s)
         duration_s = samples.size / WHISPER_SAMPLE_RATE
         pipeline, extra = self._pipeline_for(duration_s)
         try:

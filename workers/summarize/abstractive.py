@@ -103,7 +103,9 @@ class AbstractiveSummarizer:
         self.max_input_tokens = self._input_budget()
 
     @classmethod
-    def load(cls, model_ref: str | None = None, device: str = "auto", **options) -> "AbstractiveSummarizer":
+    def load(
+        cls, model_ref: str | None = None, device: str = "auto", **options
+    ) -> "AbstractiveSummarizer":
         """Load ``model_ref`` (a local folder or hub id; ``None``: ``t5-small``) once per process.
 
         Raises :class:`SummarizerUnavailable` when it cannot be loaded, e.g. offline.
@@ -171,7 +173,8 @@ class AbstractiveSummarizer:
 
         outputs: list[str] = []
         generation = getattr(self.model, "generation_config", None)
-        num_beams = int(self.task_params.get("num_beams") or getattr(generation, "num_beams", 1) or 1)
+        num_beams = self.task_params.get("num_beams") or getattr(generation, "num_beams", 1)
+        num_beams = int(num_beams or 1)
         for start in range(0, len(chunks), self.batch_size):
             batch = [self.prefix + c for c in chunks[start : start + self.batch_size]]
             encoded = self.tokenizer(
@@ -200,7 +203,9 @@ class AbstractiveSummarizer:
             )
         return outputs
 
-    def summarize(self, text: str, max_length: int | None = None, min_length: int | None = None) -> dict:
+    def summarize(
+        self, text: str, max_length: int | None = None, min_length: int | None = None
+    ) -> dict:
         """Summarise ``text``; ``max_length``/``min_length`` are summary lengths in tokens.
 
         Raises ``ValueError`` for bad lengths, empty text, or text over ``max_chunks`` chunks.

@@ -115,7 +115,9 @@ class ExtractiveSummarizer:
         self.max_sentence_chars = max_sentence_chars
 
     @classmethod
-    def load(cls, model_ref: str | None = None, device: str = "auto", **options) -> "ExtractiveSummarizer":
+    def load(
+        cls, model_ref: str | None = None, device: str = "auto", **options
+    ) -> "ExtractiveSummarizer":
         """Load the sentence encoder once per process (``None``: bundled all-MiniLM-L6-v2).
 
         Raises :class:`SummarizerUnavailable` when the model cannot be loaded.
@@ -175,7 +177,9 @@ class ExtractiveSummarizer:
             redundancy = np.maximum(redundancy, embeddings @ embeddings[best])
         return chosen
 
-    def summarize(self, text: str, sentences: int | None = None, ratio: float | None = None) -> dict:
+    def summarize(
+        self, text: str, sentences: int | None = None, ratio: float | None = None
+    ) -> dict:
         """Summarise ``text`` to ``sentences`` sentences, or to ``ratio`` of its sentences.
 
         Neither given: 3 sentences, or 30 % of them (rounded up) when the text is shorter than
