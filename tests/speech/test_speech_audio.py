@@ -139,3 +139,12 @@ def test_audio_module_imports_no_model_stack():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_stereo_44k_is_mixed_down_and_resampled(spoken_clips, tmp_path):
+    stereo = audio.convert(spoken_clips["wav"], tmp_path / "stereo.wav", sample_rate=44_100, channels=2)
+    info = probe_audio(stereo)
+    assert (info.sample_rate, info.channels) == (44_100, 2)
+    samples = decode_audio(stereo)
+    assert samples.ndim == 1
+    assert samples.size / 16_000 == pytest.approx(info.duration_s, abs=0.05)

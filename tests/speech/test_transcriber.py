@@ -130,3 +130,14 @@ def test_model_directory_by_path(transcriber):
     by_path = Transcriber.load(str(path), cpu_threads=2)
     assert by_path.model is transcriber.model
     assert by_path.name == "model" and by_path.version.startswith("sha256:")
+
+
+def test_without_vad(transcriber, spoken_clips, tmp_path):
+    plain = Transcriber.load(cpu_threads=2, vad_filter=False)
+    assert plain.model is transcriber.model
+    result = plain.transcribe(spoken_clips["ogg"])
+    assert_well_formed(result)
+    assert word_error_rate(SPOKEN_TEXT, result["text"]) <= MAX_WER
+    with pytest.raises(TranscriptionError) as info:
+        plain.transcribe(audio.noise(tmp_path / "noise.wav", 3.0))
+    assert info.value.code == "audio_silent"
