@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import uuid
 from datetime import datetime
@@ -14,16 +13,20 @@ from sqlalchemy.exc import IntegrityError
 
 from api.auth import current_principal, require_scope
 from api.extensions import celery_client, db_session, settings
+from api.job_types import AUDIO_TYPES, read_submission, release_submission
 from api.metrics import record_job_submitted
 from api.problems import Problem
 from api.ratelimit import enforce_jobs_in_flight
-from api.requests import parse_body
-from api.schemas import JobCreate, JobOut
+from api.schemas import JobOut
+from api.uploads_audio import allow_large_uploads
 from db.jobs import cancel_job, mark_enqueued
 from db.models import Job, JobStatus
 from tasks.enqueue import enqueue_job
+from workers.media_storage import discard
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
+bp.before_request(allow_large_uploads)
+bp.teardown_request(release_submission)
 
 MAX_PAGE_SIZE = 100
 IDEMPOTENCY_KEY_MAX = 255
@@ -48,21 +51,6 @@ def job_document(job: Job) -> dict:
     ).model_dump(mode="json")
     document["links"] = {"self": url_for("jobs.get_job", job_id=job.id)}
     return document
-
-
-def check_text(text: str) -> None:
-    if not text.strip():
-        raise Problem(422, "empty-text", "Empty text", "`input.text` must contain non-whitespace characters.")
-    limit = settings().max_text_chars
-    if len(text) > limit:
-        raise Problem(422, "text-too-long", "Text too long",
-                      f"`input.text` has {len(text)} characters; the limit is {limit}.",
-                      max_chars=limit, chars=len(text))
-
-
-def request_fingerprint(raw_body: object) -> str:
-    canonical = json.dumps(raw_body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def idempotency_key() -> str | None:
@@ -97,28 +85,31 @@ def find_by_idempotency_key(tenant_id: uuid.UUID, key: str) -> Job | None:
 @bp.post("")
 @require_scope("jobs:write")
 def create_job():
-    body, raw = parse_body(JobCreate)
-    check_text(body.input.text)
+    """JSON for text jobs, multipart/form-data for audio ones (see api/job_types.py)."""
+    submission = read_submission()
     principal = current_principal()
     key = idempotency_key()
-    fingerprint = request_fingerprint(raw)
+    fingerprint = submission.fingerprint
     session = db_session()
     if key and (existing := find_by_idempotency_key(principal.tenant_id, key)):
         return replay_or_conflict(existing, fingerprint)
 
     enforce_jobs_in_flight(session, principal)
     job = Job(
+        id=submission.job_id,
         tenant_id=principal.tenant_id,
-        type=body.type,
+        type=submission.type,
         queue=settings().model_queue,
-        input=body.input.model_dump(),
-        options=body.options.model_dump(),
+        input=submission.input,
+        options=submission.options,
         idempotency_key=key,
         request_hash=fingerprint,
     )
+    submission.place_media()
     session.add(job)
     try:
         session.commit()
+        submission.committed()
     except IntegrityError:
         session.rollback()
         existing = find_by_idempotency_key(principal.tenant_id, key) if key else None
@@ -158,6 +149,8 @@ def cancel(job_id: uuid.UUID):
         raise Problem(409, "job-not-cancelable", "Job cannot be canceled",
                       f"The job has already finished with status {job.status.value}.", status_now=job.status.value)
     session.commit()
+    if job.type in AUDIO_TYPES:
+        discard(settings(), job.id)
     session.refresh(job)
     return job_document(job), 200
 

@@ -5,9 +5,10 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-JobType = Literal["emotion"]
+JobType = Literal["emotion", "summarize", "transcribe", "analyze"]
+ServiceName = Literal["emotion", "summary"]
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "canceled"]
 
 
@@ -21,14 +22,53 @@ class EmotionOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SummarizeOptions(BaseModel):
+    """Summary length: `sentences` or `ratio` (not both); neither: 3 sentences, or 30 % of a short text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sentences: int | None = Field(default=None, ge=1, strict=True, description="At most this many sentences.")
+    ratio: float | None = Field(default=None, gt=0, le=1, description="This share of the input's sentences.")
+
+    @model_validator(mode="after")
+    def _one_length(self):
+        if self.sentences is not None and self.ratio is not None:
+            raise ValueError("give either `sentences` or `ratio`, not both")
+        return self
+
+
+class TranscribeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}$",
+                                 description="ISO 639-1 code of the spoken language; omitted: detected.")
+
+
+class AnalyzeOptions(SummarizeOptions, TranscribeOptions):
+    """`services` picks the analyses; for audio, transcription always runs first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    services: list[ServiceName] = Field(default_factory=lambda: ["emotion", "summary"], min_length=1)
+
+
 class JobCreate(BaseModel):
-    """`POST /v1/jobs` body."""
+    """`POST /v1/jobs` JSON body (emotion, summarize, analyze of text).
+
+    `transcribe`, and `analyze` of audio, take `multipart/form-data` instead: a `file` part,
+    a `type` field and optional `options` (a JSON object) and `services` fields.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     type: JobType = Field(description="What to run.")
     input: TextInput
-    options: EmotionOptions = Field(default_factory=EmotionOptions)
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per type: EmotionOptions, SummarizeOptions, TranscribeOptions or AnalyzeOptions.",
+    )
+    services: list[ServiceName] | None = Field(
+        default=None, description="`analyze` only: same as `options.services`.")
 
 
 class JobError(BaseModel):
@@ -49,13 +89,46 @@ class EmotionResult(BaseModel):
     truncated: bool = Field(description="True when the text was longer than the model's maximum length.")
 
 
+class Segment(BaseModel):
+    id: int
+    start: float = Field(description="Seconds from the start of the recording.")
+    end: float
+    text: str
+    emotion: EmotionResult | None = None
+
+
+class TranscriptionResult(BaseModel):
+    language: str
+    language_probability: float
+    duration_s: float
+    text: str
+    segments: list[Segment]
+    emotion: EmotionResult | None = Field(default=None, description="Of the whole text.")
+
+
+class SummaryResult(BaseModel):
+    summary: str
+    method: Literal["extractive", "abstractive"]
+    sentence_indices: list[int] = Field(description="Chosen sentences of the input, in order (extractive).")
+    sentences_total: int
+    compression_ratio: float = Field(description="Summary length over input length, in characters.")
+
+
+class AnalyzeResult(BaseModel):
+    services: list[ServiceName]
+    transcript: TranscriptionResult | None = Field(default=None, description="For audio input.")
+    emotion: EmotionResult | None = None
+    summary: SummaryResult | None = None
+
+
 class JobOut(BaseModel):
     id: UUID
     type: str
     status: JobStatusName
     input: dict[str, Any]
     options: dict[str, Any]
-    result: dict[str, Any] | None = Field(description="For emotion jobs, an EmotionResult.")
+    result: dict[str, Any] | None = Field(
+        description="EmotionResult, SummaryResult, TranscriptionResult or AnalyzeResult, by job type.")
     error: JobError | None
     model: ModelInfo | None
     created_at: datetime

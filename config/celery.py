@@ -15,6 +15,7 @@ def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
         "tasks.emotion.*": model_queue,
         "tasks.speech.*": model_queue,
         "tasks.summarize.*": model_queue,
+        "tasks.analyze.*": model_queue,
         "tasks.maintenance.*": {"queue": "cpu"},
         "tasks.webhooks.*": {"queue": "webhooks"},
     }
@@ -52,6 +53,10 @@ def celery_config(settings: Settings) -> dict:
             "requeue-stale-jobs": {
                 "task": "tasks.maintenance.requeue_stale_jobs",
                 "schedule": 60.0,
+            },
+            "sweep-orphan-media": {
+                "task": "tasks.maintenance.sweep_orphan_media",
+                "schedule": 600.0,
             },
         },
         "timezone": "UTC",

