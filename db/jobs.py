@@ -130,3 +130,12 @@ def stale_jobs(session: Session, requeue_after_s: int, running_stale_after_s: in
         .order_by(Job.created_at)
         .limit(limit)
     ).all()
+
+
+def unfinished_job_ids(session: Session, job_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``job_ids`` that are still queued or running."""
+    if not job_ids:
+        return set()
+    return set(session.scalars(
+        select(Job.id).where(Job.id.in_(job_ids), Job.status.in_(UNFINISHED_STATUSES))
+    ))

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import logging
 
-from db.jobs import mark_enqueued, stale_jobs
+from db.jobs import mark_enqueued, stale_jobs, unfinished_job_ids
 from db.session import session_scope
 from tasks.enqueue import enqueue_job
 from workers.celery_app import app, settings
+from workers.media_storage import files_older_than
 
 log = logging.getLogger(__name__)
 
@@ -27,3 +28,26 @@ def requeue_stale_jobs() -> int:
             mark_enqueued(session, sent)
         log.info("requeued %d stale jobs", len(sent))
     return len(sent)
+
+
+@app.task(name="tasks.maintenance.sweep_orphan_media")
+def sweep_orphan_media() -> int:
+    """Delete uploads nobody will read: older than ``media_ttl_s`` and not of an unfinished job.
+
+    Workers delete a job's file when it ends and cancel deletes it too; this catches the rest
+    (an API process that died between storing a file and committing its job, a worker killed
+    after storing the result). Files of queued or running jobs are kept however old they are.
+    """
+    old = files_older_than(settings, settings.media_ttl_s)
+    if not old:
+        return 0
+    with session_scope(settings.database_url) as session:
+        keep = unfinished_job_ids(session, {f.job_id for f in old if f.job_id is not None})
+    removed = 0
+    for stored in old:
+        if stored.job_id not in keep:
+            stored.path.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.info("removed %d orphaned media files", removed)
+    return removed

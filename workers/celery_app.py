@@ -13,7 +13,7 @@ from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ["tasks.emotion", "tasks.maintenance"]
+TASK_MODULES = ["tasks.emotion", "tasks.speech", "tasks.summarize", "tasks.analyze", "tasks.maintenance"]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -71,8 +71,13 @@ def remember_queues(sender, instance, **_kwargs) -> None:
 
 @signals.worker_process_init.connect
 def load_models_before_first_job(**_kwargs) -> None:
-    """Pay the model load at start-up, not on a user's first job."""
-    if _consumes_model_queue:
-        from workers.models import emotion_classifier
+    """Pay the model load at start-up, not on a user's first job.
 
-        emotion_classifier(settings)
+    Only the models in ``SAMO_PRELOAD_MODELS`` (default: emotion, used by every job type):
+    Whisper and the summariser add memory and start-up time to every model worker, so by
+    default they load on the first job that needs them.
+    """
+    if _consumes_model_queue:
+        from workers.models import preload
+
+        preload(settings)
