@@ -14,6 +14,8 @@ bp = Blueprint("openapi", __name__)
 COMPONENT_MODELS = (
     schemas.JobCreate, schemas.JobOut, schemas.JobList, schemas.ProblemDetails,
     schemas.TokenRequest, schemas.TokenResponse, schemas.EmotionResult,
+    schemas.EmotionOptions, schemas.SummarizeOptions, schemas.TranscribeOptions, schemas.AnalyzeOptions,
+    schemas.TranscriptionResult, schemas.SummaryResult, schemas.AnalyzeResult,
 )
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
@@ -31,6 +33,24 @@ def problems(*statuses: int) -> dict:
     return {str(status): {"description": "Problem details (RFC 9457)", "content": PROBLEM} for status in statuses}
 
 
+AUDIO_UPLOAD = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "required": ["type", "file"],
+            "properties": {
+                "type": {"type": "string", "enum": ["transcribe", "analyze"]},
+                "file": {"type": "string", "format": "binary",
+                         "description": "WAV, FLAC, MP3, OGG/Opus, M4A... up to SAMO_MAX_UPLOAD_BYTES "
+                                        "(25 MiB) and SAMO_MAX_AUDIO_SECONDS (600 s)."},
+                "options": {"type": "string", "description": "A JSON object: TranscribeOptions or AnalyzeOptions."},
+                "services": {"type": "string",
+                             "description": "`analyze`: a JSON array or comma-separated list of emotion, summary."},
+            },
+        },
+    },
+}
+
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 
 
@@ -40,7 +60,9 @@ def paths() -> dict:
             "post": {
                 "summary": "Submit a job",
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
-                "requestBody": {"required": True, "content": json_content(schemas.JobCreate)},
+                "description": "Text jobs (emotion, summarize, analyze) take JSON; audio jobs (transcribe, "
+                               "analyze of a recording) take multipart/form-data.",
+                "requestBody": {"required": True, "content": {**json_content(schemas.JobCreate), **AUDIO_UPLOAD}},
                 "responses": {"202": {"description": "Accepted; poll the Location.", "content": json_content(schemas.JobOut)},
                               **problems(400, 401, 403, 409, 413, 415, 422, 429)},
             },

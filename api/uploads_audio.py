@@ -35,8 +35,9 @@ def is_multipart() -> bool:
 
 
 def too_large(limit: int) -> Problem:
+    readable = f" ({limit / 2**20:g} MiB)" if limit >= 2**20 else ""
     return Problem(413, "payload-too-large", "Upload too large",
-                   f"Audio uploads may be at most {limit} bytes ({limit / 2**20:.0f} MiB).", max_bytes=limit)
+                   f"Audio uploads may be at most {limit} bytes{readable}.", max_bytes=limit)
 
 
 def allow_large_uploads() -> None:

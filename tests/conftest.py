@@ -34,11 +34,12 @@ def redis_url():
 
 
 @pytest.fixture(scope="session")
-def settings(database_url, redis_url) -> Settings:
+def settings(database_url, redis_url, tmp_path_factory) -> Settings:
     return dataclasses.replace(
         Settings(),
         database_url=database_url,
         redis_url=redis_url,
+        media_dir=str(tmp_path_factory.mktemp("media")),
         jwt_secret=TEST_JWT_SECRET,
         broker_visibility_timeout_s=int(os.environ.get("SAMO_TEST_VISIBILITY_TIMEOUT_S", "8")),
         rate_limit_tiers=parse_tiers("free=1000/60/1000,tiny=3/60/1000,oneflight=1000/60/1"),
@@ -57,6 +58,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SAMO_BROKER_VISIBILITY_TIMEOUT_S": str(settings.broker_visibility_timeout_s),
         "SAMO_RATE_LIMIT_TIERS": tiers,
         "SAMO_EMOTION_INT8": "true" if settings.emotion_int8 else "false",
+        "SAMO_MEDIA_DIR": settings.media_dir,
     }
 
 

@@ -1,0 +1,255 @@
+"""Submitting every job type through the Flask client: uploads, limits, options (no worker)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.api.test_jobs import assert_problem
+from tests.conftest import settings_env
+from tests.support import audio
+
+ROOT = Path(__file__).resolve().parents[2]
+FORMATS = ("wav", "flac", "mp3", "ogg", "m4a")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("api-audio")
+    wav = audio.speak("Thank you for listening to my short voice note.", folder / "note.wav")
+    return {"wav": wav, **{ext: audio.convert(wav, folder / f"note.{ext}") for ext in FORMATS[1:]}}
+
+
+def upload(client, tenant, path, job_type="transcribe", filename=None, headers=None, **fields):
+    data = {**({"type": job_type} if job_type is not None else {}), **fields}
+    if path is not None:
+        data["file"] = (io.BytesIO(Path(path).read_bytes()), filename or Path(path).name)
+    return client.post("/v1/jobs", data=data, content_type="multipart/form-data",
+                       headers={**tenant.headers, **(headers or {})})
+
+
+def media_files(settings) -> list[Path]:
+    root = Path(settings.media_dir)
+    return sorted(root.iterdir()) if root.is_dir() else []
+
+
+def limited_app(settings, tmp_path, **limits):
+    """An app with its own limits and media directory."""
+    from api import create_app
+
+    limited = dataclasses.replace(settings, media_dir=str(tmp_path / "media"), **limits)
+    return limited, create_app(limited, {"TESTING": True}).test_client()
+
+
+@pytest.fixture
+def small_limits(settings, tmp_path):
+    return limited_app(settings, tmp_path, max_upload_bytes=40_000)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_audio_uploads_are_accepted_and_stored_under_the_job_id(client, make_tenant, settings, clips, fmt):
+    response = upload(client, make_tenant(), clips[fmt])
+    assert response.status_code == 202, response.get_data(as_text=True)
+    job = response.get_json()
+    assert job["type"] == "transcribe" and job["status"] == "queued"
+    content = clips[fmt].read_bytes()
+    stored = job["input"]["audio"]
+    assert stored["filename"] == f"note.{fmt}"
+    assert stored["size_bytes"] == len(content)
+    assert stored["sha256"] == hashlib.sha256(content).hexdigest()
+    assert 1.5 < stored["duration_s"] < 6
+    path = Path(settings.media_dir) / f"{job['id']}.{fmt}"
+    assert path.read_bytes() == content
+    assert not [p for p in media_files(settings) if p.name.endswith(".part")]
+
+
+def test_cancel_removes_the_upload(client, make_tenant, settings, clips):
+    tenant = make_tenant()
+    job = upload(client, tenant, clips["wav"]).get_json()
+    assert any(p.name.startswith(job["id"]) for p in media_files(settings))
+    assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=tenant.headers).status_code == 200
+    assert not any(p.name.startswith(job["id"]) for p in media_files(settings))
+
+
+def test_an_upload_over_the_declared_size_is_refused_before_anything_is_stored(small_limits, make_tenant, tmp_path):
+    limited, client = small_limits
+    big = audio.noise(tmp_path / "long.wav", seconds=10)
+    assert big.stat().st_size > limited.max_upload_bytes + 64 * 1024
+    problem = assert_problem(upload(client, make_tenant(), big), 413, "payload-too-large")
+    assert problem["max_bytes"] == limited.max_upload_bytes
+    assert media_files(limited) == []
+
+
+def test_a_file_just_over_the_limit_is_refused_and_its_copy_removed(small_limits, make_tenant):
+    limited, client = small_limits
+    blob = io.BytesIO(os.urandom(limited.max_upload_bytes + 1))
+    response = client.post("/v1/jobs", data={"type": "transcribe", "file": (blob, "a.wav")},
+                           content_type="multipart/form-data", headers=make_tenant().headers)
+    assert_problem(response, 413, "payload-too-large")
+    assert media_files(limited) == []
+
+
+def test_audio_longer_than_the_limit_is_a_422(settings, tmp_path, make_tenant, clips):
+    limited, client = limited_app(settings, tmp_path, max_audio_seconds=1.0)
+    problem = assert_problem(upload(client, make_tenant(), clips["wav"]), 422, "audio-too-long")
+    assert problem["max_seconds"] == limited.max_audio_seconds
+    assert media_files(limited) == []
+
+
+def test_json_bodies_are_still_limited_to_the_json_size(small_limits, make_tenant, settings):
+    _, client = small_limits
+    text = "a" * (settings.max_request_bytes + 10)
+    response = client.post("/v1/jobs", json={"type": "summarize", "input": {"text": text}},
+                           headers=make_tenant().headers)
+    assert_problem(response, 413, "payload-too-large")
+
+
+@pytest.mark.parametrize(
+    ("fields", "with_file", "status", "slug"),
+    [
+        ({"type": "horoscope"}, True, 422, "unknown-job-type"),
+        ({}, True, 422, "unknown-job-type"),
+        ({"type": "emotion"}, True, 415, "unsupported-media-type"),
+        ({"type": "transcribe"}, False, 422, "missing-file"),
+        ({"type": "transcribe", "options": "{not json"}, True, 422, "validation-error"),
+        ({"type": "transcribe", "options": '["en"]'}, True, 422, "validation-error"),
+        ({"type": "transcribe", "options": '{"language": "english"}'}, True, 422, "validation-error"),
+        ({"type": "transcribe", "options": '{"beam": 3}'}, True, 422, "validation-error"),
+        ({"type": "transcribe", "services": "emotion"}, True, 422, "validation-error"),
+        ({"type": "analyze", "services": "emotion,horoscope"}, True, 422, "validation-error"),
+        ({"type": "analyze", "services": "[]"}, True, 422, "validation-error"),
+        ({"type": "transcribe", "colour": "blue"}, True, 422, "validation-error"),
+    ],
+)
+def test_bad_multipart_submissions_are_problems_and_store_nothing(client, make_tenant, settings, clips, fields,
+                                                                  with_file, status, slug):
+    before = media_files(settings)
+    fields = dict(fields)
+    response = upload(client, make_tenant(), clips["wav"] if with_file else None, job_type=fields.pop("type", None),
+                      **fields)
+    assert_problem(response, status, slug)
+    assert media_files(settings) == before
+
+
+def test_an_empty_file_is_a_422(client, make_tenant, tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    assert_problem(upload(client, make_tenant(), empty), 422, "empty-file")
+
+
+def test_unreadable_files_are_accepted_for_the_worker_to_judge(client, make_tenant, tmp_path):
+    """The job, not the submission, reports what is wrong with the audio (see the integration tests)."""
+    notes = audio.text_file(tmp_path / "notes.wav")
+    job = upload(client, make_tenant(), notes).get_json()
+    assert job["status"] == "queued"
+    assert "duration_s" not in job["input"]["audio"]
+
+
+@pytest.mark.parametrize(
+    ("body", "slug"),
+    [
+        ({"type": "transcribe", "input": {"text": "hi"}}, "unsupported-media-type"),
+        ({"type": "summarize", "input": {"text": "One. Two."}, "options": {"sentences": 1, "ratio": 0.5}},
+         "validation-error"),
+        ({"type": "summarize", "input": {"text": "One. Two."}, "options": {"ratio": 1.5}}, "validation-error"),
+        ({"type": "summarize", "input": {"text": "One. Two."}, "options": {"sentences": 0}}, "validation-error"),
+        ({"type": "summarize", "input": {"text": "One. Two."}, "options": {"sentences": "2"}}, "validation-error"),
+        ({"type": "summarize", "input": {"text": "One. Two."}, "services": ["summary"]}, "validation-error"),
+        ({"type": "summarize", "input": {"text": "  "}}, "empty-text"),
+        ({"type": "analyze", "input": {"text": "Hi."}, "services": ["horoscope"]}, "validation-error"),
+        ({"type": "analyze", "input": {"text": "Hi."}, "services": ["emotion"], "options": {"services": ["emotion"]}},
+         "validation-error"),
+        ({"type": "emotion", "input": {"text": "Hi."}, "options": {"sentences": 2}}, "validation-error"),
+    ],
+)
+def test_bad_json_submissions_are_problems(client, make_tenant, body, slug):
+    response = client.post("/v1/jobs", json=body, headers=make_tenant().headers)
+    assert_problem(response, 415 if slug == "unsupported-media-type" else 422, slug)
+
+
+def test_text_jobs_store_their_validated_options(client, make_tenant):
+    tenant = make_tenant()
+
+    def submit(body):
+        response = client.post("/v1/jobs", json=body, headers=tenant.headers)
+        assert response.status_code == 202, response.get_data(as_text=True)
+        return response.get_json()
+
+    assert submit({"type": "summarize", "input": {"text": "One. Two."}, "options": {"ratio": 0.5}})["options"] == {
+        "ratio": 0.5}
+    assert submit({"type": "analyze", "input": {"text": "Hi."}})["options"] == {"services": ["emotion", "summary"]}
+    job = submit({"type": "analyze", "input": {"text": "Hi."}, "services": ["summary"], "options": {"sentences": 1}})
+    assert job["options"] == {"services": ["summary"], "sentences": 1}
+
+
+def test_documents_may_be_longer_than_emotion_texts(client, make_tenant, settings):
+    text = "This sentence repeats. " * (settings.max_text_chars // 20)
+    assert settings.max_text_chars < len(text) <= settings.max_document_chars
+    response = client.post("/v1/jobs", json={"type": "summarize", "input": {"text": text}},
+                           headers=make_tenant().headers)
+    assert response.status_code == 202
+
+
+def test_analyze_takes_audio_with_services_and_options(client, make_tenant, clips):
+    response = upload(client, make_tenant(), clips["mp3"], job_type="analyze", services='["emotion"]',
+                      options=json.dumps({"language": "en"}))
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert response.get_json()["options"] == {"language": "en", "services": ["emotion"]}
+
+
+def test_idempotent_uploads_replay_the_job_and_keep_one_file(client, make_tenant, settings, clips):
+    tenant = make_tenant()
+    key = {"Idempotency-Key": "voice-note-1"}
+    first = upload(client, tenant, clips["wav"], headers=key)
+    files_after_first = media_files(settings)
+    again = upload(client, tenant, clips["wav"], headers=key)
+    assert again.status_code == 202
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert_problem(upload(client, tenant, clips["flac"], headers=key), 409, "idempotency-key-reused")
+    assert media_files(settings) == files_after_first
+
+
+def test_jobs_in_flight_cap_refuses_uploads_without_keeping_them(client, make_tenant, settings, clips):
+    tenant = make_tenant(tier="oneflight")
+    assert upload(client, tenant, clips["wav"]).status_code == 202
+    before = media_files(settings)
+    assert_problem(upload(client, tenant, clips["wav"]), 429, "too-many-jobs-in-flight")
+    assert media_files(settings) == before
+
+
+def test_openapi_documents_uploads_and_results(client):
+    document = client.get("/openapi.json").get_json()
+    content = document["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]
+    assert {"application/json", "multipart/form-data"} <= set(content)
+    schemas = document["components"]["schemas"]
+    assert {"TranscriptionResult", "SummaryResult", "AnalyzeResult", "SummarizeOptions"} <= set(schemas)
+
+
+def test_an_upload_does_not_import_model_libraries_into_the_api(settings, make_tenant, clips):
+    tenant = make_tenant()
+    script = f"""
+import json, sys
+from api import create_app
+client = create_app().test_client()
+with open({str(clips['wav'])!r}, "rb") as f:
+    response = client.post("/v1/jobs", data={{"type": "transcribe", "file": (f, "n.wav")}},
+                           headers={{"X-API-Key": {tenant.api_key!r}}}, content_type="multipart/form-data")
+assert response.status_code == 202, response.get_data(as_text=True)
+client.post("/v1/jobs/" + response.get_json()["id"] + "/cancel", headers={{"X-API-Key": {tenant.api_key!r}}})
+heavy = {{"torch", "transformers", "faster_whisper", "ctranslate2"}}
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))
+"""
+    env = {**os.environ, **settings_env(settings), "PYTHONPATH": str(ROOT)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
