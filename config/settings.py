@@ -97,6 +97,31 @@ class Settings:
     # Jobs whose broker message was lost (Redis restarted) are enqueued again after this.
     requeue_after_s: int = 300
 
+    # Dynamic batching on the model queues: a worker gathers queued emotion jobs for at most
+    # max_wait_ms, or until max_size jobs, then runs one length-sorted forward pass.
+    cpu_batch_max_size: int = 32
+    cpu_batch_max_wait_ms: float = 5.0
+    gpu_batch_max_size: int = 128
+    gpu_batch_max_wait_ms: float = 5.0
+    # Padded tokens (texts x longest text) per forward pass, estimated from characters; 0: no budget.
+    batch_max_tokens: int = 0
+
+    # Bulk uploads (POST /v1/batches): limits, and how items travel on the `bulk` queue.
+    batch_max_items: int = 100_000
+    batch_max_bytes: int = 50 * 1024 * 1024
+    batches_in_flight: int = 5
+    bulk_chunk_size: int = 256
+    bulk_batch_size: int = 64
+    # A worker consuming only `bulk` lowers its CPU priority by this much, so model workers on the
+    # same host run first (0: unchanged).
+    bulk_worker_nice: int = 10
+
+    # Emotion results cached in Redis by model version and text; 0 turns the cache off.
+    result_cache_ttl_s: int = 7 * 24 * 3600
+    # Prometheus metrics of a worker on this port (0: off); one port per worker on a host.
+    worker_metrics_port: int = 0
+
+
     # Voice and document jobs. Uploads wait in media_dir (shared by the API and the model
     # workers) only until their job ends; the sweep removes files left behind after media_ttl_s.
     media_dir: str = str(PROJECT_ROOT / "instance" / "media")
@@ -126,6 +151,13 @@ class Settings:
     def model_queue(self) -> str:
         return "gpu" if self.gpu_workers_enabled else "cpu"
 
+    def batch_policy(self, queue: str) -> tuple[int, float]:
+        """(max jobs per forward pass, max wait in ms) of the dynamic batcher on ``queue``."""
+        if queue == "gpu":
+            return self.gpu_batch_max_size, self.gpu_batch_max_wait_ms
+        return self.cpu_batch_max_size, self.cpu_batch_max_wait_ms
+
+
     @classmethod
     def from_env(cls) -> "Settings":
         defaults = cls()
@@ -151,6 +183,19 @@ class Settings:
             emotion_int8=_env_bool("SAMO_EMOTION_INT8", defaults.emotion_int8),
             emotion_batch_size=_env_int("SAMO_EMOTION_BATCH_SIZE", defaults.emotion_batch_size),
             requeue_after_s=_env_int("SAMO_REQUEUE_AFTER_S", defaults.requeue_after_s),
+            cpu_batch_max_size=_env_int("SAMO_CPU_BATCH_MAX_SIZE", defaults.cpu_batch_max_size),
+            cpu_batch_max_wait_ms=_env_float("SAMO_CPU_BATCH_MAX_WAIT_MS", defaults.cpu_batch_max_wait_ms),
+            gpu_batch_max_size=_env_int("SAMO_GPU_BATCH_MAX_SIZE", defaults.gpu_batch_max_size),
+            gpu_batch_max_wait_ms=_env_float("SAMO_GPU_BATCH_MAX_WAIT_MS", defaults.gpu_batch_max_wait_ms),
+            batch_max_tokens=_env_int("SAMO_BATCH_MAX_TOKENS", defaults.batch_max_tokens),
+            batch_max_items=_env_int("SAMO_BATCH_MAX_ITEMS", defaults.batch_max_items),
+            batch_max_bytes=_env_int("SAMO_BATCH_MAX_BYTES", defaults.batch_max_bytes),
+            batches_in_flight=_env_int("SAMO_BATCHES_IN_FLIGHT", defaults.batches_in_flight),
+            bulk_chunk_size=_env_int("SAMO_BULK_CHUNK_SIZE", defaults.bulk_chunk_size),
+            bulk_batch_size=_env_int("SAMO_BULK_BATCH_SIZE", defaults.bulk_batch_size),
+            bulk_worker_nice=_env_int("SAMO_BULK_WORKER_NICE", defaults.bulk_worker_nice),
+            result_cache_ttl_s=_env_int("SAMO_RESULT_CACHE_TTL_S", defaults.result_cache_ttl_s),
+            worker_metrics_port=_env_int("SAMO_WORKER_METRICS_PORT", defaults.worker_metrics_port),
             media_dir=_env("SAMO_MEDIA_DIR", defaults.media_dir),
             media_ttl_s=_env_int("SAMO_MEDIA_TTL_S", defaults.media_ttl_s),
             max_upload_bytes=_env_int("SAMO_MAX_UPLOAD_BYTES", defaults.max_upload_bytes),

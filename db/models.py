@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -60,6 +61,12 @@ class JobStatus(str, enum.Enum):
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
 UNFINISHED_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class BatchStatus(str, enum.Enum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
 
 
 class Tenant(Base):
@@ -114,10 +121,21 @@ class Job(Base):
         Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_jobs_tenant_status", "tenant_id", "status"),
         Index("ix_jobs_status_created", "status", "created_at"),
+        # A batch's items, by row: chunks are claimed by (batch_id, batch_item), results stream in row order.
+        UniqueConstraint("batch_id", "batch_item", name="uq_jobs_batch_item"),
+        Index("ix_jobs_batch_status", "batch_id", "status"),
+        # The per-tenant in-flight cap counts interactive jobs only; a batch has its own limit.
+        Index("ix_jobs_tenant_status_unbatched", "tenant_id", "status",
+              postgresql_where=text("batch_id IS NULL"), sqlite_where=text("batch_id IS NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    #: The item's row number in its batch upload (1-based).
+    batch_item: Mapped[int | None] = mapped_column(Integer)
+    #: The id the client gave the item in its upload, echoed in results.
+    client_id: Mapped[str | None] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(32))
     status: Mapped[JobStatus] = mapped_column(
         Enum(JobStatus, name="job_status", values_callable=lambda e: [m.value for m in e]),
@@ -139,6 +157,39 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class Batch(Base):
+    """A bulk upload. Its items are jobs (``Job.batch_id``), stored and enqueued in chunks.
+
+    Counts by status are read from the items, not kept here: the jobs table stays the one truth
+    under concurrent chunk workers, redeliveries and cancels.
+    """
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        Index("ix_batches_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_batches_tenant_status", "tenant_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(32), default="emotion")
+    status: Mapped[BatchStatus] = mapped_column(
+        Enum(BatchStatus, name="batch_status", values_callable=lambda e: [m.value for m in e]),
+        default=BatchStatus.RUNNING,
+    )
+    source_format: Mapped[str] = mapped_column(String(16))
+    total_items: Mapped[int] = mapped_column(Integer, default=0)
+    invalid_items: Mapped[int] = mapped_column(Integer, default=0)
+    #: The first rejected rows of the upload: ``[{"row", "code", "message"}]``.
+    row_errors: Mapped[list] = mapped_column(JSONDocument, default=list)
+    #: Items per `bulk` message; the requeue sweep rebuilds lost chunks with it.
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    options: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class EmotionScore(Base):
