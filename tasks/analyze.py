@@ -11,11 +11,10 @@ import uuid
 from sqlalchemy.exc import OperationalError
 
 from db.jobs import ClaimedJob
-from tasks.job_runner import Outcome, model_info, run_job
+from tasks.job_runner import Outcome, emotion_model, model_info, run_job
 from tasks.speech import add_emotions, transcribe_audio
 from tasks.summarize import summarize_text
-from workers.celery_app import app, settings
-from workers.models import emotion_classifier
+from workers.celery_app import app
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ def analyze(job: ClaimedJob) -> Outcome:
         transcript, text = None, job.input["text"]
     emotion = None
     if "emotion" in services:
-        classifier = emotion_classifier(settings)
+        classifier = emotion_model()
         models["emotion"] = model_info(classifier)
         if transcript is not None:
             emotion = add_emotions(transcript, classifier)

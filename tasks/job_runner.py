@@ -44,6 +44,18 @@ class Outcome:
     emotion: dict | None = None
 
 
+def emotion_model():
+    """The worker's emotion classifier; a model that will not load fails the job as unavailable."""
+    from workers.models import emotion_classifier
+
+    try:
+        return emotion_classifier(settings)
+    except Exception as error:  # noqa: BLE001 - missing files, bad config: all mean "unavailable"
+        log.exception("emotion model unavailable")
+        raise JobFailure("model_unavailable", f"The emotion model cannot be loaded: {type(error).__name__}: "
+                                              f"{error}") from error
+
+
 def model_info(model) -> dict:
     return {"name": model.name, "version": model.version}
 

@@ -11,10 +11,10 @@ import uuid
 from sqlalchemy.exc import OperationalError
 
 from db.jobs import ClaimedJob
-from tasks.job_runner import Outcome, model_info, run_job
+from tasks.job_runner import Outcome, emotion_model, model_info, run_job
 from workers.celery_app import app, settings
 from workers.media_storage import media_path
-from workers.models import emotion_classifier, transcriber
+from workers.models import transcriber
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def add_emotions(transcript: dict, classifier) -> dict:
 
 def transcribe(job: ClaimedJob) -> Outcome:
     transcript, model = transcribe_audio(job)
-    classifier = emotion_classifier(settings)
+    classifier = emotion_model()
     transcript["emotion"] = add_emotions(transcript, classifier)
     transcript["models"] = {"transcription": model_info(model), "emotion": model_info(classifier)}
     return Outcome(transcript, model.name, model.version, emotion=transcript["emotion"])

@@ -1,0 +1,79 @@
+"""Summarisation jobs end to end with the default (offline, extractive MiniLM) summariser."""
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.support.polling import wait_for_job
+from workers.summarize.sentences import split_sentences
+
+DIARY = (
+    "Today started badly because the train was cancelled and I waited in the rain for an hour. "
+    "My manager was understanding when I finally arrived at the office. "
+    "We spent the morning planning the release of the new mobile app. "
+    "The design team showed beautiful screens for the onboarding flow. "
+    "Lunch was a quick sandwich at my desk. "
+    "In the afternoon the release plan slipped by a week because of a payment bug. "
+    "I felt frustrated, but the team agreed on a clear plan to fix the bug. "
+    "In the evening I called my sister and we laughed about our childhood holidays."
+)
+
+
+def submit(base_url, headers, text, **options) -> dict:
+    response = requests.post(f"{base_url}/v1/jobs", json={"type": "summarize", "input": {"text": text},
+                                                           "options": options}, headers=headers, timeout=10)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def summarized(base_url, tenant, text, **options) -> dict:
+    job = wait_for_job(base_url, submit(base_url, tenant.headers, text, **options)["id"], tenant.headers)
+    assert job["status"] == "succeeded", job
+    return job["result"]
+
+
+def assert_quotes_the_input(result: dict, text: str) -> None:
+    sentences = [s.text for s in split_sentences(text)]
+    chosen = result["sentence_indices"]
+    assert chosen == sorted(set(chosen))
+    assert result["summary"] == " ".join(sentences[i] for i in chosen)
+    assert all(sentences[i] in text for i in chosen)
+    assert result["sentences_total"] == len(sentences)
+
+
+@pytest.fixture
+def tenant(make_tenant):
+    return make_tenant()
+
+
+@pytest.mark.parametrize(("options", "expected"), [({"sentences": 2}, 2), ({"ratio": 0.5}, 4), ({}, 3)])
+def test_summaries_quote_the_input_at_the_requested_length(live_server, cpu_worker, tenant, options, expected):
+    result = summarized(live_server, tenant, DIARY, **options)
+    assert result["method"] == "extractive"
+    assert len(result["sentence_indices"]) == expected
+    assert_quotes_the_input(result, DIARY)
+    assert 0 < result["compression_ratio"] < 1
+
+
+def test_summaries_are_deterministic(live_server, cpu_worker, tenant):
+    first = summarized(live_server, tenant, DIARY, sentences=3)
+    again = summarized(live_server, tenant, DIARY, sentences=3)
+    assert first == again
+
+
+def test_a_one_sentence_text_is_its_own_summary(live_server, cpu_worker, tenant):
+    text = "I finally finished the marathon and I am proud of myself."
+    result = summarized(live_server, tenant, text, sentences=3)
+    assert result["summary"] == text
+    assert result["sentence_indices"] == [0]
+
+
+def test_a_long_text_is_summarised_to_the_requested_length(live_server, cpu_worker, tenant, settings):
+    topics = ["the garden", "the office", "my sister", "the train", "the budget", "the holiday"]
+    text = " ".join(f"Entry {n}: today I thought about {topics[n % len(topics)]} for a while, "
+                    f"and it made me feel {'calm' if n % 2 else 'restless'} all evening." for n in range(160))
+    assert len(text) > settings.max_text_chars
+    result = summarized(live_server, tenant, text, sentences=5)
+    assert len(result["sentence_indices"]) == 5
+    assert_quotes_the_input(result, text)
+    assert result["compression_ratio"] < 0.05

@@ -1,0 +1,136 @@
+"""Voice jobs end to end: real HTTP, a real worker running faster-whisper tiny.en and the emotion model.
+
+Speech is espeak-ng reading known sentences, so the transcript can be scored against the text.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import jiwer
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from db.models import EmotionScore
+from tests.conftest import TenantCredentials
+from tests.support import audio
+from tests.support.polling import wait_for_job
+
+SENTENCES = [
+    "She opened the window and listened to the birds singing in the garden.",
+    "I am very happy with the progress we made on the project this week.",
+]
+SPOKEN = " ".join(SENTENCES)
+FORMATS = ("wav", "mp3", "ogg")
+
+
+def normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    return jiwer.wer(normalise(reference), normalise(hypothesis))
+
+
+def upload(base_url, headers, path, job_type="transcribe", **fields) -> dict:
+    with open(path, "rb") as f:
+        response = requests.post(f"{base_url}/v1/jobs", data={"type": job_type, **fields},
+                                 files={"file": (Path(path).name, f)}, headers=headers, timeout=30)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def media_of(settings, job_id) -> list[Path]:
+    return list(Path(settings.media_dir).glob(f"{job_id}*"))
+
+
+@pytest.fixture(scope="session")
+def spoken_clips(tmp_path_factory):
+    """The two sentences with a pause between them, in each format the issue names."""
+    folder = tmp_path_factory.mktemp("voice-jobs")
+    parts = [audio.speak(s, folder / f"part-{i}.wav") for i, s in enumerate(SENTENCES)]
+    wav = audio.concatenate(parts, folder / "spoken.wav", gap_s=1.5)
+    return {"wav": wav, **{ext: audio.convert(wav, folder / f"spoken.{ext}", sample_rate=16_000)
+                           for ext in FORMATS[1:]}}
+
+
+def new_tenant(settings) -> TenantCredentials:
+    from db.api_keys import create_api_key, create_tenant
+    from db.session import session_scope
+
+    with session_scope(settings.database_url) as session:
+        tenant = create_tenant(session, f"voice-{uuid.uuid4().hex[:10]}", "free")
+        issued = create_api_key(session, tenant)
+        return TenantCredentials(tenant.id, tenant.name, issued.key, issued.record.prefix)
+
+
+@pytest.fixture(scope="module")
+def transcribed(live_server, cpu_worker, settings, spoken_clips):
+    """One job per format, submitted together and awaited together."""
+    tenant = new_tenant(settings)
+    jobs = {fmt: upload(live_server, tenant.headers, spoken_clips[fmt]) for fmt in FORMATS}
+    return {fmt: wait_for_job(live_server, job["id"], tenant.headers, timeout_s=180) for fmt, job in jobs.items()}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_speech_is_transcribed_within_the_word_error_budget(transcribed, fmt):
+    job = transcribed[fmt]
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert word_error_rate(SPOKEN, result["text"]) <= 0.15, result["text"]
+    assert result["language"] == "en"
+    assert 0 < result["language_probability"] <= 1
+    assert 8 < result["duration_s"] < 14
+    assert job["model"]["name"] == "whisper-tiny.en"
+    assert result["models"]["emotion"]["name"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_segments_are_ordered_in_time_and_carry_emotions(transcribed, fmt):
+    result = transcribed[fmt]["result"]
+    segments = result["segments"]
+    assert segments
+    ends = 0.0
+    for segment in segments:
+        assert ends <= segment["start"] < segment["end"] <= result["duration_s"] + 0.01
+        ends = segment["end"]
+        assert segment["text"]
+        emotion = segment["emotion"]
+        assert emotion["top_emotion"] in emotion["probabilities"]
+        assert 0 < emotion["confidence"] <= 1
+    assert " ".join(s["text"] for s in segments) == result["text"]
+    assert result["emotion"]["top_emotion"] in result["emotion"]["probabilities"]
+
+
+def test_the_upload_is_gone_and_the_text_emotion_is_stored(transcribed, settings, db_session):
+    for job in transcribed.values():
+        assert media_of(settings, job["id"]) == []
+    job_id = uuid.UUID(transcribed["wav"]["id"])
+    rows = db_session.scalar(select(func.count()).select_from(EmotionScore).where(EmotionScore.job_id == job_id))
+    assert rows == len(transcribed["wav"]["result"]["emotion"]["probabilities"])
+
+
+def test_bad_audio_fails_its_job_clearly_and_the_worker_takes_the_next(live_server, cpu_worker, make_tenant,
+                                                                       settings, spoken_clips, tmp_path):
+    tenant = make_tenant()
+    corrupt = audio.garbage_file(tmp_path / "corrupt.wav")
+    not_audio = audio.text_file(tmp_path / "notes.wav")
+    silent = audio.silence(tmp_path / "silent.wav", seconds=2)
+    bad = [upload(live_server, tenant.headers, path) for path in (corrupt, not_audio, silent)]
+    good = upload(live_server, tenant.headers, spoken_clips["wav"])
+
+    failed = [wait_for_job(live_server, job["id"], tenant.headers, timeout_s=120) for job in bad]
+    assert [job["status"] for job in failed] == ["failed"] * 3
+    assert [job["error"]["code"] for job in failed] == ["audio_unreadable", "audio_unreadable", "audio_silent"]
+    for job in failed:
+        assert len(job["error"]["message"]) > 10 and "Traceback" not in job["error"]["message"]
+        assert job["attempts"] == 1, "a bad file must fail the job, not crash the worker"
+        assert job["result"] is None
+        assert media_of(settings, job["id"]) == []
+
+    done = wait_for_job(live_server, good["id"], tenant.headers, timeout_s=120)
+    assert done["status"] == "succeeded", done
+    assert word_error_rate(SPOKEN, done["result"]["text"]) <= 0.15
+    assert cpu_worker.process.poll() is None
