@@ -4,7 +4,10 @@ Speech is espeak-ng reading known sentences, so the transcript can be scored aga
 """
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from db.models import EmotionScore
+from db.models import EmotionScore, Job, JobStatus
 from tests.conftest import TenantCredentials
 from tests.support import audio
 from tests.support.polling import wait_for_job
@@ -134,3 +137,29 @@ def test_bad_audio_fails_its_job_clearly_and_the_worker_takes_the_next(live_serv
     assert done["status"] == "succeeded", done
     assert word_error_rate(SPOKEN, done["result"]["text"]) <= 0.15
     assert cpu_worker.process.poll() is None
+
+
+def test_the_sweep_removes_old_orphans_but_keeps_unfinished_jobs_uploads(settings, make_tenant, db_session,
+                                                                         tmp_path, monkeypatch):
+    import tasks.maintenance as maintenance
+
+    swept = dataclasses.replace(settings, media_dir=str(tmp_path / "media"), media_ttl_s=60)
+    monkeypatch.setattr(maintenance, "settings", swept)
+    tenant = make_tenant()
+    queued = Job(tenant_id=tenant.tenant_id, type="transcribe", status=JobStatus.QUEUED)
+    done = Job(tenant_id=tenant.tenant_id, type="transcribe", status=JobStatus.SUCCEEDED)
+    db_session.add_all([queued, done])
+    db_session.commit()
+
+    root = Path(swept.media_dir)
+    root.mkdir()
+    names = {"queued": f"{queued.id}.wav", "done": f"{done.id}.mp3", "no_job": f"{uuid.uuid4()}.ogg",
+             "partial": f"{uuid.uuid4()}.x1y2.part", "fresh": f"{uuid.uuid4()}.wav", "stray": "notes.txt"}
+    an_hour_ago = time.time() - 3600
+    for key, name in names.items():
+        (root / name).write_bytes(b"x")
+        if key != "fresh":
+            os.utime(root / name, (an_hour_ago, an_hour_ago))
+
+    assert maintenance.sweep_orphan_media() == 4
+    assert sorted(p.name for p in root.iterdir()) == sorted([names["queued"], names["fresh"]])
