@@ -143,6 +143,24 @@ class Settings:
     # Models a model worker loads at start; the others load on their first job.
     preload_models: tuple[str, ...] = ("emotion",)
 
+    # Webhooks. Signing secrets are encrypted with SAMO_SECRETS_KEY (Fernet keys, comma-separated,
+    # first encrypts); empty: a key derived from SAMO_JWT_SECRET (see workers/webhook_signing.py).
+    secrets_key: str = ""
+    # IPs, networks or host names that may receive webhooks although not public (dev, tests).
+    webhook_allowed_destinations: tuple[str, ...] = ()
+    webhook_connect_timeout_s: float = 3.0
+    webhook_timeout_s: float = 10.0
+    webhook_max_response_bytes: int = 4096
+    # Delay before each attempt, the first one included (Standard Webhooks' schedule); +/- jitter.
+    webhook_retry_schedule_s: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_retry_jitter: float = 0.2
+    webhook_retry_after_max_s: int = 3600
+    # An endpoint is disabled after this many failed attempts in a row spanning at least this long.
+    webhook_disable_after_failures: int = 10
+    webhook_disable_after_s: int = 24 * 3600
+    webhook_secret_overlap_s: int = 24 * 3600
+    webhook_progress_interval_s: int = 10
+
     @property
     def celery_broker_url(self) -> str:
         return self.broker_url or self.redis_url
@@ -212,4 +230,32 @@ class Settings:
             summary_model=_env("SAMO_SUMMARY_MODEL", defaults.summary_model),
             summary_device=_env("SAMO_SUMMARY_DEVICE", defaults.summary_device),
             preload_models=_env_list("SAMO_PRELOAD_MODELS", defaults.preload_models),
+            secrets_key=_env("SAMO_SECRETS_KEY", defaults.secrets_key),
+            webhook_allowed_destinations=_env_list(
+                "SAMO_WEBHOOK_ALLOWED_DESTINATIONS", defaults.webhook_allowed_destinations
+            ),
+            webhook_connect_timeout_s=_env_float(
+                "SAMO_WEBHOOK_CONNECT_TIMEOUT_S", defaults.webhook_connect_timeout_s
+            ),
+            webhook_timeout_s=_env_float("SAMO_WEBHOOK_TIMEOUT_S", defaults.webhook_timeout_s),
+            webhook_max_response_bytes=_env_int(
+                "SAMO_WEBHOOK_MAX_RESPONSE_BYTES", defaults.webhook_max_response_bytes
+            ),
+            webhook_retry_schedule_s=tuple(float(delay) for delay in _env_list(
+                "SAMO_WEBHOOK_RETRY_SCHEDULE_S", tuple(map(str, defaults.webhook_retry_schedule_s))
+            )),
+            webhook_retry_jitter=_env_float("SAMO_WEBHOOK_RETRY_JITTER", defaults.webhook_retry_jitter),
+            webhook_retry_after_max_s=_env_int(
+                "SAMO_WEBHOOK_RETRY_AFTER_MAX_S", defaults.webhook_retry_after_max_s
+            ),
+            webhook_disable_after_failures=_env_int(
+                "SAMO_WEBHOOK_DISABLE_AFTER_FAILURES", defaults.webhook_disable_after_failures
+            ),
+            webhook_disable_after_s=_env_int("SAMO_WEBHOOK_DISABLE_AFTER_S", defaults.webhook_disable_after_s),
+            webhook_secret_overlap_s=_env_int(
+                "SAMO_WEBHOOK_SECRET_OVERLAP_S", defaults.webhook_secret_overlap_s
+            ),
+            webhook_progress_interval_s=_env_int(
+                "SAMO_WEBHOOK_PROGRESS_INTERVAL_S", defaults.webhook_progress_interval_s
+            ),
         )
