@@ -7,10 +7,13 @@ worker all resolve to exactly one terminal state and at most one stored result.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, func, or_, select, update
+import json
+
+from sqlalchemy import Integer, Text, Uuid, and_, cast, column, func, insert, or_, select, update, values
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from db.models import UNFINISHED_STATUSES, EmotionScore, Job, JobStatus, utcnow
@@ -40,7 +43,88 @@ def claim_job(session: Session, job_id: uuid.UUID) -> ClaimedJob | None:
         )
         .returning(Job.id, Job.tenant_id, Job.type, Job.input, Job.options, Job.attempts, Job.started_at)
     ).first()
-    return ClaimedJob(*claimed) if claimed else None
+    return claimed_job(claimed) if claimed else None
+
+
+def claimed_job(row) -> ClaimedJob:
+    """SQLite hands timestamps back without their zone; they are UTC."""
+    job = ClaimedJob(*row)
+    if job.started_at is not None and job.started_at.tzinfo is None:
+        job = replace(job, started_at=job.started_at.replace(tzinfo=timezone.utc))
+    return job
+
+
+def claim_jobs(session: Session, *criteria) -> list[ClaimedJob]:
+    """Claim in one UPDATE every unfinished job matching ``criteria`` (a batch of messages, a bulk chunk).
+
+    The same condition as :func:`claim_job`: finished and canceled jobs are left out.
+    """
+    now = utcnow()
+    rows = session.execute(
+        update(Job)
+        .where(Job.status.in_(UNFINISHED_STATUSES), *criteria)
+        .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1, started_at=func.coalesce(Job.started_at, now))
+        .returning(Job.id, Job.tenant_id, Job.type, Job.input, Job.options, Job.attempts, Job.started_at)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [claimed_job(row) for row in rows]
+
+
+def complete_emotion_jobs(session: Session, outcomes: list[tuple[ClaimedJob, dict]], model_name: str,
+                          model_version: str) -> list[ClaimedJob]:
+    """Store many results and their scores in one transaction, each only if its job still runs.
+
+    Returns the jobs stored; one canceled or finished elsewhere meanwhile is left out. On
+    PostgreSQL a single UPDATE .. FROM (VALUES ..) finishes them all, since a bulk chunk
+    stores hundreds of results at a time; elsewhere (SQLite) one UPDATE per job.
+    """
+    if not outcomes:
+        return []
+    now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        stored_ids = _finish_many_postgresql(session, outcomes, now, model_name, model_version)
+    else:
+        stored_ids = {job.id for job, result in outcomes
+                      if _finish(session, job.id, JobStatus.SUCCEEDED, job.started_at, result=result,
+                                 model_name=model_name, model_version=model_version)}
+    stored = [(job, result) for job, result in outcomes if job.id in stored_ids]
+    scores = [row for job, result in stored for row in emotion_score_values(job, result, now)]
+    if scores:
+        session.execute(insert(EmotionScore), scores)
+    return [job for job, _ in stored]
+
+
+def _finish_many_postgresql(session: Session, outcomes: list[tuple[ClaimedJob, dict]], now: datetime,
+                            model_name: str, model_version: str) -> set[uuid.UUID]:
+    finished = values(column("id", Text), column("result", Text), column("processing_ms", Integer),
+                      name="finished").data(
+        [(str(job.id), json.dumps(result), _processing_ms(job.started_at, now)) for job, result in outcomes]
+    )
+    statement = (
+        update(Job)
+        .where(Job.id == cast(finished.c.id, Uuid), Job.status == JobStatus.RUNNING)
+        .values(status=JobStatus.SUCCEEDED, finished_at=now, result=cast(finished.c.result, JSONB),
+                processing_ms=cast(finished.c.processing_ms, Integer), model_name=model_name,
+                model_version=model_version)
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(session.scalars(statement))
+
+
+def _processing_ms(started_at: datetime | None, now: datetime) -> int | None:
+    return int((now - started_at).total_seconds() * 1000) if started_at else None
+
+
+def emotion_score_values(job: ClaimedJob, result: dict, created_at: datetime) -> list[dict]:
+    """:func:`emotion_score_rows` as plain rows, for one INSERT of many jobs' scores."""
+    above = set(result.get("emotions", []))
+    top = result.get("top_emotion")
+    return [
+        {"job_id": job.id, "tenant_id": job.tenant_id, "label": label, "probability": probability,
+         "is_top": label == top, "above_threshold": label in above, "created_at": created_at}
+        for label, probability in result.get("probabilities", {}).items()
+    ]
 
 
 def _finish(session: Session, job_id: uuid.UUID, status: JobStatus, started_at: datetime | None, **values) -> bool:
@@ -113,20 +197,30 @@ def mark_enqueued(session: Session, job_ids: list[uuid.UUID]) -> None:
     session.execute(update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=utcnow()))
 
 
-def stale_jobs(session: Session, requeue_after_s: int, running_stale_after_s: int, limit: int = 500):
-    """Jobs whose broker message may have been lost: never enqueued, or waiting or running for too long."""
+def stale_condition(requeue_after_s: float | None, running_stale_after_s: float):
+    """A job whose broker message may have been lost: never enqueued, or waiting or running for too long.
+
+    ``requeue_after_s`` None leaves out jobs that wait with a message sent (their queue is known
+    to be moving).
+    """
     now = utcnow()
+    conditions = [
+        and_(Job.status == JobStatus.QUEUED, Job.enqueued_at.is_(None),
+             Job.created_at < now - timedelta(seconds=30)),
+        and_(Job.status == JobStatus.RUNNING,
+             Job.started_at < now - timedelta(seconds=running_stale_after_s)),
+    ]
+    if requeue_after_s is not None:
+        conditions.append(and_(Job.status == JobStatus.QUEUED,
+                               Job.enqueued_at < now - timedelta(seconds=requeue_after_s)))
+    return or_(*conditions)
+
+
+def stale_jobs(session: Session, requeue_after_s: int, running_stale_after_s: int, limit: int = 500):
+    """Stale jobs sent one message each; batch items travel in chunks (``db.batches.stale_chunks``)."""
     return session.execute(
         select(Job.id, Job.type)
-        .where(
-            or_(
-                and_(Job.status == JobStatus.QUEUED, Job.enqueued_at.is_(None),
-                     Job.created_at < now - timedelta(seconds=30)),
-                and_(Job.status == JobStatus.QUEUED, Job.enqueued_at < now - timedelta(seconds=requeue_after_s)),
-                and_(Job.status == JobStatus.RUNNING,
-                     Job.started_at < now - timedelta(seconds=running_stale_after_s)),
-            )
-        )
+        .where(Job.batch_id.is_(None), stale_condition(requeue_after_s, running_stale_after_s))
         .order_by(Job.created_at)
         .limit(limit)
     ).all()
