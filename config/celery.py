@@ -5,7 +5,9 @@ from kombu import Queue
 
 from config.settings import Settings
 
-QUEUES = ("cpu", "gpu", "bulk", "webhooks")
+# In order of precedence: a worker consuming several queues takes from the first non-empty one
+# (`queue_order_strategy` below), so bulk chunks never hold up interactive jobs or deliveries.
+QUEUES = ("cpu", "gpu", "webhooks", "bulk")
 
 
 def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
@@ -17,6 +19,8 @@ def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
         "tasks.summarize.*": model_queue,
         "tasks.analyze.*": model_queue,
         "tasks.maintenance.*": {"queue": "cpu"},
+        "tasks.bulk.requeue_stale_chunks": {"queue": "cpu"},
+        "tasks.bulk.*": {"queue": "bulk"},
         "tasks.webhooks.*": {"queue": "webhooks"},
     }
 
@@ -32,6 +36,8 @@ def celery_config(settings: Settings) -> dict:
             "visibility_timeout": settings.broker_visibility_timeout_s,
             "unacked_restore_interval": 10,
             "unacked_restore_throttle": 1,
+            # Listed order, not round robin: see QUEUES.
+            "queue_order_strategy": "priority",
         },
         # Results live in the jobs table, not in a Celery result backend.
         "task_ignore_result": True,
@@ -52,6 +58,10 @@ def celery_config(settings: Settings) -> dict:
         "beat_schedule": {
             "requeue-stale-jobs": {
                 "task": "tasks.maintenance.requeue_stale_jobs",
+                "schedule": 60.0,
+            },
+            "requeue-stale-batch-chunks": {
+                "task": "tasks.bulk.requeue_stale_chunks",
                 "schedule": 60.0,
             },
             "sweep-orphan-media": {

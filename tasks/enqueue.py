@@ -19,6 +19,19 @@ TASK_BY_JOB_TYPE = {
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
+BULK_CHUNK_TASK = "tasks.bulk.process_chunk"
+
+
+def enqueue_chunk(celery: Celery, batch_id: uuid.UUID, rows: list[int]) -> bool:
+    """Publish one chunk of a batch (its items' row numbers) to the `bulk` queue; False if the broker failed."""
+    try:
+        celery.send_task(BULK_CHUNK_TASK, args=[str(batch_id), rows], retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+    except Exception:  # noqa: BLE001 - the items stay stored; the stale-chunk sweep sends them later
+        log.warning("could not enqueue a chunk of batch %s; the sweep will send it", batch_id, exc_info=True)
+        return False
+    return True
+
+
 def enqueue_job(celery: Celery, job_id: uuid.UUID, job_type: str) -> bool:
     """Publish one job; False (logged) if the broker could not be reached."""
     try:

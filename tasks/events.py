@@ -37,3 +37,18 @@ def job_finished(settings: Settings, job_id: uuid.UUID, status: str) -> None:
         _redis(settings).publish(finished_channel(job_id), status)
     except redis.RedisError:
         log.warning("could not publish completion of job %s", job_id, exc_info=True)
+
+
+BATCH_FINISHED_CHANNEL = "samo:batches:finished:{}"
+
+
+def batch_finished(settings: Settings, batch_id: uuid.UUID, status: str) -> None:
+    """A batch ended (``completed`` or ``canceled``), called once by whoever stored that.
+
+    Each of its items also went through :func:`job_finished` when a worker finished it;
+    items canceled with their batch do not.
+    """
+    try:
+        _redis(settings).publish(BATCH_FINISHED_CHANNEL.format(batch_id), status)
+    except redis.RedisError:
+        log.warning("could not publish the end of batch %s", batch_id, exc_info=True)

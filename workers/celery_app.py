@@ -13,7 +13,7 @@ from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ["tasks.emotion", "tasks.speech", "tasks.summarize", "tasks.analyze", "tasks.maintenance"]
+TASK_MODULES = ["tasks.emotion", "tasks.bulk", "tasks.speech", "tasks.summarize", "tasks.analyze", "tasks.maintenance"]
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -63,10 +63,28 @@ MODEL_QUEUES = {"cpu", "gpu"}
 _consumes_model_queue = False
 
 
+_consumed_queues: set[str] = set()
+
+
 @signals.celeryd_after_setup.connect
 def remember_queues(sender, instance, **_kwargs) -> None:
-    global _consumes_model_queue
-    _consumes_model_queue = bool(consumed_queues(instance) & MODEL_QUEUES)
+    global _consumes_model_queue, _consumed_queues
+    _consumed_queues = consumed_queues(instance)
+    _consumes_model_queue = bool(_consumed_queues & (MODEL_QUEUES | {"bulk"}))
+
+
+@signals.celeryd_after_setup.connect
+def configure_batching(sender, instance, **_kwargs) -> None:
+    from workers.batching import configure_worker
+
+    configure_worker(instance, settings)
+
+
+@signals.worker_ready.connect
+def serve_worker_metrics(**_kwargs) -> None:
+    from workers.metrics import serve
+
+    serve(settings.worker_metrics_port, settings.celery_broker_url, sorted(_consumed_queues))
 
 
 @signals.worker_process_init.connect

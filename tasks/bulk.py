@@ -1,0 +1,104 @@
+"""Bulk batch items on the `bulk` queue: one message per chunk of a batch, analysed in forward passes.
+
+A chunk message names a batch and the row numbers of up to ``bulk_chunk_size`` of its items.
+The worker claims the unfinished ones in one UPDATE, analyses them like interactive jobs
+(``tasks.emotion.analyze_claimed``: result cache, length-sorted passes of
+``bulk_batch_size`` texts, one transaction for the results) and then completes the batch if
+none of its items is left unfinished. Canceled items are not claimed, and a result for an item
+canceled meanwhile is discarded by the conditional UPDATE.
+
+A separate `bulk` queue and worker keep interactive jobs from ever waiting behind a large
+upload; a worker that consumes both (a small deployment) takes `bulk` only when its model
+queue is empty (``config.celery``), so an interactive job waits at most one chunk.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+import redis
+from sqlalchemy.exc import OperationalError
+
+from db.batches import claim_chunk, complete_if_done, mark_enqueued, stale_chunks
+from db.session import session_scope
+from tasks.emotion import DATABASE_RETRY_DELAY_S, BatchReport, analyze_claimed
+from tasks.enqueue import enqueue_chunk
+from tasks.events import batch_finished
+from workers.batching import DynamicBatches
+from workers.celery_app import app, settings
+from workers.metrics import queue_keys
+
+log = logging.getLogger(__name__)
+
+
+@app.task(base=DynamicBatches, name="tasks.bulk.process_chunk")
+def process_chunk(requests) -> dict:
+    """`process_chunk(batch_id, rows)` messages, one chunk at a time (``flush_every`` is 1 here)."""
+    report = BatchReport("bulk")
+    try:
+        for request in requests:
+            batch_id, rows = request.args
+            run_chunk(uuid.UUID(batch_id), [int(row) for row in rows], report)
+    except OperationalError:
+        log.warning("database unavailable for a bulk chunk; handing it back", exc_info=True)
+        time.sleep(DATABASE_RETRY_DELAY_S)
+        return {"requeue": True}
+    return report.as_dict()
+
+
+def run_chunk(batch_id: uuid.UUID, rows: list[int], report: BatchReport) -> None:
+    with session_scope(settings.database_url) as session:
+        jobs = claim_chunk(session, batch_id, rows)
+    if not jobs:
+        log.info("chunk of batch %s: nothing left to do", batch_id)
+        return
+    stored = analyze_claimed(jobs, settings.bulk_batch_size, report)
+    if stored:
+        finish_batch_if_done(batch_id)
+
+
+def finish_batch_if_done(batch_id: uuid.UUID) -> None:
+    with session_scope(settings.database_url) as session:
+        completed = complete_if_done(session, batch_id)
+    if completed:
+        log.info("batch %s completed", batch_id)
+        batch_finished(settings, batch_id, "completed")
+
+
+@app.task(name="tasks.bulk.requeue_stale_chunks")
+def requeue_stale_chunks() -> int:
+    """Publish again the chunks of batch items whose message may have been lost.
+
+    Items never published, and items running for twice the visibility timeout, always count.
+    Items waiting longer than ``requeue_after_s`` count only while the `bulk` queue is empty:
+    behind a long queue, waiting is no sign of a lost message. Publishing twice is harmless
+    (claims are conditional), publishing never loses work.
+    """
+    waiting_after_s = settings.requeue_after_s if bulk_queue_is_empty() else None
+    with session_scope(settings.database_url) as session:
+        chunks = stale_chunks(session, waiting_after_s, settings.broker_visibility_timeout_s * 2)
+    sent = 0
+    for batch_id, rows in chunks:
+        if enqueue_chunk(app, batch_id, rows):
+            with session_scope(settings.database_url) as session:
+                mark_enqueued(session, batch_id, rows)
+            sent += 1
+    if sent:
+        log.info("requeued %d stale chunks", sent)
+    return sent
+
+
+def bulk_queue_is_empty() -> bool:
+    """True when no chunk message waits in Redis; False when unknown (another broker, Redis down)."""
+    broker_url = settings.celery_broker_url
+    if not broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return False
+    try:
+        client = redis.Redis.from_url(broker_url, socket_timeout=2, socket_connect_timeout=2)
+        with client.pipeline(transaction=False) as pipe:
+            for key in queue_keys("bulk"):
+                pipe.llen(key)
+            return sum(pipe.execute()) == 0
+    except redis.RedisError:
+        return False
