@@ -17,8 +17,10 @@ from api.job_types import AUDIO_TYPES, read_submission, release_submission
 from api.metrics import record_job_submitted
 from api.problems import Problem
 from api.ratelimit import enforce_jobs_in_flight
-from api.schemas import JobOut
 from api.uploads_audio import allow_large_uploads
+from api.waiting import respond_when_finished
+from api.webhooks import attach_job_webhook
+from db import documents
 from db.jobs import cancel_job, mark_enqueued
 from db.models import Job, JobStatus
 from tasks.enqueue import enqueue_job
@@ -33,22 +35,8 @@ IDEMPOTENCY_KEY_MAX = 255
 
 
 def job_document(job: Job) -> dict:
-    has_model = job.model_name is not None
-    document = JobOut(
-        id=job.id,
-        type=job.type,
-        status=job.status.value,
-        input=job.input,
-        options=job.options,
-        result=job.result,
-        error={"code": job.error_code, "message": job.error_message or ""} if job.error_code else None,
-        model={"name": job.model_name, "version": job.model_version} if has_model else None,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        processing_ms=job.processing_ms,
-        attempts=job.attempts,
-    ).model_dump(mode="json")
+    """``db.documents.job_document`` (shared with webhook payloads), linked from this request's root."""
+    document = documents.job_document(job)
     document["links"] = {"self": url_for("jobs.get_job", job_id=job.id)}
     return document
 
@@ -106,6 +94,7 @@ def create_job():
         request_hash=fingerprint,
     )
     submission.place_media()
+    attach_job_webhook(session, job, submission.body)
     session.add(job)
     try:
         session.commit()
@@ -121,7 +110,7 @@ def create_job():
         mark_enqueued(session, [job.id])
         session.commit()
     record_job_submitted(job.type)
-    return accepted(job)
+    return respond_when_finished(job, accepted)
 
 
 def tenant_job(job_id: uuid.UUID) -> Job:

@@ -7,7 +7,7 @@ from flask import Blueprint, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api import schemas
+from api import schemas, webhook_schemas
 
 bp = Blueprint("openapi", __name__)
 
@@ -16,6 +16,7 @@ COMPONENT_MODELS = (
     schemas.TokenRequest, schemas.TokenResponse, schemas.EmotionResult,
     schemas.EmotionOptions, schemas.SummarizeOptions, schemas.TranscribeOptions, schemas.AnalyzeOptions,
     schemas.TranscriptionResult, schemas.SummaryResult, schemas.AnalyzeResult,
+    *webhook_schemas.COMPONENT_MODELS,
 )
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
@@ -59,11 +60,15 @@ def paths() -> dict:
         "/v1/jobs": {
             "post": {
                 "summary": "Submit a job",
-                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}},
+                               {"name": "Prefer", "in": "header", "schema": {"type": "string", "example": "wait=10"},
+                                "description": "`wait=N` (N <= 60): answer 200 with the result if the job "
+                                               "ends within N seconds, else 202 as usual."}],
                 "description": "Text jobs (emotion, summarize, analyze) take JSON; audio jobs (transcribe, "
                                "analyze of a recording) take multipart/form-data.",
                 "requestBody": {"required": True, "content": {**json_content(schemas.JobCreate), **AUDIO_UPLOAD}},
-                "responses": {"202": {"description": "Accepted; poll the Location.", "content": json_content(schemas.JobOut)},
+                "responses": {"200": {"description": "Finished within `Prefer: wait`", "content": json_content(schemas.JobOut)},
+                              "202": {"description": "Accepted; poll the Location.", "content": json_content(schemas.JobOut)},
                               **problems(400, 401, 403, 409, 413, 415, 422, 429)},
             },
             "get": {
@@ -95,6 +100,7 @@ def paths() -> dict:
                      "responses": {"200": {"description": "Tokens", "content": json_content(schemas.TokenResponse)},
                                    **problems(400, 401, 503)}},
         },
+        **webhook_schemas.webhook_paths(),
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
         "/readyz": {"get": {"summary": "Readiness of database, Redis and workers", "security": [],
                             "responses": {"200": {"description": "Ready"}, **problems(503)}}},

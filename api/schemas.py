@@ -7,6 +7,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.webhook_schemas import JobWebhook
+
 JobType = Literal["emotion", "summarize", "transcribe", "analyze"]
 ServiceName = Literal["emotion", "summary"]
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "canceled"]
@@ -69,6 +71,8 @@ class JobCreate(BaseModel):
     )
     services: list[ServiceName] | None = Field(
         default=None, description="`analyze` only: same as `options.services`.")
+    webhook: JobWebhook | None = Field(
+        default=None, description="Called when this job ends; see `/v1/webhooks/signing-secret`.")
 
 
 class JobError(BaseModel):

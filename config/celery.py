@@ -56,6 +56,11 @@ def celery_config(settings: Settings) -> dict:
         "worker_send_task_events": True,
         "worker_hijack_root_logger": False,
         "beat_schedule": {
+            # Webhook retries due later than a countdown can safely wait in the broker, and lost messages.
+            "dispatch-due-webhooks": {
+                "task": "tasks.webhooks.dispatch_due",
+                "schedule": 30.0,
+            },
             "requeue-stale-jobs": {
                 "task": "tasks.maintenance.requeue_stale_jobs",
                 "schedule": 60.0,

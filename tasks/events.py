@@ -32,11 +32,18 @@ def _redis(settings: Settings) -> redis.Redis:
 
 
 def job_finished(settings: Settings, job_id: uuid.UUID, status: str) -> None:
-    """Tell whoever waits on the job. Best effort: the stored state stays the source of truth."""
+    """Tell whoever waits on the job and queue its webhooks. Best effort: the stored state stays the truth."""
     try:
         _redis(settings).publish(finished_channel(job_id), status)
     except redis.RedisError:
         log.warning("could not publish completion of job %s", job_id, exc_info=True)
+    try:
+        from tasks.webhook_events import emit_job_event
+        from workers.celery_app import app
+
+        emit_job_event(settings, app, job_id, status)
+    except Exception:  # noqa: BLE001 - a webhook problem must not fail the job that triggered it
+        log.warning("could not queue the webhooks of job %s", job_id, exc_info=True)
 
 
 BATCH_FINISHED_CHANNEL = "samo:batches:finished:{}"

@@ -13,7 +13,8 @@ from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ["tasks.emotion", "tasks.bulk", "tasks.speech", "tasks.summarize", "tasks.analyze", "tasks.maintenance"]
+TASK_MODULES = ["tasks.emotion", "tasks.bulk", "tasks.speech", "tasks.summarize", "tasks.analyze", "tasks.maintenance",
+                "tasks.webhooks"]
 
 
 def make_celery(settings: Settings) -> Celery:
