@@ -79,12 +79,16 @@ def deliver(self, delivery_id: str) -> str:
 
 @app.task(name="tasks.webhooks.dispatch_due")
 def dispatch_due() -> int:
+    return dispatch_due_deliveries(settings, app)
+
+
+def dispatch_due_deliveries(settings: Settings, celery: Celery) -> int:
     """Publish deliveries that are due and have no message on its way (long retries, lost messages)."""
     now = utcnow()
     with session_scope(settings.database_url) as session:
         delivery_ids = due_deliveries(session, now, settings.requeue_after_s)
         mark_enqueued(session, delivery_ids, now)
-    sent = [delivery_id for delivery_id in delivery_ids if enqueue_delivery(app, delivery_id)]
+    sent = [delivery_id for delivery_id in delivery_ids if enqueue_delivery(celery, delivery_id)]
     if sent:
         log.info("dispatched %d due webhook deliveries", len(sent))
     return len(sent)

@@ -1,0 +1,330 @@
+"""Webhook delivery end to end: a real `webhooks` worker, a real HTTP receiver on localhost.
+
+The worker's allow-list admits 127.0.0.1 (and nothing else) so it may call the receiver; its
+retry schedule is shortened to fractions of a second. Events come from the real fan-out
+(``tasks.webhook_events.emit_job_event``) on job rows stored finished, except in the first
+test, where a real model worker finishes a real job.
+"""
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import json
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+
+import pytest
+import requests
+from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook
+
+from db.models import Job, JobStatus, WebhookDelivery, WebhookEndpoint, utcnow
+from db.session import session_scope
+from tests.conftest import settings_env
+from tests.support.polling import wait_for_job, wait_until
+from tests.support.processes import CeleryWorker, serve_app_in_thread
+
+WORKER_ENV = {
+    "SAMO_WEBHOOK_ALLOWED_DESTINATIONS": "127.0.0.1",
+    "SAMO_WEBHOOK_RETRY_SCHEDULE_S": "0,0.3,0.3,0.3",
+    "SAMO_WEBHOOK_RETRY_JITTER": "0",
+    "SAMO_WEBHOOK_TIMEOUT_S": "3",
+    "SAMO_WEBHOOK_DISABLE_AFTER_FAILURES": "3",
+    "SAMO_WEBHOOK_DISABLE_AFTER_S": "0",
+}
+
+
+class Receiver:
+    """Records every request; answers from a per-path script of (status, headers), then 204."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.scripts: dict[str, list[tuple[int, dict]]] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                                              "at": time.monotonic()})
+                    script = receiver.scripts.get(self.path) or []
+                    status, headers = script.pop(0) if script else (204, {})
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}{path}"
+
+    def script(self, path: str, *answers) -> str:
+        self.scripts[path] = [answer if isinstance(answer, tuple) else (answer, {}) for answer in answers]
+        return self.url(path)
+
+    def received(self, path: str) -> list[dict]:
+        with self.lock:
+            return [r for r in self.requests if r["path"] == path]
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    receiver = Receiver()
+    threading.Thread(target=receiver.server.serve_forever, daemon=True).start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def webhooks_worker(settings):
+    worker = CeleryWorker({**settings_env(settings), **WORKER_ENV}, queues=("webhooks",))
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="module")
+def webhook_app(settings):
+    """The API with the same allow-list as the worker, so it accepts the local receiver's URLs."""
+    from api import create_app
+
+    allowed = dataclasses.replace(settings, webhook_allowed_destinations=("127.0.0.1",))
+    return create_app(allowed, {"TESTING": True})
+
+
+@pytest.fixture
+def client(webhook_app):
+    return webhook_app.test_client()
+
+
+@pytest.fixture(scope="module")
+def api_url(webhook_app):
+    with serve_app_in_thread(webhook_app) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def celery(settings):
+    from workers.celery_app import make_celery
+
+    return make_celery(settings)
+
+
+def register(client, tenant, url, events=("job.succeeded",)) -> dict:
+    response = client.post("/v1/webhooks/endpoints", json={"url": url, "events": list(events)}, headers=tenant.headers)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def finished_job(settings, tenant, status=JobStatus.SUCCEEDED, **webhook) -> uuid.UUID:
+    """A job row stored as a worker would store it, optionally with its own webhook."""
+    from db.webhooks import add_subscription
+
+    with session_scope(settings.database_url) as session:
+        job = Job(id=uuid.uuid4(), tenant_id=tenant.tenant_id, type="emotion", status=status, queue="cpu",
+                  input={"text": "hi"}, options={}, result={"top_emotion": "joy"}, attempts=1,
+                  started_at=utcnow(), finished_at=utcnow())
+        session.add(job)
+        session.flush()
+        if webhook:
+            add_subscription(session, tenant.tenant_id, webhook["url"], webhook["events"], job_id=job.id)
+        return job.id
+
+
+def emit(settings, celery, job_id, status="succeeded"):
+    from tasks.webhook_events import emit_job_event
+
+    return emit_job_event(settings, celery, job_id, status)
+
+
+def delivery_when(settings, delivery_id, done, timeout_s=30) -> WebhookDelivery:
+    def current():
+        with session_scope(settings.database_url) as session:
+            delivery = session.get(WebhookDelivery, delivery_id)
+            return delivery if done(delivery) else None
+    return wait_until(current, timeout_s=timeout_s, interval_s=0.1, message=f"delivery {delivery_id}")
+
+
+def finished(delivery) -> bool:
+    return delivery.status != "pending"
+
+
+def test_a_finished_job_calls_its_webhook_signed_per_standard_webhooks(
+        api_url, cpu_worker, webhooks_worker, receiver, make_tenant):
+    live_server = api_url
+    tenant = make_tenant()
+    secret = requests.get(f"{live_server}/v1/webhooks/signing-secret", headers=tenant.headers, timeout=10).json()
+    url = receiver.url("/job-hook")
+    body = {"type": "emotion", "input": {"text": "Thank you so much for your help!"},
+            "webhook": {"url": url, "events": ["job.succeeded"]}}
+    job = requests.post(f"{live_server}/v1/jobs", json=body, headers=tenant.headers, timeout=10).json()
+    done = wait_for_job(live_server, job["id"], tenant.headers)
+    calls = wait_until(lambda: receiver.received("/job-hook"), timeout_s=30, message="webhook received")
+
+    payload = Webhook(secret["secret"]).verify(calls[0]["body"], calls[0]["headers"])
+    assert payload["type"] == "job.succeeded"
+    assert payload["data"] == done
+    assert calls[0]["headers"]["Content-Type"] == "application/json"
+    assert calls[0]["headers"]["Host"] == url.split("/")[2]
+    time.sleep(0.5)
+    assert len(receiver.received("/job-hook")) == 1
+
+
+def test_failing_twice_then_succeeding_gives_one_delivery_after_two_recorded_failures(
+        settings, client, celery, webhooks_worker, receiver, make_tenant):
+    tenant = make_tenant()
+    endpoint = register(client, tenant, receiver.script("/flaky", 500, 503))
+    [delivery_id] = emit(settings, celery, finished_job(settings, tenant))
+    delivery = delivery_when(settings, delivery_id, finished)
+
+    assert delivery.status == "succeeded" and delivery.attempts == 3
+    calls = receiver.received("/flaky")
+    assert len(calls) == 3
+    assert len({call["headers"]["webhook-id"] for call in calls}) == 1
+    for call in calls:
+        Webhook(endpoint["secret"]).verify(call["body"], call["headers"])
+
+    listed = client.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries", headers=tenant.headers).get_json()
+    [document] = listed["data"]
+    assert document["status"] == "succeeded" and document["webhook_id"] == calls[0]["headers"]["webhook-id"]
+    assert [a["status_code"] for a in document["attempt_log"]] == [500, 503, 204]
+    assert all(a["latency_ms"] is not None and a["attempted_at"] for a in document["attempt_log"])
+    assert [a["error"] for a in document["attempt_log"]] == ["HTTP 500", "HTTP 503", None]
+
+    from tasks.webhooks import deliver_once
+    assert deliver_once(settings, celery, delivery_id) == "skipped"
+    assert len(receiver.received("/flaky")) == 3
+
+
+def test_410_gone_disables_the_endpoint(settings, client, celery, webhooks_worker, receiver, make_tenant):
+    tenant = make_tenant()
+    endpoint = register(client, tenant, receiver.script("/gone", 410))
+    [delivery_id] = emit(settings, celery, finished_job(settings, tenant))
+    delivery = delivery_when(settings, delivery_id, finished)
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 1, 410)
+
+    state = client.get(f"/v1/webhooks/endpoints/{endpoint['id']}", headers=tenant.headers).get_json()
+    assert state["enabled"] is False and "410" in state["disabled_reason"]
+    assert emit(settings, celery, finished_job(settings, tenant)) == []
+
+
+def test_retry_after_is_honoured(settings, client, celery, webhooks_worker, receiver, make_tenant):
+    tenant = make_tenant()
+    register(client, tenant, receiver.script("/busy", (429, {"Retry-After": "2"})))
+    [delivery_id] = emit(settings, celery, finished_job(settings, tenant))
+    assert delivery_when(settings, delivery_id, finished).status == "succeeded"
+    first, second = receiver.received("/busy")
+    assert second["at"] - first["at"] >= 2.0
+
+
+def test_other_4xx_answers_stop_without_retrying(settings, client, celery, webhooks_worker, receiver, make_tenant):
+    tenant = make_tenant()
+    register(client, tenant, receiver.script("/bad", 400))
+    [delivery_id] = emit(settings, celery, finished_job(settings, tenant))
+    delivery = delivery_when(settings, delivery_id, finished)
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("failed", 1, "HTTP 400")
+    time.sleep(1)
+    assert len(receiver.received("/bad")) == 1
+
+
+def test_repeated_failure_disables_the_endpoint_and_says_why(
+        settings, client, celery, webhooks_worker, receiver, make_tenant):
+    tenant = make_tenant()
+    endpoint = register(client, tenant, receiver.script("/down", 500, 500, 500, 500))
+    [delivery_id] = emit(settings, celery, finished_job(settings, tenant))
+    delivery = delivery_when(settings, delivery_id, finished)
+    assert delivery.status == "failed" and "disabled" in delivery.last_error
+    assert len(receiver.received("/down")) == 3
+    state = client.get(f"/v1/webhooks/endpoints/{endpoint['id']}", headers=tenant.headers).get_json()
+    assert state["enabled"] is False
+    assert "3 consecutive failed attempts" in state["disabled_reason"] and "HTTP 500" in state["disabled_reason"]
+
+
+def test_the_retry_schedule_ends_in_a_dead_delivery(settings, celery, webhooks_worker, receiver, make_tenant):
+    tenant = make_tenant()
+    url = receiver.script("/always-down", 502, 502, 502, 502, 502)
+    [delivery_id] = emit(settings, celery, finished_job(settings, tenant, url=url, events=["job.succeeded"]))
+    delivery = delivery_when(settings, delivery_id, finished)
+    assert (delivery.status, delivery.attempts) == ("dead", 4)
+
+
+def test_event_filters_hold(settings, client, celery, webhooks_worker, receiver, make_tenant):
+    tenant = make_tenant()
+    register(client, tenant, receiver.url("/only-failures"), events=["job.failed"])
+    register(client, tenant, receiver.url("/only-successes"), events=["job.succeeded"])
+    job_id = finished_job(settings, tenant, url=receiver.url("/own-failures"), events=["job.failed"])
+    deliveries = emit(settings, celery, job_id, "succeeded")
+    assert len(deliveries) == 1
+    delivery_when(settings, deliveries[0], finished)
+    failed_job = finished_job(settings, tenant, status=JobStatus.FAILED, url=receiver.url("/own-failures"),
+                              events=["job.failed"])
+    for delivery_id in emit(settings, celery, failed_job, "failed"):
+        delivery_when(settings, delivery_id, finished)
+    assert [json.loads(r["body"])["type"] for r in receiver.received("/only-successes")] == ["job.succeeded"]
+    assert [json.loads(r["body"])["type"] for r in receiver.received("/only-failures")] == ["job.failed"]
+    assert [json.loads(r["body"])["data"]["id"] for r in receiver.received("/own-failures")] == [str(failed_job)]
+
+
+def test_redeliver_sends_the_same_message_again(settings, client, celery, webhooks_worker, receiver, make_tenant):
+    tenant = make_tenant()
+    register(client, tenant, receiver.url("/again"))
+    [delivery_id] = emit(settings, celery, finished_job(settings, tenant))
+    delivery_when(settings, delivery_id, finished)
+    response = client.post(f"/v1/webhooks/deliveries/{delivery_id}/redeliver", headers=tenant.headers)
+    assert response.status_code == 202
+    delivery = delivery_when(settings, delivery_id, lambda d: d.status == "succeeded" and d.attempts == 2)
+    first, second = receiver.received("/again")
+    assert first["headers"]["webhook-id"] == second["headers"]["webhook-id"] == f"msg_{delivery.id.hex}"
+    assert first["body"] == second["body"]
+
+
+def test_during_a_rotation_both_secrets_verify(settings, client, celery, webhooks_worker, receiver, make_tenant):
+    tenant = make_tenant()
+    endpoint = register(client, tenant, receiver.url("/rotated"))
+    rotated = client.post(f"/v1/webhooks/endpoints/{endpoint['id']}/rotate-secret", headers=tenant.headers).get_json()
+    [delivery_id] = emit(settings, celery, finished_job(settings, tenant))
+    delivery_when(settings, delivery_id, finished)
+    [call] = receiver.received("/rotated")
+    assert len(call["headers"]["webhook-signature"].split(" ")) == 2
+    Webhook(endpoint["secret"]).verify(call["body"], call["headers"])
+    Webhook(rotated["secret"]).verify(call["body"], call["headers"])
+
+
+@pytest.mark.parametrize("url_template", ["http://localhost:{port}/ssrf", "http://[::1]:{port}/ssrf",
+                                          "http://[::ffff:127.0.0.1]:{port}/ssrf", "http://10.0.0.1:{port}/ssrf"])
+def test_the_worker_refuses_internal_destinations_even_if_stored(
+        settings, celery, webhooks_worker, receiver, make_tenant, url_template):
+    """The API refuses these URLs; the worker checks again (DNS may change, rows may be old)."""
+    tenant = make_tenant()
+    url = url_template.format(port=receiver.server.server_port)
+    [delivery_id] = emit(settings, celery, finished_job(settings, tenant, url=url, events=["job.succeeded"]))
+    delivery = delivery_when(settings, delivery_id, finished)
+    assert delivery.status == "failed" and delivery.last_error.startswith("destination refused")
+    assert receiver.received("/ssrf") == []
+
+
+def test_the_sweep_sends_deliveries_whose_message_was_lost(settings, celery, webhooks_worker, receiver, make_tenant):
+    from tasks.webhooks import dispatch_due_deliveries
+
+    tenant = make_tenant()
+    job_id = finished_job(settings, tenant, url=receiver.url("/swept"), events=["job.succeeded"])
+    with session_scope(settings.database_url) as session:
+        from db.webhooks import create_deliveries
+        [delivery_id] = create_deliveries(session, tenant.tenant_id, "job.succeeded", lambda: "{}", 0,
+                                          broker_schedules=False, job_id=job_id)
+    assert dispatch_due_deliveries(settings, celery) >= 1
+    assert delivery_when(settings, delivery_id, finished).status == "succeeded"
+    assert dispatch_due_deliveries(settings, celery) == 0 or receiver.received("/swept")
+    with session_scope(settings.database_url) as session:
+        assert session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == tenant.tenant_id)) is None
