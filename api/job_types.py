@@ -21,12 +21,13 @@ from pathlib import Path
 
 from flask import g, request
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from api import schemas
 from api.extensions import settings
 from api.problems import Problem
 from api.requests import json_body, validation_problem
-from api.uploads_audio import AudioUpload, stage_audio
+from api.uploads_audio import AudioUpload, stage_audio, too_large
 from workers.media_storage import discard, place
 
 
@@ -187,7 +188,10 @@ def form_options(raw: str | None) -> dict:
 
 
 def read_multipart() -> Submission:
-    form, files = request.form, request.files
+    try:
+        form, files = request.form, request.files
+    except RequestEntityTooLarge:
+        raise too_large(settings().max_upload_bytes) from None
     declared = form.get("type")
     kind = JOB_KINDS.get(declared or "")
     if kind is None:

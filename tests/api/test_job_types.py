@@ -96,6 +96,21 @@ def test_a_file_just_over_the_limit_is_refused_and_its_copy_removed(small_limits
     assert media_files(limited) == []
 
 
+def test_a_body_longer_than_announced_is_cut_off_at_the_limit(small_limits, make_tenant):
+    """No Content-Length (a chunked upload): Werkzeug's stream limit stops reading at the limit."""
+    limited, client = small_limits
+    boundary = "samo-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\ntranscribe\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
+            f"Content-Type: audio/wav\r\n\r\n").encode() + os.urandom(200_000) + f"\r\n--{boundary}--\r\n".encode()
+    response = client.post("/v1/jobs", input_stream=io.BytesIO(body), headers=make_tenant().headers,
+                           content_type=f"multipart/form-data; boundary={boundary}",
+                           environ_overrides={"wsgi.input_terminated": True, "HTTP_TRANSFER_ENCODING": "chunked"})
+    problem = assert_problem(response, 413, "payload-too-large")
+    assert problem["max_bytes"] == limited.max_upload_bytes
+    assert media_files(limited) == []
+
+
 def test_audio_longer_than_the_limit_is_a_422(settings, tmp_path, make_tenant, clips):
     limited, client = limited_app(settings, tmp_path, max_audio_seconds=1.0)
     problem = assert_problem(upload(client, make_tenant(), clips["wav"]), 422, "audio-too-long")
