@@ -30,13 +30,14 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     problems.init_app(app)
     extensions.init_app(app)
 
-    from api import auth, health, jobs, openapi, ratelimit, tokens, webhooks
+    from api import auth, batches, health, jobs, openapi, ratelimit, tokens, webhooks
 
     auth.init_app(app)
     ratelimit.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(tokens.bp)
     app.register_blueprint(jobs.bp)
+    app.register_blueprint(batches.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(openapi.bp)
     health.init_metrics(app)

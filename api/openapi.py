@@ -14,6 +14,7 @@ bp = Blueprint("openapi", __name__)
 COMPONENT_MODELS = (
     schemas.JobCreate, schemas.JobOut, schemas.JobList, schemas.ProblemDetails,
     schemas.TokenRequest, schemas.TokenResponse, schemas.EmotionResult,
+    schemas.BatchCreate, schemas.BatchItem, schemas.BatchOut, schemas.BatchList, schemas.BatchResultLine,
     schemas.EmotionOptions, schemas.SummarizeOptions, schemas.TranscribeOptions, schemas.AnalyzeOptions,
     schemas.TranscriptionResult, schemas.SummaryResult, schemas.AnalyzeResult,
     *webhook_schemas.COMPONENT_MODELS,
@@ -53,6 +54,71 @@ AUDIO_UPLOAD = {
 }
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+PAGE = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
+
+BATCH_UPLOAD = {
+    **json_content(schemas.BatchCreate),
+    "application/x-ndjson": {"schema": {"type": "string"}, "example": '{"text": "I love it", "id": "r1"}\n"So sad"\n'},
+    "text/csv": {"schema": {"type": "string"}, "example": "id,text\nr1,I love it\n"},
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary",
+                     "description": "*.jsonl / *.ndjson, *.csv (a `text` and an optional `id` column) or *.json."},
+            "format": {"type": "string", "enum": ["jsonl", "csv", "json"],
+                       "description": "When the file name does not say."},
+        },
+    }},
+}
+
+
+def batch_paths() -> dict:
+    return {
+        "/v1/batches": {
+            "post": {
+                "summary": "Upload a batch of texts (JSON array or object, JSONL, CSV, or a multipart file)",
+                "description": "Up to SAMO_BATCH_MAX_ITEMS items (100,000) and SAMO_BATCH_MAX_BYTES (50 MiB). "
+                               "Invalid rows are listed in `errors` by row number; the valid ones run.",
+                "requestBody": {"required": True, "content": BATCH_UPLOAD},
+                "responses": {"202": {"description": "Accepted; poll the Location.", "content": json_content(schemas.BatchOut)},
+                              **problems(400, 401, 403, 413, 415, 422, 429)},
+            },
+            "get": {
+                "summary": "List batches, newest first",
+                "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"},
+                                "description": "Comma-separated: running, completed, canceled."}, *PAGE],
+                "responses": {"200": {"description": "A page of batches", "content": json_content(schemas.BatchList)},
+                              **problems(400, 401, 403, 429)},
+            },
+        },
+        "/v1/batches/{batch_id}": {
+            "get": {"summary": "A batch: counts by status, progress, estimated time left", "parameters": [BATCH_ID],
+                    "responses": {"200": {"description": "The batch", "content": json_content(schemas.BatchOut)},
+                                  **problems(401, 403, 404, 429)}},
+        },
+        "/v1/batches/{batch_id}/results": {
+            "get": {"summary": "Finished items in row order, streamed; partial while the batch runs",
+                    "parameters": [BATCH_ID, {"name": "format", "in": "query",
+                                              "schema": {"type": "string", "enum": ["jsonl", "csv"]},
+                                              "description": "Or Accept: text/csv / application/x-ndjson."}],
+                    "responses": {"200": {"description": "One BatchResultLine per line (JSONL) or row (CSV)",
+                                          "content": {"application/x-ndjson": {"schema": ref(schemas.BatchResultLine)},
+                                                      "text/csv": {"schema": {"type": "string"}}}},
+                                  **problems(400, 401, 403, 404, 429)}},
+        },
+        "/v1/batches/{batch_id}/jobs": {
+            "get": {"summary": "The batch's items as jobs, in row order", "parameters": [BATCH_ID, *PAGE],
+                    "responses": {"200": {"description": "A page of jobs", "content": json_content(schemas.JobList)},
+                                  **problems(400, 401, 403, 404, 429)}},
+        },
+        "/v1/batches/{batch_id}/cancel": {
+            "post": {"summary": "Cancel a running batch and its unfinished items", "parameters": [BATCH_ID],
+                     "responses": {"200": {"description": "Canceled", "content": json_content(schemas.BatchOut)},
+                                   **problems(401, 403, 404, 409, 429)}},
+        },
+    }
 
 
 def paths() -> dict:
@@ -93,6 +159,7 @@ def paths() -> dict:
                      "responses": {"200": {"description": "Canceled", "content": json_content(schemas.JobOut)},
                                    **problems(401, 403, 404, 409, 429)}},
         },
+        **batch_paths(),
         "/v1/auth/token": {
             "post": {"summary": "Exchange an API key or a refresh token for an access token",
                      "security": [],

@@ -172,9 +172,10 @@ def _add_headers(response: Response) -> Response:
 
 
 def count_jobs_in_flight(session: Session, tenant_id: uuid.UUID) -> int:
+    """Interactive jobs only: batch items have their own limit, batches in flight (api/batches.py)."""
     return session.scalar(
         select(func.count()).select_from(Job)
-        .where(Job.tenant_id == tenant_id, Job.status.in_(UNFINISHED_STATUSES))
+        .where(Job.tenant_id == tenant_id, Job.status.in_(UNFINISHED_STATUSES), Job.batch_id.is_(None))
     ) or 0
 
 

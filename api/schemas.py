@@ -91,6 +91,8 @@ class EmotionResult(BaseModel):
     emotions: list[str] = Field(description="Labels whose probability is over their tuned threshold.")
     probabilities: dict[str, float]
     truncated: bool = Field(description="True when the text was longer than the model's maximum length.")
+    cached: bool = Field(default=False, description="True when the same model version had analysed the same "
+                                                    "text before and this result was served from the cache.")
 
 
 class Segment(BaseModel):
@@ -173,3 +175,69 @@ class TokenResponse(BaseModel):
     refresh_token: str
     refresh_expires_in: int
     scope: str
+
+
+BatchStatusName = Literal["running", "completed", "canceled"]
+
+
+class BatchItem(BaseModel):
+    """One item of a bulk upload (a bare string is accepted too)."""
+
+    text: str
+    id: str | int | None = Field(default=None, description="The client's id for the item, echoed in results.")
+
+
+class BatchCreate(BaseModel):
+    """`POST /v1/batches` as a JSON object; a bare JSON array of items is accepted too."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["emotion"] = "emotion"
+    items: list[Any] = Field(description="BatchItem objects or strings; invalid ones are reported by row.")
+
+
+class RowError(BaseModel):
+    row: int = Field(description="1-based: the array element, the JSONL line, the CSV record after the header.")
+    code: str
+    message: str
+
+
+class BatchCounts(BaseModel):
+    queued: int
+    running: int
+    succeeded: int
+    failed: int
+    canceled: int
+
+
+class BatchOut(BaseModel):
+    id: UUID
+    type: str
+    status: BatchStatusName
+    format: str = Field(description="json, jsonl or csv: how the items were uploaded.")
+    total_items: int = Field(description="Valid items, each a job of this batch.")
+    invalid_items: int = Field(description="Rows refused at upload; see `errors`.")
+    counts: BatchCounts
+    progress: float = Field(description="Share of items finished, 0 to 1.")
+    eta_s: float | None = Field(description="Estimated seconds until every item is finished, from the rate so far.")
+    errors: list[RowError] = Field(description="The first rejected rows (up to 1,000).")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    links: dict[str, str]
+
+
+class BatchList(BaseModel):
+    data: list[BatchOut]
+    next_cursor: str | None
+
+
+class BatchResultLine(BaseModel):
+    """A line of `GET /v1/batches/{id}/results?format=jsonl` (CSV has the same fields, flattened)."""
+
+    row: int
+    id: str | None = Field(description="The client's id for the item.")
+    job_id: UUID
+    status: Literal["succeeded", "failed", "canceled"]
+    result: EmotionResult | None = None
+    error: JobError | None = None
