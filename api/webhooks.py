@@ -62,12 +62,20 @@ def check_url(url: str, field: str = "url") -> str:
 
 def attach_job_webhook(session, job: Job, body) -> None:
     """Store the submission's ``webhook`` with its job (same transaction); no-op without one."""
-    webhook = getattr(body, "webhook", None)
+    attach_webhook(session, job.tenant_id, getattr(body, "webhook", None), "webhook.url", job_id=job.id)
+
+
+def attach_batch_webhook(session, batch, webhook) -> None:
+    """The same for a batch submission's ``webhook`` (``api.webhook_schemas.BatchWebhook``)."""
+    attach_webhook(session, batch.tenant_id, webhook, "webhook.url", batch_id=batch.id)
+
+
+def attach_webhook(session, tenant_id: uuid.UUID, webhook, field: str, **subject) -> None:
     if webhook is None:
         return
-    check_url(webhook.url, "webhook.url")
-    tenant_secret(session, secret_box(settings()), job.tenant_id)
-    add_subscription(session, job.tenant_id, webhook.url, list(webhook.events), job_id=job.id)
+    check_url(webhook.url, field)
+    tenant_secret(session, secret_box(settings()), tenant_id)
+    add_subscription(session, tenant_id, webhook.url, list(webhook.events), **subject)
 
 
 def endpoint_document(endpoint: WebhookEndpoint, secret: str | None = None) -> dict:

@@ -38,10 +38,9 @@ def job_finished(settings: Settings, job_id: uuid.UUID, status: str) -> None:
     except redis.RedisError:
         log.warning("could not publish completion of job %s", job_id, exc_info=True)
     try:
-        from tasks.webhook_events import emit_job_event
-        from workers.celery_app import app
+        from tasks.webhook_events import emit_job_event, publisher
 
-        emit_job_event(settings, app, job_id, status)
+        emit_job_event(settings, publisher(settings), job_id, status)
     except Exception:  # noqa: BLE001 - a webhook problem must not fail the job that triggered it
         log.warning("could not queue the webhooks of job %s", job_id, exc_info=True)
 
@@ -59,3 +58,30 @@ def batch_finished(settings: Settings, batch_id: uuid.UUID, status: str) -> None
         _redis(settings).publish(BATCH_FINISHED_CHANNEL.format(batch_id), status)
     except redis.RedisError:
         log.warning("could not publish the end of batch %s", batch_id, exc_info=True)
+    if status == "completed":
+        _queue_batch_webhooks(settings, batch_id, "batch.completed")
+
+
+BATCH_PROGRESS_THROTTLE_KEY = "samo:webhooks:batch-progress:{}"
+
+
+def batch_progress(settings: Settings, batch_id: uuid.UUID) -> None:
+    """Some items of a batch finished: a ``batch.progress`` webhook, at most one per batch every
+    ``SAMO_WEBHOOK_PROGRESS_INTERVAL_S`` seconds however many workers call this (a Redis SET NX)."""
+    try:
+        first = _redis(settings).set(BATCH_PROGRESS_THROTTLE_KEY.format(batch_id), 1, nx=True,
+                                     ex=max(1, settings.webhook_progress_interval_s))
+    except redis.RedisError:
+        log.warning("could not throttle progress webhooks of batch %s", batch_id, exc_info=True)
+        return
+    if first:
+        _queue_batch_webhooks(settings, batch_id, "batch.progress")
+
+
+def _queue_batch_webhooks(settings: Settings, batch_id: uuid.UUID, event_type: str) -> None:
+    try:
+        from tasks.webhook_events import emit_batch_event, publisher
+
+        emit_batch_event(settings, publisher(settings), batch_id, event_type)
+    except Exception:  # noqa: BLE001 - a webhook problem must not fail the batch that triggered it
+        log.warning("could not queue the %s webhooks of batch %s", event_type, batch_id, exc_info=True)

@@ -42,6 +42,18 @@ def countdown_limit_s(settings: Settings) -> float:
     return min(300.0, settings.broker_visibility_timeout_s / 2)
 
 
+_publishers: dict[str, Celery] = {}
+
+
+def publisher(settings: Settings) -> Celery:
+    """A Celery app that publishes to ``settings``' broker (callers outside a worker have no ``app``)."""
+    if settings.celery_broker_url not in _publishers:
+        from workers.celery_app import make_celery
+
+        _publishers[settings.celery_broker_url] = make_celery(settings)
+    return _publishers[settings.celery_broker_url]
+
+
 def enqueue_delivery(celery: Celery, delivery_id: uuid.UUID, countdown_s: float = 0.0) -> bool:
     try:
         celery.send_task(DELIVER_TASK, args=[str(delivery_id)], countdown=countdown_s or None,

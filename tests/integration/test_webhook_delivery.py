@@ -328,3 +328,54 @@ def test_the_sweep_sends_deliveries_whose_message_was_lost(settings, celery, web
     assert dispatch_due_deliveries(settings, celery) == 0 or receiver.received("/swept")
     with session_scope(settings.database_url) as session:
         assert session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == tenant.tenant_id)) is None
+
+
+def stored_batch(settings, tenant, items=((JobStatus.SUCCEEDED, 2), (JobStatus.FAILED, 1))) -> uuid.UUID:
+    from db.models import Batch, BatchStatus
+
+    with session_scope(settings.database_url) as session:
+        batch = Batch(id=uuid.uuid4(), tenant_id=tenant.tenant_id, status=BatchStatus.COMPLETED,
+                      source_format="csv", total_items=sum(n for _, n in items), chunk_size=100,
+                      finished_at=utcnow())
+        session.add(batch)
+        session.flush()
+        row = 0
+        for status, count in items:
+            for _ in range(count):
+                row += 1
+                session.add(Job(tenant_id=tenant.tenant_id, type="emotion", status=status, queue="bulk",
+                                input={"text": "x"}, options={}, batch_id=batch.id, batch_item=row))
+        return batch.id
+
+
+def test_a_completed_batch_sends_batch_completed_with_its_counts(
+        settings, client, celery, webhooks_worker, receiver, make_tenant):
+    from tasks.events import batch_finished
+
+    tenant = make_tenant()
+    register(client, tenant, receiver.url("/batches"), events=["batch.completed"])
+    register(client, tenant, receiver.url("/batch-items"), events=["job.succeeded"])
+    batch_id = stored_batch(settings, tenant)
+    batch_finished(settings, batch_id, "completed")
+    [call] = wait_until(lambda: receiver.received("/batches"), timeout_s=30, message="batch webhook")
+    payload = json.loads(call["body"])
+    assert payload["type"] == "batch.completed"
+    assert payload["data"]["id"] == str(batch_id) and payload["data"]["status"] == "completed"
+    assert payload["data"]["counts"]["succeeded"] == 2 and payload["data"]["counts"]["failed"] == 1
+    with session_scope(settings.database_url) as session:
+        item_ids = session.scalars(select(Job.id).where(Job.batch_id == batch_id)).all()
+    assert all(emit(settings, celery, item) == [] for item in item_ids)
+    assert receiver.received("/batch-items") == []
+
+
+def test_batch_progress_is_throttled(settings, client, webhooks_worker, receiver, make_tenant):
+    from tasks.events import batch_progress
+
+    tenant = make_tenant()
+    register(client, tenant, receiver.url("/progress"), events=["batch.progress"])
+    batch_id = stored_batch(settings, tenant)
+    for _ in range(5):
+        batch_progress(settings, batch_id)
+    wait_until(lambda: receiver.received("/progress"), timeout_s=30, message="progress webhook")
+    time.sleep(1)
+    assert [json.loads(c["body"])["type"] for c in receiver.received("/progress")] == ["batch.progress"]
