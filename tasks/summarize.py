@@ -27,22 +27,18 @@ def summarize_text(text: str, options: dict) -> tuple[dict, object]:
     """The summary of ``text`` and the summariser that wrote it.
 
     ``sentences``/``ratio`` set the length of extractive summaries. An abstractive model
-    writes its own length, and a text too long for its chunking is summarised extractively
-    instead (the result's ``method`` says so).
+    writes its own length; a text needing more chunks than it map-reduces is summarised
+    extractively instead (the result's ``method`` says so).
     """
     model = summarizer(settings)
-    if model.method == "extractive":
-        return model.summarize(text, sentences=options.get("sentences"), ratio=options.get("ratio")), model
-    try:
-        return model.summarize(text), model
-    except ValueError as error:
-        if "extractive" not in str(error):
-            raise
+    if model.method == "abstractive":
+        if len(model.chunk(text)) <= model.max_chunks:
+            return model.summarize(text), model
         log.info("text too long for %s; summarising extractively", model.name)
         from workers.summarize.extractive import ExtractiveSummarizer
 
-        extractive = ExtractiveSummarizer.load(device=settings.summary_device)
-        return extractive.summarize(text, sentences=options.get("sentences"), ratio=options.get("ratio")), extractive
+        model = ExtractiveSummarizer.load(device=settings.summary_device)
+    return model.summarize(text, sentences=options.get("sentences"), ratio=options.get("ratio")), model
 
 
 def summarize(job: ClaimedJob) -> Outcome:

@@ -1,6 +1,8 @@
 """Summarisation jobs end to end with the default (offline, extractive MiniLM) summariser."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import requests
 
@@ -77,3 +79,73 @@ def test_a_long_text_is_summarised_to_the_requested_length(live_server, cpu_work
     assert len(result["sentence_indices"]) == 5
     assert_quotes_the_input(result, text)
     assert result["compression_ratio"] < 0.05
+
+
+@pytest.fixture
+def worker_settings(settings, monkeypatch):
+    """Run the task code in this process with a given summary model (no worker needed)."""
+    import tasks.summarize
+    import workers.models
+
+    def configure(summary_model: str):
+        configured = dataclasses.replace(settings, summary_model=summary_model)
+        monkeypatch.setattr(tasks.summarize, "settings", configured)
+        monkeypatch.setattr(workers.models, "_summarizer", None)
+        return configured
+
+    yield configure
+    workers.models._summarizer = None
+
+
+@pytest.fixture(scope="module")
+def tiny_bart(tmp_path_factory):
+    """A randomly initialised miniature BART (gibberish output) that loads offline."""
+    import torch
+    from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
+
+    from workers.summarize.extractive import bundled_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    config = BartConfig(
+        vocab_size=tokenizer.vocab_size, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.sep_token_id, bos_token_id=tokenizer.cls_token_id,
+        decoder_start_token_id=tokenizer.cls_token_id, forced_eos_token_id=tokenizer.sep_token_id,
+        task_specific_params={"summarization": {"max_length": 12, "min_length": 6, "num_beams": 1}},
+    )
+    path = tmp_path_factory.mktemp("tiny-bart")
+    torch.manual_seed(0)
+    BartForConditionalGeneration(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_a_configured_seq2seq_model_writes_abstractive_summaries(worker_settings, tiny_bart):
+    from tasks.summarize import summarize_text
+
+    worker_settings(str(tiny_bart))
+    result, model = summarize_text(DIARY, {})
+    assert result["method"] == model.method == "abstractive"
+    assert result["summary"] and result["sentence_indices"] == []
+
+
+def test_a_text_too_long_for_the_seq2seq_model_is_summarised_extractively(worker_settings, tiny_bart):
+    from tasks.summarize import summarize_text
+
+    from workers.models import summarizer
+
+    model = summarizer(worker_settings(str(tiny_bart)))
+    text = DIARY
+    while len(model.chunk(text)) <= model.max_chunks:
+        text += " " + DIARY
+    result, _ = summarize_text(text, {"sentences": 2})
+    assert result["method"] == "extractive"
+    assert len(result["sentence_indices"]) == 2
+
+
+def test_an_unavailable_seq2seq_model_falls_back_to_extractive(worker_settings, tmp_path):
+    from tasks.summarize import summarize_text
+
+    worker_settings(str(tmp_path / "no-such-model"))
+    result, _ = summarize_text(DIARY, {"sentences": 2})
+    assert result["method"] == "extractive"
