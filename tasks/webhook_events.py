@@ -27,9 +27,6 @@ log = logging.getLogger(__name__)
 
 DELIVER_TASK = "tasks.webhooks.deliver"
 JOB_EVENTS = {"succeeded": "job.succeeded", "failed": "job.failed"}
-BATCH_COMPLETED, BATCH_PROGRESS = "batch.completed", "batch.progress"
-JOB_EVENT_TYPES = tuple(JOB_EVENTS.values())
-EVENT_TYPES = (*JOB_EVENT_TYPES, BATCH_COMPLETED, BATCH_PROGRESS)
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
@@ -74,8 +71,8 @@ def first_delay_s(settings: Settings) -> float:
     return float(settings.webhook_retry_schedule_s[0]) if settings.webhook_retry_schedule_s else 0.0
 
 
-def emit(settings: Settings, celery: Celery, tenant_id: uuid.UUID, event_type: str, make_data: Callable[[], dict],
-         session: Session, job_id: uuid.UUID | None = None, batch_id: uuid.UUID | None = None) -> list[uuid.UUID]:
+def emit(settings: Settings, session: Session, tenant_id: uuid.UUID, event_type: str,
+         make_data: Callable[[], dict], job_id: uuid.UUID | None = None, batch_id: uuid.UUID | None = None) -> list[uuid.UUID]:
     """Store the deliveries in ``session``; the caller publishes them with :func:`publish` after commit."""
     delay = first_delay_s(settings)
     return create_deliveries(
@@ -104,8 +101,8 @@ def emit_job_event(settings: Settings, celery: Celery, job_id: uuid.UUID, status
         owner = session.execute(select(Job.tenant_id, Job.batch_id).where(Job.id == job_id)).first()
         if owner is None or owner.batch_id is not None:
             return []
-        delivery_ids = emit(settings, celery, owner.tenant_id, event_type,
-                            lambda: job_document(session.get(Job, job_id)), session, job_id=job_id)
+        delivery_ids = emit(settings, session, owner.tenant_id, event_type,
+                            lambda: job_document(session.get(Job, job_id)), job_id=job_id)
     publish(settings, celery, delivery_ids)
     return delivery_ids
 
@@ -116,7 +113,7 @@ def emit_batch_event(settings: Settings, celery: Celery, batch_id: uuid.UUID, ev
         batch = session.get(Batch, batch_id)
         if batch is None:
             return []
-        delivery_ids = emit(settings, celery, batch.tenant_id, event_type, lambda: batch_document(session, batch),
-                            session, batch_id=batch.id)
+        delivery_ids = emit(settings, session, batch.tenant_id, event_type,
+                            lambda: batch_document(session, batch), batch_id=batch.id)
     publish(settings, celery, delivery_ids)
     return delivery_ids
