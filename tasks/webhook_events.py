@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Callable
 
 from celery import Celery
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from db.documents import batch_document, iso_datetime, job_document
-from db.models import Batch, Job, utcnow
+from db.models import Batch, Job, WebhookEndpoint, WebhookSubscription, utcnow
 from db.session import session_scope
 from db.webhooks import create_deliveries
 
@@ -92,14 +92,21 @@ def emit_job_event(settings: Settings, celery: Celery, job_id: uuid.UUID, status
     """``job.succeeded`` / ``job.failed`` for the job's own webhook and the tenant's endpoints.
 
     Items of a batch send none: their batch's ``batch.completed`` (and ``batch.progress``)
-    stand for them, or a bulk upload would set off one webhook per row.
+    stand for them, or a bulk upload would set off one webhook per row. Model workers call
+    this for every job, so a job nobody subscribed to costs one indexed query.
     """
     event_type = JOB_EVENTS.get(status)
     if event_type is None:
         return []
     with session_scope(settings.database_url) as session:
-        owner = session.execute(select(Job.tenant_id, Job.batch_id).where(Job.id == job_id)).first()
-        if owner is None or owner.batch_id is not None:
+        owner = session.execute(
+            select(Job.tenant_id, Job.batch_id,
+                   exists().where(WebhookSubscription.job_id == Job.id).label("has_own_webhook"),
+                   exists().where(WebhookEndpoint.tenant_id == Job.tenant_id, WebhookEndpoint.enabled.is_(True))
+                   .label("tenant_has_endpoints"))
+            .where(Job.id == job_id)
+        ).first()
+        if owner is None or owner.batch_id is not None or not (owner.has_own_webhook or owner.tenant_has_endpoints):
             return []
         delivery_ids = emit(settings, session, owner.tenant_id, event_type,
                             lambda: job_document(session.get(Job, job_id)), job_id=job_id)
