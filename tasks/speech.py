@@ -6,6 +6,7 @@ a recording of a hundred segments costs one batched inference, not a hundred.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from sqlalchemy.exc import OperationalError
@@ -51,8 +52,12 @@ def add_emotions(transcript: dict, classifier) -> dict:
 
 
 def transcribe(job: ClaimedJob) -> Outcome:
+    started = time.perf_counter()
     transcript, model = transcribe_audio(job)
+    transcribed = time.perf_counter()
     classifier = emotion_model()
     transcript["emotion"] = add_emotions(transcript, classifier)
     transcript["models"] = {"transcription": model_info(model), "emotion": model_info(classifier)}
+    transcript["timings_ms"] = {"transcription": round((transcribed - started) * 1000),
+                                "emotion": round((time.perf_counter() - transcribed) * 1000)}
     return Outcome(transcript, model.name, model.version, emotion=transcript["emotion"])
