@@ -110,6 +110,8 @@ class TranscriptionResult(BaseModel):
     text: str
     segments: list[Segment]
     emotion: EmotionResult | None = Field(default=None, description="Of the whole text.")
+    models: dict[str, ModelInfo] | None = Field(default=None, description="`transcription` and `emotion`.")
+    timings_ms: dict[str, int] | None = Field(default=None, description="Worker time per stage.")
 
 
 class SummaryResult(BaseModel):
@@ -125,6 +127,7 @@ class AnalyzeResult(BaseModel):
     transcript: TranscriptionResult | None = Field(default=None, description="For audio input.")
     emotion: EmotionResult | None = None
     summary: SummaryResult | None = None
+    models: dict[str, ModelInfo] | None = Field(default=None, description="Per service that ran.")
 
 
 class JobOut(BaseModel):
