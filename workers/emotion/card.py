@@ -11,7 +11,16 @@ from pathlib import Path
 def render(config: dict) -> str:
     train = config["training"]
     dev = config["dev"]
-    lora = config["lora"]
+    tuning = config["tuning"]
+    if tuning["method"] == "lora":
+        holds = (f"LoRA factors (rank {tuning['rank']}, alpha {tuning['alpha']}, on "
+                 f"{', '.join(tuning['targets'])}) and the encoder LayerNorms")
+        merge = "the factors are merged into the base weights (`W + B·A`)"
+    else:
+        holds = (f"the fine-tuned upper layers as weight deltas (`W_tuned - W_base`, "
+                 f"{tuning['weight_delta']}) with their biases and LayerNorms ({tuning['frozen']} "
+                 "stay as the base has them)")
+        merge = "the deltas are added to the base weights (`W + q·scale`)"
     lines = [
         f"# {config['name']}: GoEmotions emotion classifier (delta on all-MiniLM-L6-v2)",
         "",
@@ -22,10 +31,9 @@ def render(config: dict) -> str:
         "",
         f"Only what the pip base lacks. The encoder is `{config['base']['package']}` "
         f"{config['base']['version']} (sentence-transformers/all-MiniLM-L6-v2, 6 layers, 384 dims),",
-        "installed by pip. `delta.safetensors` holds LoRA factors "
-        f"(rank {lora['rank']}, alpha {lora['alpha']}, on {', '.join(lora['targets'])}),",
-        "the encoder LayerNorms and the linear head over mean-pooled token states. At load time",
-        "the factors are merged into the base weights (`W + B·A`), so inference runs a plain BERT.",
+        f"installed by pip. `delta.safetensors` holds {holds},",
+        f"and the linear head over mean-pooled token states. At load time {merge},",
+        "so inference runs a plain BERT.",
         "`config.json` holds labels, thresholds, lengths and these figures.",
         "",
         "Emoji are spelt out as their Unicode names before tokenising (the uncased vocabulary maps",
@@ -47,8 +55,8 @@ def render(config: dict) -> str:
         "| setting | value |",
         "|---|---|",
     ]
-    for key in ("epochs", "batch_size", "lr", "warmup_ratio", "weight_decay", "max_length",
-                "lora_dropout", "head_dropout", "seed", "steps", "device", "seconds"):
+    for key in ("method", "epochs", "batch_size", "lr", "head_lr", "warmup_ratio", "weight_decay",
+                "max_length", "head_dropout", "seed", "steps", "device", "seconds"):
         if key in train:
             lines.append(f"| {key} | {train[key]} |")
     lines += [

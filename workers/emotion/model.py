@@ -17,11 +17,9 @@ HF_HUB_OFFLINE is unset; the default path never touches the network.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -292,20 +290,3 @@ def warnings_silenced():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
-
-
-@functools.lru_cache(maxsize=4)
-def shared_classifier(model_ref: str | None = None, device: str = "auto", int8: bool = False,
-                      max_length: int | None = None) -> EmotionClassifier:
-    """The process-wide instance for these settings: workers call this so the model loads once."""
-    return EmotionClassifier.load(model_ref or None, device=device, int8=int8, max_length=max_length)
-
-
-def settings_from_env(environ: dict | None = None) -> dict:
-    """``load`` keyword arguments from SAMO_EMOTION_MODEL / _DEVICE / _INT8 (for glue code and CLIs)."""
-    env = os.environ if environ is None else environ
-    return {
-        "model_ref": env.get("SAMO_EMOTION_MODEL") or None,
-        "device": env.get("SAMO_EMOTION_DEVICE") or "auto",
-        "int8": (env.get("SAMO_EMOTION_INT8") or "").strip().lower() in {"1", "true", "yes", "on"},
-    }

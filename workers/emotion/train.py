@@ -1,4 +1,4 @@
-"""Rebuild the shipped artifact: LoRA + LayerNorm + mean-pooled head on all-MiniLM-L6-v2.
+"""Rebuild the shipped artifact: fine-tune all-MiniLM-L6-v2 with a mean-pooled head, save the delta.
 
     python -m workers.emotion.train                      # ../shared/data/goemotions -> models/emotion-minilm-goemotions
     python -m workers.emotion.train --data-dir D --out O --epochs 2
@@ -30,7 +30,9 @@ from workers.emotion import card, metrics  # noqa: E402
 from workers.emotion.data import (  # noqa: E402
     BASE_PACKAGE, base_model_dir, default_data_dir, emoji_to_words, read_labels, read_split,
 )
-from workers.emotion.network import MeanPoolClassifier, export_delta, inject_lora  # noqa: E402
+from workers.emotion.network import (  # noqa: E402
+    MeanPoolClassifier, export_delta, freeze_lower, inject_lora,
+)
 
 log = logging.getLogger("workers.emotion.train")
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "models" / "emotion-minilm-goemotions"
@@ -43,10 +45,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="artifact folder to write")
     p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--method", choices=("full", "lora"), default="full",
+                   help="full: tune the upper layers, ship an int8 delta; lora: low-rank adapters")
+    p.add_argument("--lr", type=float, default=None, help="encoder lr (default 8e-5 full, 1e-3 lora)")
+    p.add_argument("--head-lr", type=float, default=2e-3)
+    p.add_argument("--frozen-layers", type=int, default=1, help="full: lowest layers kept frozen (with the embeddings)")
     p.add_argument("--warmup-ratio", type=float, default=0.06)
     p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--rank", type=int, default=16)
+    p.add_argument("--rank", type=int, default=16, help="lora rank")
     p.add_argument("--alpha", type=float, default=32.0)
     p.add_argument("--lora-dropout", type=float, default=0.1)
     p.add_argument("--head-dropout", type=float, default=0.1)
@@ -57,7 +63,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="use only the first N train/dev rows (smoke tests)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after N optimiser steps")
     p.add_argument("--log-every", type=int, default=50)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.command_argv = list(sys.argv[1:] if argv is None else argv)
+    if args.lr is None:
+        args.lr = 8e-5 if args.method == "full" else 1e-3
+    return args
 
 
 def pick_device(name: str) -> torch.device:
@@ -119,7 +129,7 @@ def file_sha256(path: Path) -> str:
 
 
 def save_artifact(out: Path, model: MeanPoolClassifier, labels: list[str], thresholds: np.ndarray,
-                  dev_scores: dict, lora: dict, training: dict) -> None:
+                  dev_scores: dict, tuning: dict, training: dict, base_state: dict | None) -> None:
     """Write delta.safetensors, config.json and MODEL_CARD.md; files are replaced atomically."""
     from importlib.metadata import version
 
@@ -140,12 +150,12 @@ def save_artifact(out: Path, model: MeanPoolClassifier, labels: list[str], thres
         "max_length": INFERENCE_MAX_LENGTH,
         "labels": labels,
         "thresholds": [float(t) for t in thresholds],
-        "lora": lora,
+        "tuning": tuning,
         "training": training,
         "dev": dev_scores,
     }
     tmp = out / "delta.safetensors.tmp"
-    save_file(export_delta(model), str(tmp), metadata={"format": config["format"]})
+    save_file(export_delta(model, base_state), str(tmp), metadata={"format": config["format"]})
     os.replace(tmp, out / "delta.safetensors")
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     card.write(out, config)
@@ -170,7 +180,16 @@ def train(args: argparse.Namespace) -> dict:
     base = base_model_dir()
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
     encoder = AutoModel.from_pretrained(base, local_files_only=True, add_pooling_layer=False)
-    wrapped = inject_lora(encoder, args.rank, args.alpha, args.lora_dropout)
+    if args.method == "lora":
+        wrapped = inject_lora(encoder, args.rank, args.alpha, args.lora_dropout)
+        tuning = {"method": "lora", "rank": args.rank, "alpha": args.alpha,
+                  "targets": sorted({w.rsplit(".", 1)[-1] for w in wrapped}), "modules": len(wrapped)}
+        base_state = None
+    else:
+        tuned = freeze_lower(encoder, args.frozen_layers)
+        base_state = {n: p.detach().clone() for n, p in encoder.named_parameters() if n in tuned}
+        tuning = {"method": "full", "frozen": f"embeddings + layers 0..{args.frozen_layers - 1}",
+                  "tuned_tensors": len(tuned), "weight_delta": "int8, symmetric per output row"}
     model = MeanPoolClassifier(encoder, len(labels), args.head_dropout).to(device)
 
     train_ids = tokenize(tokenizer, train_split.texts, args.max_length)
@@ -178,11 +197,13 @@ def train(args: argparse.Namespace) -> dict:
     lengths = np.array([len(x) for x in train_ids])
     pad_id = tokenizer.pad_token_id
 
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and "LayerNorm" not in n and not n.endswith("bias")]
-    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and ("LayerNorm" in n or n.endswith("bias"))]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr
-    )
+    groups: dict[tuple[float, float], list] = {}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            lr = args.head_lr if name.startswith("head.") else args.lr
+            wd = 0.0 if "LayerNorm" in name or name.endswith("bias") else args.weight_decay
+            groups.setdefault((lr, wd), []).append(param)
+    optimizer = torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()])
     steps_per_epoch = -(-len(train_ids) // args.batch_size)
     total_steps = max(1, int(round(steps_per_epoch * args.epochs)))
     if args.max_steps:
@@ -193,15 +214,11 @@ def train(args: argparse.Namespace) -> dict:
     )
     loss_fn = torch.nn.BCEWithLogitsLoss()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log.info("device=%s train=%d dev=%d steps=%d trainable=%d lora_modules=%d",
-             device, len(train_ids), len(dev_ids), total_steps, trainable, len(wrapped))
-
-    lora = {"rank": args.rank, "alpha": args.alpha, "targets": sorted({w.rsplit(".", 1)[-1] for w in wrapped}),
-            "modules": len(wrapped)}
-    argv = [a for a in sys.argv[1:]] if args.command_argv is None else args.command_argv
-    training = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "warmup_ratio", "weight_decay",
-                                              "max_length", "lora_dropout", "head_dropout", "seed")}
-    training.update(command=" ".join(["python -m workers.emotion.train", *map(shlex.quote, argv)]),
+    log.info("device=%s train=%d dev=%d steps=%d trainable=%d tuning=%s",
+             device, len(train_ids), len(dev_ids), total_steps, trainable, tuning)
+    training = {k: getattr(args, k) for k in ("method", "epochs", "batch_size", "lr", "head_lr",
+                                              "warmup_ratio", "weight_decay", "max_length", "head_dropout", "seed")}
+    training.update(command=" ".join(["python -m workers.emotion.train", *map(shlex.quote, args.command_argv)]),
                     train_examples=len(train_ids), device=str(device))
 
     step, started, result = 0, time.time(), {}
@@ -233,7 +250,7 @@ def train(args: argparse.Namespace) -> dict:
         result = metrics.scores(probs, y_dev, thresholds)
         at_half = metrics.scores(probs, y_dev, 0.5)
         training.update(steps=step, seconds=round(time.time() - started))
-        save_artifact(args.out, model, labels, thresholds, result, lora, training)
+        save_artifact(args.out, model, labels, thresholds, result, tuning, training, base_state)
         log.info("epoch %d dev macro_f1 %.4f micro_f1 %.4f (at 0.5: macro %.4f micro %.4f) -> %s", epoch,
                  result["macro_f1"], result["micro_f1"], at_half["macro_f1"], at_half["micro_f1"], args.out)
     return result
@@ -242,7 +259,6 @@ def train(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
-    args.command_argv = argv
     result = train(args)
     print(json.dumps({"macro_f1": result["macro_f1"], "micro_f1": result["micro_f1"], "n": result["n"],
                       "out": str(args.out)}))
