@@ -30,7 +30,8 @@ RUN groupadd --system samo && useradd --system --gid samo --home-dir /app samo
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY --chown=samo:samo . .
-RUN mkdir -p /app/instance /app/var && chown samo:samo /app/instance /app/var
+RUN mkdir -p /app/instance /app/var/media /app/var/huggingface \
+    && chown -R samo:samo /app/instance /app/var
 USER samo
 # Health checks live in docker-compose.yml: only the api service serves /healthz.
 EXPOSE 5000 5555
