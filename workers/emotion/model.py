@@ -188,10 +188,8 @@ class EmotionClassifier:
             from torch.ao.quantization import quantize_dynamic
 
             with warnings_silenced():
-                if self._delta:
-                    module.encoder = quantize_dynamic(module.encoder, {nn.Linear}, dtype=torch.qint8)
-                else:
-                    module = quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8)
+                target = module.encoder if self._delta else module
+                quantize_dynamic(target, {nn.Linear}, dtype=torch.qint8, inplace=True)
             self.version += "-int8"
         else:
             module = module.to(device=self.device, dtype=dtype)
