@@ -12,8 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import json
 
-from sqlalchemy import Integer, Text, Uuid, and_, cast, column, func, insert, or_, select, update, values
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import UNFINISHED_STATUSES, EmotionScore, Job, JobStatus, utcnow
@@ -74,46 +73,57 @@ def complete_emotion_jobs(session: Session, outcomes: list[tuple[ClaimedJob, dic
                           model_version: str) -> list[ClaimedJob]:
     """Store many results and their scores in one transaction, each only if its job still runs.
 
-    Returns the jobs stored; one canceled or finished elsewhere meanwhile is left out. On
-    PostgreSQL a single UPDATE .. FROM (VALUES ..) finishes them all, since a bulk chunk
-    stores hundreds of results at a time; elsewhere (SQLite) one UPDATE per job.
+    Returns the jobs stored; one canceled or finished elsewhere meanwhile is left out. A bulk
+    chunk stores hundreds of results at a time, so on PostgreSQL one UPDATE finishes them all
+    and one INSERT .. SELECT derives the score rows from the stored results, inside the
+    database; elsewhere (SQLite) it is one UPDATE per job and the rows are built here.
     """
     if not outcomes:
         return []
     now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
         stored_ids = _finish_many_postgresql(session, outcomes, now, model_name, model_version)
-    else:
-        stored_ids = {job.id for job, result in outcomes
-                      if _finish(session, job.id, JobStatus.SUCCEEDED, job.started_at, result=result,
-                                 model_name=model_name, model_version=model_version)}
-    stored = [(job, result) for job, result in outcomes if job.id in stored_ids]
+        if stored_ids:
+            session.execute(INSERT_SCORES_FROM_RESULTS, {"job_ids": [str(job_id) for job_id in stored_ids],
+                                                         "created_at": now})
+        return [job for job, _ in outcomes if job.id in stored_ids]
+    stored = [(job, result) for job, result in outcomes
+              if _finish(session, job.id, JobStatus.SUCCEEDED, job.started_at, result=result,
+                         model_name=model_name, model_version=model_version)]
     scores = [row for job, result in stored for row in emotion_score_values(job, result, now)]
     if scores:
         session.execute(insert(EmotionScore), scores)
     return [job for job, _ in stored]
 
 
+# One JSON parameter for all the results: the statement text never changes, whatever the batch size.
+FINISH_MANY = text("""
+    UPDATE jobs SET status = 'succeeded', finished_at = :now, result = finished.result,
+           processing_ms = CAST(EXTRACT(EPOCH FROM (:now - jobs.started_at)) * 1000 AS INTEGER),
+           model_name = :model_name, model_version = :model_version
+    FROM jsonb_to_recordset(CAST(:finished AS JSONB)) AS finished(id UUID, result JSONB)
+    WHERE jobs.id = finished.id AND jobs.status = 'running'
+    RETURNING jobs.id
+""")
+
+# The rows emotion_score_rows builds, computed from the results just stored.
+INSERT_SCORES_FROM_RESULTS = text("""
+    INSERT INTO emotion_scores (job_id, tenant_id, label, probability, is_top, above_threshold, created_at)
+    SELECT jobs.id, jobs.tenant_id, scores.key, CAST(scores.value AS DOUBLE PRECISION),
+           scores.key = jobs.result ->> 'top_emotion',
+           COALESCE(jsonb_exists(jobs.result -> 'emotions', scores.key), FALSE), :created_at
+    FROM jobs CROSS JOIN LATERAL jsonb_each_text(jobs.result -> 'probabilities') AS scores
+    WHERE jobs.id = ANY(CAST(:job_ids AS UUID[]))
+""")
+
+
 def _finish_many_postgresql(session: Session, outcomes: list[tuple[ClaimedJob, dict]], now: datetime,
                             model_name: str, model_version: str) -> set[uuid.UUID]:
-    finished = values(column("id", Text), column("result", Text), column("processing_ms", Integer),
-                      name="finished").data(
-        [(str(job.id), json.dumps(result), _processing_ms(job.started_at, now)) for job, result in outcomes]
-    )
-    statement = (
-        update(Job)
-        .where(Job.id == cast(finished.c.id, Uuid), Job.status == JobStatus.RUNNING)
-        .values(status=JobStatus.SUCCEEDED, finished_at=now, result=cast(finished.c.result, JSONB),
-                processing_ms=cast(finished.c.processing_ms, Integer), model_name=model_name,
-                model_version=model_version)
-        .returning(Job.id)
-        .execution_options(synchronize_session=False)
-    )
-    return set(session.scalars(statement))
-
-
-def _processing_ms(started_at: datetime | None, now: datetime) -> int | None:
-    return int((now - started_at).total_seconds() * 1000) if started_at else None
+    finished = json.dumps([{"id": str(job.id), "result": result} for job, result in outcomes],
+                          separators=(",", ":"))
+    rows = session.execute(FINISH_MANY, {"now": now, "model_name": model_name, "model_version": model_version,
+                                         "finished": finished})
+    return {uuid.UUID(str(row[0])) for row in rows}
 
 
 def emotion_score_values(job: ClaimedJob, result: dict, created_at: datetime) -> list[dict]:
@@ -195,6 +205,11 @@ def cancel_job(session: Session, job_id: uuid.UUID) -> bool:
 
 def mark_enqueued(session: Session, job_ids: list[uuid.UUID]) -> None:
     session.execute(update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=utcnow()))
+
+
+def mark_unpublished(session: Session, job_id: uuid.UUID) -> None:
+    """Undo an optimistic ``enqueued_at`` so the requeue sweep publishes the job soon."""
+    session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=None))
 
 
 def stale_condition(requeue_after_s: float | None, running_stale_after_s: float):

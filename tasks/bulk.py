@@ -24,7 +24,7 @@ from db.batches import claim_chunk, complete_if_done, mark_enqueued, stale_chunk
 from db.session import session_scope
 from tasks.emotion import DATABASE_RETRY_DELAY_S, BatchReport, analyze_claimed
 from tasks.enqueue import enqueue_chunk
-from tasks.events import batch_finished
+from tasks.events import batch_finished, batch_progress
 from workers.batching import DynamicBatches
 from workers.celery_app import app, settings
 from workers.metrics import queue_keys
@@ -59,11 +59,14 @@ def run_chunk(batch_id: uuid.UUID, rows: list[int], report: BatchReport) -> None
 
 
 def finish_batch_if_done(batch_id: uuid.UUID) -> None:
+    """Complete the batch if this chunk was its last; otherwise report progress (throttled in events)."""
     with session_scope(settings.database_url) as session:
         completed = complete_if_done(session, batch_id)
     if completed:
         log.info("batch %s completed", batch_id)
         batch_finished(settings, batch_id, "completed")
+    else:
+        batch_progress(settings, batch_id)
 
 
 @app.task(name="tasks.bulk.requeue_stale_chunks")

@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from db.jobs import ClaimedJob, claim_jobs, complete_emotion_jobs, fail_job
 from db.models import Job
 from db.session import session_scope
-from tasks.events import job_finished
+from tasks.events import jobs_finished
 from workers.batching import DynamicBatches, forward_passes
 from workers.celery_app import app, settings
 from workers.models import emotion_classifier
@@ -174,10 +174,8 @@ def store(successes: list[tuple[ClaimedJob, dict]], failures: list[tuple[Claimed
     discarded = len(successes) + len(failures) - len(succeeded) - len(failed)
     if discarded:
         log.info("%d jobs finished elsewhere or were canceled; their results were discarded", discarded)
-    for job in succeeded:
-        job_finished(settings, job.id, "succeeded")
-    for job in failed:
-        job_finished(settings, job.id, "failed")
+    jobs_finished(settings, [job.id for job in succeeded], "succeeded")
+    jobs_finished(settings, [job.id for job in failed], "failed")
     report.statuses["succeeded"] += len(succeeded)
     report.statuses["failed"] += len(failed)
     return succeeded + failed

@@ -45,6 +45,50 @@ def job_finished(settings: Settings, job_id: uuid.UUID, status: str) -> None:
         log.warning("could not queue the webhooks of job %s", job_id, exc_info=True)
 
 
+def jobs_finished(settings: Settings, job_ids: list[uuid.UUID], status: str) -> None:
+    """:func:`job_finished` for many jobs stored in one transaction (a batch of jobs, a bulk chunk).
+
+    The same effects at a fraction of the round trips: one pipelined publish for all waiters,
+    and one query for the jobs that may have webhooks (a webhook of their own, or endpoints of
+    their tenant; never batch items, see ``tasks.webhook_events.emit_job_event``). Only those
+    go through the per-job webhook path.
+    """
+    if not job_ids:
+        return
+    try:
+        with _redis(settings).pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.publish(finished_channel(job_id), status)
+            pipe.execute()
+    except redis.RedisError:
+        log.warning("could not publish completion of %d jobs", len(job_ids), exc_info=True)
+    try:
+        from tasks.webhook_events import JOB_EVENTS, emit_job_event, publisher
+
+        if status not in JOB_EVENTS:
+            return
+        for job_id in _jobs_with_webhooks(settings, job_ids):
+            emit_job_event(settings, publisher(settings), job_id, status)
+    except Exception:  # noqa: BLE001 - a webhook problem must not fail the jobs that triggered it
+        log.warning("could not queue the webhooks of %d jobs", len(job_ids), exc_info=True)
+
+
+def _jobs_with_webhooks(settings: Settings, job_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    from sqlalchemy import exists, or_, select
+
+    from db.models import Job, WebhookEndpoint, WebhookSubscription
+    from db.session import session_scope
+
+    with session_scope(settings.database_url) as session:
+        return list(session.scalars(
+            select(Job.id).where(
+                Job.id.in_(job_ids), Job.batch_id.is_(None),
+                or_(exists().where(WebhookSubscription.job_id == Job.id),
+                    exists().where(WebhookEndpoint.tenant_id == Job.tenant_id, WebhookEndpoint.enabled.is_(True))),
+            )
+        ))
+
+
 BATCH_FINISHED_CHANNEL = "samo:batches:finished:{}"
 
 
