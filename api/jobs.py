@@ -21,8 +21,8 @@ from api.uploads_audio import allow_large_uploads
 from api.waiting import respond_when_finished
 from api.webhooks import attach_job_webhook
 from db import documents
-from db.jobs import cancel_job, mark_enqueued
-from db.models import Job, JobStatus
+from db.jobs import cancel_job, mark_unpublished
+from db.models import Job, JobStatus, utcnow
 from tasks.enqueue import enqueue_job
 from workers.media_storage import discard
 
@@ -92,6 +92,7 @@ def create_job():
         options=submission.options,
         idempotency_key=key,
         request_hash=fingerprint,
+        enqueued_at=utcnow(),
     )
     submission.place_media()
     attach_job_webhook(session, job, submission.body)
@@ -106,8 +107,8 @@ def create_job():
             raise
         return replay_or_conflict(existing, fingerprint)
 
-    if enqueue_job(celery_client(), job.id, job.type):
-        mark_enqueued(session, [job.id])
+    if not enqueue_job(celery_client(), job.id, job.type):
+        mark_unpublished(session, job.id)
         session.commit()
     record_job_submitted(job.type)
     return respond_when_finished(job, accepted)

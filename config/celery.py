@@ -52,7 +52,6 @@ def celery_config(settings: Settings) -> dict:
         "task_routes": task_routes(settings),
         "task_serializer": "json",
         "accept_content": ["json"],
-        "task_send_sent_event": True,
         "worker_send_task_events": True,
         "worker_hijack_root_logger": False,
         "beat_schedule": {
