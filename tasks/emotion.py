@@ -118,8 +118,6 @@ def analyze_and_store(jobs: list[ClaimedJob], max_size: int, report: BatchReport
     fresh = infer(classifier, misses, max_size, report)
     elapsed = time.perf_counter() - started
     report.inference_s += elapsed
-    computed = [(text, outcome) for text, outcome in zip(misses, fresh) if isinstance(outcome, dict)]
-    cache.put_many([text for text, _ in computed], [result for _, result in computed])
 
     answers = dict(zip(misses, fresh))
     successes, failures = [], []
@@ -130,6 +128,8 @@ def analyze_and_store(jobs: list[ClaimedJob], max_size: int, report: BatchReport
         else:
             successes.append((job, outcome if hit is not None else {**outcome, "cached": False}))
     stored = store(successes, failures, classifier, report)
+    computed = [(text, outcome) for text, outcome in zip(misses, fresh) if isinstance(outcome, dict)]
+    cache.put_many([text for text, _ in computed], [result for _, result in computed])
     log.info("emotion batch on %s: %d jobs, %d from cache, passes %s, %.0f ms model time", report.queue,
              len(jobs), len(jobs) - len(misses), report.passes[-8:], elapsed * 1000)
     return stored

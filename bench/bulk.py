@@ -1,0 +1,107 @@
+"""Bulk upload throughput end to end, against the raw model's best, in one run: ``python bench/bulk.py``.
+
+1. The stack as deployed: gunicorn (scripts/gunicorn.conf.py) and one `bulk` worker as the
+   Procfile starts it (``-Q bulk --concurrency 1``), on a temporary PostgreSQL database and a
+   Redis database of its own. The worker runs at the priority of this process
+   (SAMO_BULK_WORKER_NICE=0), as the raw measurement does.
+2. Raw: the model, loaded in this process exactly as the worker loads it (SAMO_EMOTION_MODEL,
+   _DEVICE, _INT8), classifies the same N texts with ``predict(texts, batch_size=B)``,
+   length-sorted, for each B: the best texts/s is the raw throughput, and its B becomes the
+   worker's forward-pass size (SAMO_BULK_BATCH_SIZE), so both sides run the same configuration.
+3. End to end: the N texts as one JSON array to ``POST /v1/batches``; the clock runs from the
+   request to the batch's ``finished_at`` (upload, validation, insert, chunked enqueue, claims,
+   cache lookups, inference, result and score writes, completion).
+4. Raw again; the ratio is taken against the better of the two raw runs (the machine is shared).
+
+N texts are unique GoEmotions texts (dev, then train): the result cache never answers. Goal:
+end-to-end texts/s >= 0.85 x raw.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stack import api_key, bench_services, load_classifier, start_api, start_worker, unique_texts  # noqa: E402
+
+GOAL = 0.85
+
+
+def raw_throughput(classifier, texts: list[str], batch_sizes: list[int]) -> dict[int, float]:
+    classifier.predict(texts[:256], batch_size=max(batch_sizes))
+    rates = {}
+    for size in batch_sizes:
+        started = time.perf_counter()
+        classifier.predict(texts, batch_size=size)
+        rates[size] = len(texts) / (time.perf_counter() - started)
+        print(f"  raw batch {size:>3}: {rates[size]:7.1f} texts/s", flush=True)
+    return rates
+
+
+def wait_for_batch(base: str, headers: dict, batch_id: str, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        batch = requests.get(f"{base}/v1/batches/{batch_id}", headers=headers, timeout=30).json()
+        if batch["status"] != "running":
+            return batch
+        time.sleep(0.5)
+    raise TimeoutError(f"batch {batch_id} still running after {timeout_s}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="texts in the upload")
+    parser.add_argument("--batch-sizes", default="16,32,64,128", help="raw batch sizes to try")
+    parser.add_argument("--chunk-size", type=int, default=None, help="SAMO_BULK_CHUNK_SIZE (default: the setting)")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.batch_sizes.split(",")]
+    texts = unique_texts(args.n)
+    print(f"{len(texts)} unique texts, {sum(map(len, texts)) / len(texts):.0f} characters on average; "
+          f"{os.cpu_count()} CPUs", flush=True)
+
+    with bench_services() as env, ExitStack() as stack:
+        classifier = load_classifier()
+        print(f"model {classifier.name} {classifier.version} on {classifier.device}; raw run 1:", flush=True)
+        first = raw_throughput(classifier, texts, sizes)
+        best_size = max(first, key=first.get)
+        env = {**env, "SAMO_BULK_BATCH_SIZE": str(best_size), "SAMO_BULK_WORKER_NICE": "0"}
+        if args.chunk_size:
+            env["SAMO_BULK_CHUNK_SIZE"] = str(args.chunk_size)
+        base = start_api(stack, env)
+        start_worker(stack, env, "bulk", "bulk")
+        headers = {"Authorization": f"ApiKey {api_key(env)}"}
+
+        print(f"end to end: POST /v1/batches with {len(texts)} texts, worker passes of {best_size}", flush=True)
+        started_wall = datetime.now(timezone.utc)
+        started = time.perf_counter()
+        response = requests.post(f"{base}/v1/batches", json=texts, headers=headers, timeout=600)
+        accepted_s = time.perf_counter() - started
+        response.raise_for_status()
+        batch = wait_for_batch(base, headers, response.json()["id"], timeout_s=3600)
+        finished = datetime.fromisoformat(batch["finished_at"])
+        elapsed = (finished - started_wall).total_seconds()
+        first_item = (datetime.fromisoformat(batch["started_at"]) - started_wall).total_seconds()
+        e2e = batch["counts"]["succeeded"] / elapsed
+        print(f"  upload accepted in {accepted_s:.2f}s, first chunk started at {first_item:.2f}s, "
+              f"batch {batch['status']} at {elapsed:.2f}s: {batch['counts']}", flush=True)
+
+        print("raw run 2:", flush=True)
+        second = raw_throughput(classifier, texts, [best_size])
+    raw = max(first[best_size], second[best_size])
+    ratio = e2e / raw
+    print(f"raw model best: {raw:.1f} texts/s (batch {best_size}); end to end: {e2e:.1f} texts/s")
+    print(f"ratio {ratio:.3f} (goal >= {GOAL}): {'met' if ratio >= GOAL else 'NOT met'}")
+    if batch["counts"]["succeeded"] != len(texts):
+        print(f"WARNING: {len(texts) - batch['counts']['succeeded']} items did not succeed")
+
+
+if __name__ == "__main__":
+    main()
