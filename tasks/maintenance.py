@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import logging
 
+from celery import Celery
+
+from config.settings import Settings
 from db.jobs import mark_enqueued, stale_jobs, unfinished_job_ids
 from db.session import session_scope
 from tasks.enqueue import enqueue_job
@@ -19,10 +22,15 @@ def requeue_stale_jobs() -> int:
     Redelivery is safe: a job is claimed and finished by conditional updates, so a duplicate
     message for a job that is in fact running or done writes nothing.
     """
+    return requeue_stale(settings, app)
+
+
+def requeue_stale(settings: Settings, celery: Celery) -> int:
     running_stale_after_s = settings.broker_visibility_timeout_s * 2
     with session_scope(settings.database_url) as session:
-        jobs = stale_jobs(session, settings.requeue_after_s, running_stale_after_s)
-    sent = [job_id for job_id, job_type in jobs if enqueue_job(app, job_id, job_type)]
+        jobs = stale_jobs(session, settings.requeue_after_s, running_stale_after_s,
+                          settings.requeue_unpublished_after_s)
+    sent = [job_id for job_id, job_type in jobs if enqueue_job(celery, job_id, job_type)]
     if sent:
         with session_scope(settings.database_url) as session:
             mark_enqueued(session, sent)
