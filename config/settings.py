@@ -96,6 +96,8 @@ class Settings:
 
     # Jobs whose broker message was lost (Redis restarted) are enqueued again after this.
     requeue_after_s: int = 300
+    # A job whose publish failed (broker down at submission) is published by the sweep after this.
+    requeue_unpublished_after_s: int = 30
 
     # Dynamic batching on the model queues: a worker gathers queued emotion jobs for at most
     # max_wait_ms, or until max_size jobs, then runs one length-sorted forward pass.
@@ -120,7 +122,6 @@ class Settings:
     result_cache_ttl_s: int = 7 * 24 * 3600
     # Prometheus metrics of a worker on this port (0: off); one port per worker on a host.
     worker_metrics_port: int = 0
-
 
     # Voice and document jobs. Uploads wait in media_dir (shared by the API and the model
     # workers) only until their job ends; the sweep removes files left behind after media_ttl_s.
@@ -175,7 +176,6 @@ class Settings:
             return self.gpu_batch_max_size, self.gpu_batch_max_wait_ms
         return self.cpu_batch_max_size, self.cpu_batch_max_wait_ms
 
-
     @classmethod
     def from_env(cls) -> "Settings":
         defaults = cls()
@@ -201,6 +201,8 @@ class Settings:
             emotion_int8=_env_bool("SAMO_EMOTION_INT8", defaults.emotion_int8),
             emotion_batch_size=_env_int("SAMO_EMOTION_BATCH_SIZE", defaults.emotion_batch_size),
             requeue_after_s=_env_int("SAMO_REQUEUE_AFTER_S", defaults.requeue_after_s),
+            requeue_unpublished_after_s=_env_int("SAMO_REQUEUE_UNPUBLISHED_AFTER_S",
+                                                 defaults.requeue_unpublished_after_s),
             cpu_batch_max_size=_env_int("SAMO_CPU_BATCH_MAX_SIZE", defaults.cpu_batch_max_size),
             cpu_batch_max_wait_ms=_env_float("SAMO_CPU_BATCH_MAX_WAIT_MS", defaults.cpu_batch_max_wait_ms),
             gpu_batch_max_size=_env_int("SAMO_GPU_BATCH_MAX_SIZE", defaults.gpu_batch_max_size),

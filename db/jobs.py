@@ -212,7 +212,8 @@ def mark_unpublished(session: Session, job_id: uuid.UUID) -> None:
     session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=None))
 
 
-def stale_condition(requeue_after_s: float | None, running_stale_after_s: float):
+def stale_condition(requeue_after_s: float | None, running_stale_after_s: float,
+                    unpublished_after_s: float = 30):
     """A job whose broker message may have been lost: never enqueued, or waiting or running for too long.
 
     ``requeue_after_s`` None leaves out jobs that wait with a message sent (their queue is known
@@ -221,7 +222,7 @@ def stale_condition(requeue_after_s: float | None, running_stale_after_s: float)
     now = utcnow()
     conditions = [
         and_(Job.status == JobStatus.QUEUED, Job.enqueued_at.is_(None),
-             Job.created_at < now - timedelta(seconds=30)),
+             Job.created_at < now - timedelta(seconds=unpublished_after_s)),
         and_(Job.status == JobStatus.RUNNING,
              Job.started_at < now - timedelta(seconds=running_stale_after_s)),
     ]
@@ -231,11 +232,13 @@ def stale_condition(requeue_after_s: float | None, running_stale_after_s: float)
     return or_(*conditions)
 
 
-def stale_jobs(session: Session, requeue_after_s: int, running_stale_after_s: int, limit: int = 500):
+def stale_jobs(session: Session, requeue_after_s: int, running_stale_after_s: int,
+               unpublished_after_s: float = 30, limit: int = 500):
     """Stale jobs sent one message each; batch items travel in chunks (``db.batches.stale_chunks``)."""
     return session.execute(
         select(Job.id, Job.type)
-        .where(Job.batch_id.is_(None), stale_condition(requeue_after_s, running_stale_after_s))
+        .where(Job.batch_id.is_(None),
+               stale_condition(requeue_after_s, running_stale_after_s, unpublished_after_s))
         .order_by(Job.created_at)
         .limit(limit)
     ).all()
