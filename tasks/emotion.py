@@ -136,13 +136,21 @@ def analyze_and_store(jobs: list[ClaimedJob], max_size: int, report: BatchReport
 
 
 def infer(classifier, texts: list[str], max_size: int, report: BatchReport) -> list[dict | Failure]:
-    """A result or a Failure per text. A pass that raises is retried text by text, so one bad text fails alone."""
+    """A result or a Failure per text. A call that raises is retried text by text, so one bad text fails alone.
+
+    Without a token budget one ``predict`` call takes every text: it sorts them by their exact
+    token count and cuts passes of ``max_size``, so texts of one pass need almost no padding.
+    """
     outcomes: list[dict | Failure | None] = [None] * len(texts)
-    for indices in forward_passes(texts, max_size, settings.batch_max_tokens, classifier.max_length):
+    if settings.batch_max_tokens > 0:
+        groups = forward_passes(texts, max_size, settings.batch_max_tokens, classifier.max_length)
+    else:
+        groups = [list(range(len(texts)))] if texts else []
+    for indices in groups:
         batch = [texts[i] for i in indices]
-        report.passes.append(len(batch))
+        report.passes.extend(min(max_size, len(batch) - start) for start in range(0, len(batch), max_size))
         try:
-            results = classifier.predict(batch, batch_size=len(batch))
+            results = classifier.predict(batch, batch_size=max_size)
         except Exception as error:  # noqa: BLE001 - isolate the text that fails
             results = [failure_from(error)] if len(batch) == 1 else [predict_one(classifier, text) for text in batch]
         for index, result in zip(indices, results):
