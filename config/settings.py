@@ -93,6 +93,9 @@ class Settings:
     emotion_device: str = "auto"
     emotion_int8: bool = True
     emotion_batch_size: int = 32
+    # torch threads per worker process; 0 shares the cores evenly among the worker's processes
+    # (more threads than cores makes torch's thread pool spin against itself).
+    torch_threads: int = 0
 
     # Jobs whose broker message was lost (Redis restarted) are enqueued again after this.
     requeue_after_s: int = 300
@@ -200,6 +203,7 @@ class Settings:
             emotion_device=_env("SAMO_EMOTION_DEVICE", defaults.emotion_device),
             emotion_int8=_env_bool("SAMO_EMOTION_INT8", defaults.emotion_int8),
             emotion_batch_size=_env_int("SAMO_EMOTION_BATCH_SIZE", defaults.emotion_batch_size),
+            torch_threads=_env_int("SAMO_TORCH_THREADS", defaults.torch_threads),
             requeue_after_s=_env_int("SAMO_REQUEUE_AFTER_S", defaults.requeue_after_s),
             requeue_unpublished_after_s=_env_int("SAMO_REQUEUE_UNPUBLISHED_AFTER_S",
                                                  defaults.requeue_unpublished_after_s),

@@ -65,12 +65,14 @@ _consumes_model_queue = False
 
 
 _consumed_queues: set[str] = set()
+_pool_processes = 1
 
 
 @signals.celeryd_after_setup.connect
 def remember_queues(sender, instance, **_kwargs) -> None:
-    global _consumes_model_queue, _consumed_queues
+    global _consumes_model_queue, _consumed_queues, _pool_processes
     _consumed_queues = consumed_queues(instance)
+    _pool_processes = instance.concurrency or 1
     _consumes_model_queue = bool(_consumed_queues & (MODEL_QUEUES | {"bulk"}))
 
 
@@ -97,6 +99,10 @@ def load_models_before_first_job(**_kwargs) -> None:
     default they load on the first job that needs them.
     """
     if _consumes_model_queue:
+        from workers.devices import configure_torch_threads
         from workers.models import preload
+
+        threads = configure_torch_threads(settings.torch_threads, _pool_processes)
+        log.info("torch uses %d threads in this worker process", threads)
 
         preload(settings)
