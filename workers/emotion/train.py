@@ -64,7 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="use only the first N train/dev rows (smoke tests)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after N optimiser steps")
     p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--skip-int8-check", action="store_true", help="do not score the int8-quantised artifact on dev")
+    p.add_argument("--skip-int8-check", action="store_true",
+                   help="do not re-score the saved artifact (fp32 and int8) on dev at the end")
     args = p.parse_args(argv)
     args.command_argv = list(sys.argv[1:] if argv is None else argv)
     if args.lr is None:
@@ -255,27 +256,32 @@ def train(args: argparse.Namespace) -> dict:
         save_artifact(args.out, model, labels, thresholds, result, tuning, training, base_state)
         log.info("epoch %d dev macro_f1 %.4f micro_f1 %.4f (at 0.5: macro %.4f micro %.4f) -> %s", epoch,
                  result["macro_f1"], result["micro_f1"], at_half["macro_f1"], at_half["micro_f1"], args.out)
-    if device.type == "cpu" and not args.skip_int8_check:
-        record_int8(args.out, dev_split, labels)
+    if not args.skip_int8_check:
+        result = record_loaded_scores(args.out, dev_split, labels)
     return result
 
 
-def record_int8(out: Path, dev_split, labels: list[str]) -> None:
-    """Score the saved artifact with int8 dynamic quantisation on dev and add it to config and card.
+def record_loaded_scores(out: Path, dev_split, labels: list[str]) -> dict:
+    """Re-score dev with the saved artifact as a worker loads it, fp32 and int8; update config and card.
 
-    Run on the artifact as a worker loads it (merged delta, then quantised), so the figure
-    in the card is the one ``SAMO_EMOTION_INT8=true`` gets.
+    The delta is stored as int8 rows, so the figures in the card come from the merged,
+    reloaded model (fp32 on CPU) rather than from the in-memory training model, and the
+    int8 figure is the one ``SAMO_EMOTION_INT8=true`` gets.
     """
     from workers.emotion.evaluate import evaluate
     from workers.emotion.model import EmotionClassifier
 
-    clf = EmotionClassifier.load(str(out), device="cpu", int8=True)
-    result = evaluate(clf, dev_split, labels)
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    config["int8"] = {"macro_f1": result["macro_f1"], "micro_f1": result["micro_f1"], "n": result["n"]}
+    fp32 = evaluate(EmotionClassifier.load(str(out), device="cpu"), dev_split, labels)
+    int8 = evaluate(EmotionClassifier.load(str(out), device="cpu", int8=True), dev_split, labels)
+    config["dev"].update(macro_f1=fp32["macro_f1"], micro_f1=fp32["micro_f1"],
+                         per_label_f1=list(fp32["per_label_f1"].values()))
+    config["int8"] = {"macro_f1": int8["macro_f1"], "micro_f1": int8["micro_f1"], "n": int8["n"]}
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     card.write(out, config)
-    log.info("int8 dev macro_f1 %.4f micro_f1 %.4f", result["macro_f1"], result["micro_f1"])
+    log.info("reloaded artifact: dev macro_f1 %.4f micro_f1 %.4f; int8 macro_f1 %.4f micro_f1 %.4f",
+             fp32["macro_f1"], fp32["micro_f1"], int8["macro_f1"], int8["micro_f1"])
+    return config["dev"]
 
 
 def main(argv: list[str] | None = None) -> None:
