@@ -158,12 +158,13 @@ def first_started_at(session: Session, batch_id: uuid.UUID) -> datetime | None:
 
 
 def stale_chunks(session: Session, requeue_after_s: float | None, running_stale_after_s: float,
-                 limit: int = 20_000) -> list[tuple[uuid.UUID, list[int]]]:
+                 unpublished_after_s: float = 30, limit: int = 20_000) -> list[tuple[uuid.UUID, list[int]]]:
     """Chunks to publish again: the stale items of running batches, in row order, cut to each batch's chunk size."""
     rows = session.execute(
         select(Job.batch_id, Job.batch_item, Batch.chunk_size)
         .join(Batch, Batch.id == Job.batch_id)
-        .where(Batch.status == BatchStatus.RUNNING, stale_condition(requeue_after_s, running_stale_after_s))
+        .where(Batch.status == BatchStatus.RUNNING,
+               stale_condition(requeue_after_s, running_stale_after_s, unpublished_after_s))
         .order_by(Job.batch_id, Job.batch_item)
         .limit(limit)
     ).all()

@@ -80,7 +80,8 @@ def requeue_stale_chunks() -> int:
     """
     waiting_after_s = settings.requeue_after_s if bulk_queue_is_empty() else None
     with session_scope(settings.database_url) as session:
-        chunks = stale_chunks(session, waiting_after_s, settings.broker_visibility_timeout_s * 2)
+        chunks = stale_chunks(session, waiting_after_s, settings.broker_visibility_timeout_s * 2,
+                              settings.requeue_unpublished_after_s)
     sent = 0
     for batch_id, rows in chunks:
         if enqueue_chunk(app, batch_id, rows):

@@ -213,3 +213,28 @@ def test_openapi_documents_the_batch_endpoints(client):
                  "/v1/batches/{batch_id}/cancel", "/v1/batches/{batch_id}/jobs"):
         assert path in document["paths"], path
     assert {"BatchOut", "BatchCreate", "BatchResultLine"} <= set(document["components"]["schemas"])
+
+
+def test_stale_chunks_are_rebuilt_from_items_whose_message_may_be_lost(client, make_tenant, db_session):
+    from datetime import timedelta
+
+    from db.batches import stale_chunks
+    from db.models import utcnow
+
+    tenant = make_tenant()
+    batch_id = uuid.UUID(accepted(create(client, tenant, json=[f"t{i}" for i in range(5)]))["id"])
+    canceled_id = uuid.UUID(accepted(create(client, tenant, json=["gone"]))["id"])
+    client.post(f"/v1/batches/{canceled_id}/cancel", headers=tenant.headers)
+    db_session.execute(update(Batch).where(Batch.id == batch_id).values(chunk_size=2))
+    long_ago = utcnow() - timedelta(hours=1)
+    db_session.execute(update(Job).where(Job.batch_id == batch_id, Job.batch_item.in_([1, 2, 4]))
+                       .values(enqueued_at=None, created_at=long_ago))
+    db_session.execute(update(Job).where(Job.batch_id == batch_id, Job.batch_item == 5)
+                       .values(enqueued_at=long_ago))
+    db_session.commit()
+
+    def mine(chunks):
+        return [rows for chunk_batch, rows in chunks if chunk_batch in (batch_id, canceled_id)]
+
+    assert mine(stale_chunks(db_session, None, 7200, 30)) == [[1, 2], [4]]
+    assert mine(stale_chunks(db_session, 300, 7200, 30)) == [[1, 2], [4, 5]]
