@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import groupby
 
 from sqlalchemy import func, insert, select, update
@@ -151,10 +150,6 @@ def items_page(session: Session, batch_id: uuid.UUID, after_row: int, limit: int
         select(Job).where(Job.batch_id == batch_id, Job.batch_item > after_row)
         .order_by(Job.batch_item).limit(limit)
     ))
-
-
-def first_started_at(session: Session, batch_id: uuid.UUID) -> datetime | None:
-    return session.scalar(select(Batch.started_at).where(Batch.id == batch_id))
 
 
 def stale_chunks(session: Session, requeue_after_s: float | None, running_stale_after_s: float,

@@ -113,8 +113,8 @@ def test_workers_killed_mid_batch_lose_no_job_and_store_each_result_once(setting
         for worker in slow.workers.values():
             worker.start()
         try:
-            running = wait_until(lambda: [job for job in jobs if job_row(db_session, job["id"]).status
-                                          == JobStatus.RUNNING] or None, timeout_s=120, message="a batch running")
+            wait_until(lambda: any(job_row(db_session, job["id"]).status == JobStatus.RUNNING for job in jobs),
+                       timeout_s=120, message="a batch running")
             wait_until(lambda: db_session.scalar(
                 select(func.count()).select_from(Job).where(Job.batch_id == uuid.UUID(batch["id"]),
                                                             Job.status == JobStatus.RUNNING)) == 10,
