@@ -29,6 +29,8 @@ from api.problems import Problem
 from api.requests import json_body, validation_problem
 from api.schemas import BatchCreate, BatchOut
 from api.uploads import ParsedUpload, UploadLimits, UploadRejected, format_of, parse_elements, parse_stream
+from api.webhook_schemas import BatchWebhook
+from api.webhooks import attach_batch_webhook
 from db.batches import (
     batches_in_flight,
     cancel_batch,
@@ -47,7 +49,7 @@ from tasks.events import batch_finished
 bp = Blueprint("batches", __name__, url_prefix="/v1/batches")
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-MULTIPART_FIELDS = {"file", "format", "type"}
+MULTIPART_FIELDS = {"file", "format", "type", "webhook"}
 RESULTS_PAGE_ROWS = 1000
 BATCHES_IN_FLIGHT_RETRY_AFTER_S = 30
 # Namespace for pg_advisory_xact_lock(int, int): serialises batch admission per tenant.
@@ -65,8 +67,8 @@ def too_large(limit: int) -> Problem:
                    f"Batch uploads may be at most {limit} bytes ({limit / 2**20:g} MiB).", max_bytes=limit)
 
 
-def read_upload() -> ParsedUpload:
-    """The upload's rows, whatever its form; refusals become problem documents."""
+def read_upload() -> tuple[ParsedUpload, BatchWebhook | None]:
+    """The upload's rows and webhook, whatever its form; refusals become problem documents."""
     limit = settings().batch_max_bytes
     allowed = limit + (MULTIPART_OVERHEAD_BYTES if request.mimetype == "multipart/form-data" else 0)
     if request.content_length is not None and request.content_length > allowed:
@@ -78,24 +80,40 @@ def read_upload() -> ParsedUpload:
         raise Problem(rejected.status, rejected.slug, rejected.title, rejected.detail, **rejected.extensions) from None
 
 
-def parse_upload(limits: UploadLimits) -> ParsedUpload:
+def parse_upload(limits: UploadLimits) -> tuple[ParsedUpload, BatchWebhook | None]:
+    """JSON (an array, or an object with `items` and maybe `webhook`), multipart, or a raw JSONL/CSV body."""
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
-        return parse_multipart(limits)
+        return parse_multipart(limits), multipart_webhook()
     if request.is_json:
-        body = json_body()
+        body, webhook = json_body(), None
         if isinstance(body, dict):
             try:
-                body = BatchCreate.model_validate(body).items
+                created = BatchCreate.model_validate(body)
             except ValidationError as error:
                 raise validation_problem(error) from None
-        return parse_elements(body, limits)
+            body, webhook = created.items, created.webhook
+        return parse_elements(body, limits), webhook
     fmt = format_of(None, None, mimetype)
     if fmt is None:
         raise Problem(415, "unsupported-media-type", "Unsupported Media Type",
                       "Send JSON, JSONL (application/x-ndjson), CSV (text/csv) or multipart/form-data "
                       "with a `file` part.")
-    return parse_stream(fmt, request.stream, limits)
+    return parse_stream(fmt, request.stream, limits), None
+
+
+def multipart_webhook() -> BatchWebhook | None:
+    """The optional `webhook` form field: a JSON object like a JSON submission's `webhook`."""
+    raw = request.form.get("webhook")
+    if not raw:
+        return None
+    try:
+        return BatchWebhook.model_validate_json(raw)
+    except ValidationError as error:
+        problem = validation_problem(error)
+        for entry in problem.extensions.get("errors", []):
+            entry["field"] = f"webhook.{entry['field']}"
+        raise problem from None
 
 
 def parse_multipart(limits: UploadLimits) -> ParsedUpload:
@@ -166,7 +184,7 @@ def batch_document(batch: Batch, counts: dict[str, int]) -> dict:
 @bp.post("")
 @require_scope("batches:write")
 def create_batch():
-    upload = read_upload()
+    upload, webhook = read_upload()
     principal = current_principal()
     session = db_session()
     enforce_batches_in_flight(session, principal)
@@ -176,6 +194,7 @@ def create_batch():
                   options={})
     session.add(batch)
     session.flush()
+    attach_batch_webhook(session, batch, webhook)
     insert_items(session, batch, upload.items)
     session.commit()
     publish_chunks(session, batch, plan_chunks(upload.items, batch.chunk_size))

@@ -69,6 +69,7 @@ BATCH_UPLOAD = {
                      "description": "*.jsonl / *.ndjson, *.csv (a `text` and an optional `id` column) or *.json."},
             "format": {"type": "string", "enum": ["jsonl", "csv", "json"],
                        "description": "When the file name does not say."},
+            "webhook": {"type": "string", "description": "A JSON BatchWebhook object."},
         },
     }},
 }

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.webhook_schemas import JobWebhook
+from api.webhook_schemas import BatchWebhook, JobWebhook
 
 JobType = Literal["emotion", "summarize", "transcribe", "analyze"]
 ServiceName = Literal["emotion", "summary"]
@@ -197,6 +197,8 @@ class BatchCreate(BaseModel):
 
     type: Literal["emotion"] = "emotion"
     items: list[Any] = Field(description="BatchItem objects or strings; invalid ones are reported by row.")
+    webhook: BatchWebhook | None = Field(
+        default=None, description="Called when the batch completes (and on progress, if asked for).")
 
 
 class RowError(BaseModel):

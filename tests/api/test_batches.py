@@ -238,3 +238,22 @@ def test_stale_chunks_are_rebuilt_from_items_whose_message_may_be_lost(client, m
 
     assert mine(stale_chunks(db_session, None, 7200, 30)) == [[1, 2], [4]]
     assert mine(stale_chunks(db_session, 300, 7200, 30)) == [[1, 2], [4, 5]]
+
+
+def test_a_batch_webhook_is_stored_with_the_batch_from_json_or_multipart(client, make_tenant, db_session):
+    from db.models import WebhookSubscription
+
+    tenant = make_tenant()
+    hook = {"url": "https://hooks.example.com/samo", "events": ["batch.completed", "batch.progress"]}
+    batch = accepted(create(client, tenant, json={"items": ["a"], "webhook": hook}))
+    from_form = accepted(create(client, tenant, content_type="multipart/form-data",
+                                data={"file": (io.BytesIO(b'"b"\n'), "x.jsonl"), "webhook": json.dumps(hook)}))
+    for batch_id in (batch["id"], from_form["id"]):
+        subscription = db_session.scalar(select(WebhookSubscription)
+                                         .where(WebhookSubscription.batch_id == uuid.UUID(batch_id)))
+        assert subscription is not None and subscription.url == hook["url"]
+    assert_problem(create(client, tenant, json={"items": ["a"], "webhook": {"url": "http://127.0.0.1/x"}}),
+                   422, "invalid-webhook-url")
+    bad_form = create(client, tenant, content_type="multipart/form-data",
+                      data={"file": (io.BytesIO(b'"b"\n'), "x.jsonl"), "webhook": '{"url": 3}'})
+    assert assert_problem(bad_form, 422, "validation-error")["errors"][0]["field"].startswith("webhook.")
