@@ -19,12 +19,13 @@ from datetime import timezone
 
 from flask import Blueprint, Response, request, stream_with_context, url_for
 from pydantic import ValidationError
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import func, select, text
 
 from api.auth import current_principal, require_scope
 from api.extensions import celery_client, db_session, settings
-from api.jobs import decode_cursor, encode_cursor, job_document, parse_limit
+from api.jobs import job_document
 from api.metrics import JOBS_SUBMITTED
+from api.pagination import newest_first_page, parse_limit
 from api.problems import Problem
 from api.requests import json_body, validation_problem
 from api.schemas import BatchCreate, BatchOut
@@ -250,21 +251,15 @@ def list_batches():
     query = select(Batch).where(Batch.tenant_id == current_principal().tenant_id)
     if statuses := parse_batch_statuses(request.args.get("status")):
         query = query.where(Batch.status.in_(statuses))
-    if cursor := request.args.get("cursor"):
-        created_at, last_id = decode_cursor(cursor)
-        query = query.where(or_(Batch.created_at < created_at,
-                                and_(Batch.created_at == created_at, Batch.id < last_id)))
     session = db_session()
-    batches = session.scalars(query.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit + 1)).all()
-    page, more = batches[:limit], len(batches) > limit
+    page, next_cursor = newest_first_page(session, query, Batch, limit, request.args.get("cursor"))
     counts = {batch.id: {status.value: 0 for status in JobStatus} for batch in page}
     if page:
         rows = session.execute(select(Job.batch_id, Job.status, func.count())
                                .where(Job.batch_id.in_(list(counts))).group_by(Job.batch_id, Job.status)).all()
         for batch_id, status, number in rows:
             counts[batch_id][JobStatus(status).value] = number
-    return {"data": [batch_document(batch, counts[batch.id]) for batch in page],
-            "next_cursor": encode_cursor(page[-1]) if more else None}
+    return {"data": [batch_document(batch, counts[batch.id]) for batch in page], "next_cursor": next_cursor}
 
 
 @bp.get("/<uuid:batch_id>/jobs")

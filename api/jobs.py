@@ -1,20 +1,17 @@
 """`/v1/jobs`: submit, read, list and cancel analysis jobs."""
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
-from datetime import datetime
 
 from flask import Blueprint, request, url_for
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import current_principal, require_scope
 from api.extensions import celery_client, db_session, settings
 from api.job_types import AUDIO_TYPES, read_submission, release_submission
 from api.metrics import record_job_submitted
+from api.pagination import newest_first_page, parse_limit
 from api.problems import Problem
 from api.ratelimit import enforce_jobs_in_flight
 from api.uploads_audio import allow_large_uploads
@@ -30,7 +27,6 @@ bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 bp.before_request(allow_large_uploads)
 bp.teardown_request(release_submission)
 
-MAX_PAGE_SIZE = 100
 IDEMPOTENCY_KEY_MAX = 255
 
 
@@ -145,20 +141,6 @@ def cancel(job_id: uuid.UUID):
     return job_document(job), 200
 
 
-def encode_cursor(job: Job) -> str:
-    raw = json.dumps([job.created_at.isoformat(), str(job.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, job_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created_at), uuid.UUID(job_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
-        raise Problem(400, "invalid-cursor", "Invalid cursor", "`cursor` is not one this API returned.") from None
-
-
 def parse_statuses(raw: str | None) -> list[JobStatus]:
     if not raw:
         return []
@@ -170,29 +152,14 @@ def parse_statuses(raw: str | None) -> list[JobStatus]:
                       f"`status` must be a comma-separated list of: {allowed}.") from None
 
 
-def parse_limit(raw: str | None) -> int:
-    try:
-        limit = int(raw) if raw else 20
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise Problem(400, "invalid-limit", "Invalid limit", f"`limit` must be an integer from 1 to {MAX_PAGE_SIZE}.")
-    return limit
-
-
 @bp.get("")
 @require_scope("jobs:read")
 def list_jobs():
-    """Newest first, keyset-paginated on (created_at, id) so pages stay stable while jobs arrive."""
     limit = parse_limit(request.args.get("limit"))
     query = select(Job).where(Job.tenant_id == current_principal().tenant_id)
     if statuses := parse_statuses(request.args.get("status")):
         query = query.where(Job.status.in_(statuses))
     if job_type := request.args.get("type"):
         query = query.where(Job.type == job_type)
-    if cursor := request.args.get("cursor"):
-        created_at, last_id = decode_cursor(cursor)
-        query = query.where(or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < last_id)))
-    jobs = db_session().scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)).all()
-    page, more = jobs[:limit], len(jobs) > limit
-    return {"data": [job_document(job) for job in page], "next_cursor": encode_cursor(page[-1]) if more else None}
+    page, next_cursor = newest_first_page(db_session(), query, Job, limit, request.args.get("cursor"))
+    return {"data": [job_document(job) for job in page], "next_cursor": next_cursor}

@@ -10,17 +10,15 @@ full check, with resolution, happens at every attempt because DNS answers change
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
-from datetime import datetime
 
 from flask import Blueprint, request
 from sqlalchemy import select
 
 from api.auth import current_principal, require_scope
 from api.extensions import celery_client, db_session, settings
+from api.pagination import newest_first_page, parse_limit
 from api.problems import Problem
 from api.requests import parse_body
 from api.webhook_schemas import EndpointCreate, EndpointUpdate
@@ -32,7 +30,6 @@ from db.webhooks import (
     PENDING,
     SUCCEEDED,
     add_subscription,
-    after_cursor,
     as_utc,
     attempts_of,
     create_endpoint,
@@ -232,30 +229,6 @@ def signing_secret_document(record, box) -> dict:
             if previous_expires and previous_expires > utcnow() else None}
 
 
-def encode_cursor(delivery: WebhookDelivery) -> str:
-    raw = json.dumps([as_utc(delivery.created_at).isoformat(), str(delivery.id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_at, delivery_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created_at), uuid.UUID(delivery_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise Problem(400, "invalid-cursor", "Invalid cursor", "`cursor` is not one this API returned.") from None
-
-
-def parse_limit() -> int:
-    raw = request.args.get("limit")
-    try:
-        limit = int(raw) if raw else 20
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise Problem(400, "invalid-limit", "Invalid limit", f"`limit` must be an integer from 1 to {MAX_PAGE_SIZE}.")
-    return limit
-
-
 def parse_uuid_arg(name: str) -> uuid.UUID | None:
     raw = request.args.get(name)
     if not raw:
@@ -275,18 +248,13 @@ def parse_delivery_status() -> str | None:
 
 
 def delivery_page(endpoint_id: uuid.UUID | None):
-    limit = parse_limit()
+    limit = parse_limit(request.args.get("limit"))
     query = tenant_deliveries_query(current_principal().tenant_id, endpoint_id=endpoint_id,
                                     job_id=parse_uuid_arg("job_id"), status=parse_delivery_status())
-    if cursor := request.args.get("cursor"):
-        query = after_cursor(query, *decode_cursor(cursor))
     session = db_session()
-    rows = session.scalars(query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
-                           .limit(limit + 1)).all()
-    page, more = rows[:limit], len(rows) > limit
+    page, next_cursor = newest_first_page(session, query, WebhookDelivery, limit, request.args.get("cursor"))
     attempts = attempts_of(session, [delivery.id for delivery in page])
-    return {"data": [delivery_document(d, attempts[d.id]) for d in page],
-            "next_cursor": encode_cursor(page[-1]) if more else None}
+    return {"data": [delivery_document(d, attempts[d.id]) for d in page], "next_cursor": next_cursor}
 
 
 @bp.get("/endpoints/<uuid:endpoint_id>/deliveries")

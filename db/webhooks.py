@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from cryptography.fernet import MultiFernet
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -282,11 +282,6 @@ def tenant_deliveries_query(tenant_id: uuid.UUID, endpoint_id: uuid.UUID | None 
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
     return query
-
-
-def after_cursor(query, created_at: datetime, last_id: uuid.UUID):
-    return query.where(or_(WebhookDelivery.created_at < created_at,
-                           and_(WebhookDelivery.created_at == created_at, WebhookDelivery.id < last_id)))
 
 
 def attempts_of(session: Session, delivery_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[WebhookAttempt]]:

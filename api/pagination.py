@@ -1,0 +1,55 @@
+"""Keyset pagination shared by the list endpoints: newest first on (created_at, id).
+
+Offsets drift when rows arrive between two page requests; a cursor naming the last row seen
+keeps every page stable.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import Session
+
+from api.problems import Problem
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+
+def parse_limit(raw: str | None) -> int:
+    try:
+        limit = int(raw) if raw else DEFAULT_PAGE_SIZE
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise Problem(400, "invalid-limit", "Invalid limit", f"`limit` must be an integer from 1 to {MAX_PAGE_SIZE}.")
+    return limit
+
+
+def encode_cursor(row) -> str:
+    raw = json.dumps([row.created_at.isoformat(), str(row.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at, row_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise Problem(400, "invalid-cursor", "Invalid cursor", "`cursor` is not one this API returned.") from None
+
+
+def newest_first_page(session: Session, query: Select, model, limit: int, cursor: str | None) -> tuple[list, str | None]:
+    """One page of ``query``'s rows of ``model`` and the cursor of the next page (None on the last)."""
+    if cursor:
+        created_at, last_id = decode_cursor(cursor)
+        query = query.where(or_(model.created_at < created_at,
+                                and_(model.created_at == created_at, model.id < last_id)))
+    rows = session.scalars(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)).all()
+    page = list(rows[:limit])
+    return page, encode_cursor(page[-1]) if len(rows) > limit else None
