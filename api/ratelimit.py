@@ -171,12 +171,19 @@ def _add_headers(response: Response) -> Response:
     return response
 
 
-def count_jobs_in_flight(session: Session, tenant_id: uuid.UUID) -> int:
-    """Interactive jobs only: batch items have their own limit, batches in flight (api/batches.py)."""
-    return session.scalar(
-        select(func.count()).select_from(Job)
+def count_jobs_in_flight(session: Session, tenant_id: uuid.UUID, up_to: int) -> int:
+    """Interactive jobs only: batch items have their own limit, batches in flight (api/batches.py).
+
+    Counts at most ``up_to`` rows, so a submission costs the same however far over its cap a
+    tenant is.
+    """
+    unfinished = (
+        select(Job.id)
         .where(Job.tenant_id == tenant_id, Job.status.in_(UNFINISHED_STATUSES), Job.batch_id.is_(None))
-    ) or 0
+        .limit(up_to)
+        .subquery()
+    )
+    return session.scalar(select(func.count()).select_from(unfinished)) or 0
 
 
 def _lock_tenant_admission(session: Session, tenant_id: uuid.UUID) -> None:
@@ -193,7 +200,7 @@ def enforce_jobs_in_flight(session: Session, principal, new_jobs: int = 1, confi
     """
     tier = tier_for(config or app_settings(), principal.tier)
     _lock_tenant_admission(session, principal.tenant_id)
-    in_flight = count_jobs_in_flight(session, principal.tenant_id)
+    in_flight = count_jobs_in_flight(session, principal.tenant_id, tier.max_jobs_in_flight + 1)
     if in_flight + new_jobs > tier.max_jobs_in_flight:
         raise Problem(
             429, "too-many-jobs-in-flight", "Too many jobs in flight",
