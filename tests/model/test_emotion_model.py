@@ -115,3 +115,27 @@ def test_int8_agrees_on_the_obvious_sentences():
     assert tops == [label for _, label in OBVIOUS]
     probs, _ = int8.predict_proba(["Thank you!"])
     assert np.isclose(probs.sum(), probs.sum()) and probs.shape == (1, 28)
+
+
+def test_any_sequence_classification_model_loads_with_its_own_labels(tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from workers.emotion.data import base_model_dir
+
+    id2label = {0: "calm", 1: "happy", 2: "upset"}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base_model_dir(), num_labels=3, id2label=id2label, label2id={v: k for k, v in id2label.items()})
+    model.save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(base_model_dir()).save_pretrained(tmp_path)
+
+    softmax = EmotionClassifier.load(str(tmp_path), device="cpu")
+    assert softmax.labels == ["calm", "happy", "upset"] and not softmax.multi_label
+    result = softmax.predict(["what a day", "x " * 600])
+    assert sum(result[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert result[0]["emotions"] == [result[0]["top_emotion"]]
+    assert result[1]["truncated"] is True and softmax.max_length == 512
+
+    sigmoid = EmotionClassifier.load(str(tmp_path), device="cpu", multi_label=True, int8=True)
+    probs = sigmoid.predict(["what a day"])[0]["probabilities"]
+    assert sum(probs.values()) != pytest.approx(1.0, abs=1e-3)
+    assert softmax.version.split("-")[0] == sigmoid.version.split("-")[0]
