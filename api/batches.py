@@ -25,7 +25,7 @@ from api.auth import current_principal, require_scope
 from api.extensions import celery_client, db_session, settings
 from api.jobs import job_document
 from api.metrics import JOBS_SUBMITTED
-from api.pagination import newest_first_page, parse_limit
+from api.pagination import newest_first_page, parse_limit, parse_status_filter
 from api.problems import Problem
 from api.requests import json_body, validation_problem
 from api.schemas import BatchCreate, BatchOut
@@ -234,22 +234,13 @@ def cancel(batch_id: uuid.UUID):
     return batch_document(batch, status_counts(session, batch.id)), 200
 
 
-def parse_batch_statuses(raw: str | None) -> list[BatchStatus]:
-    try:
-        return [BatchStatus(value.strip()) for value in (raw or "").split(",") if value.strip()]
-    except ValueError:
-        allowed = ", ".join(s.value for s in BatchStatus)
-        raise Problem(400, "invalid-status-filter", "Invalid status filter",
-                      f"`status` must be a comma-separated list of: {allowed}.") from None
-
-
 @bp.get("")
 @require_scope("batches:read")
 def list_batches():
     """Newest first, keyset-paginated on (created_at, id) like `/v1/jobs`."""
     limit = parse_limit(request.args.get("limit"))
     query = select(Batch).where(Batch.tenant_id == current_principal().tenant_id)
-    if statuses := parse_batch_statuses(request.args.get("status")):
+    if statuses := parse_status_filter(request.args.get("status"), BatchStatus):
         query = query.where(Batch.status.in_(statuses))
     session = db_session()
     page, next_cursor = newest_first_page(session, query, Batch, limit, request.args.get("cursor"))

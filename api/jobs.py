@@ -11,7 +11,7 @@ from api.auth import current_principal, require_scope
 from api.extensions import celery_client, db_session, settings
 from api.job_types import AUDIO_TYPES, read_submission, release_submission
 from api.metrics import record_job_submitted
-from api.pagination import newest_first_page, parse_limit
+from api.pagination import newest_first_page, parse_limit, parse_status_filter
 from api.problems import Problem
 from api.ratelimit import enforce_jobs_in_flight
 from api.uploads_audio import allow_large_uploads
@@ -141,23 +141,12 @@ def cancel(job_id: uuid.UUID):
     return job_document(job), 200
 
 
-def parse_statuses(raw: str | None) -> list[JobStatus]:
-    if not raw:
-        return []
-    try:
-        return [JobStatus(value.strip()) for value in raw.split(",") if value.strip()]
-    except ValueError:
-        allowed = ", ".join(s.value for s in JobStatus)
-        raise Problem(400, "invalid-status-filter", "Invalid status filter",
-                      f"`status` must be a comma-separated list of: {allowed}.") from None
-
-
 @bp.get("")
 @require_scope("jobs:read")
 def list_jobs():
     limit = parse_limit(request.args.get("limit"))
     query = select(Job).where(Job.tenant_id == current_principal().tenant_id)
-    if statuses := parse_statuses(request.args.get("status")):
+    if statuses := parse_status_filter(request.args.get("status"), JobStatus):
         query = query.where(Job.status.in_(statuses))
     if job_type := request.args.get("type"):
         query = query.where(Job.type == job_type)

@@ -10,11 +10,15 @@ import binascii
 import json
 import uuid
 from datetime import datetime
+from enum import Enum
+from typing import TypeVar
 
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import Session
 
 from api.problems import Problem
+
+Status = TypeVar("Status", bound=Enum)
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -53,3 +57,13 @@ def newest_first_page(session: Session, query: Select, model, limit: int, cursor
     rows = session.scalars(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)).all()
     page = list(rows[:limit])
     return page, encode_cursor(page[-1]) if len(rows) > limit else None
+
+
+def parse_status_filter(raw: str | None, statuses: type[Status]) -> list[Status]:
+    """A comma-separated `status` query parameter as members of ``statuses``."""
+    try:
+        return [statuses(value.strip()) for value in (raw or "").split(",") if value.strip()]
+    except ValueError:
+        allowed = ", ".join(s.value for s in statuses)
+        raise Problem(400, "invalid-status-filter", "Invalid status filter",
+                      f"`status` must be a comma-separated list of: {allowed}.") from None
