@@ -10,7 +10,7 @@ import hmac
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Literal
 
 from flask import Flask, current_app, g, request
@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api import jwt_tokens
+from api.auth_cache import AuthCache
 from api.extensions import db_session, settings
 from api.problems import Problem
 from db.api_keys import hash_api_key
@@ -103,14 +104,32 @@ def presented_credentials() -> Credentials | None:
     return Credentials("api_key" if scheme == "apikey" else "bearer", secret)
 
 
-def _key_with_tier(session: Session, *conditions) -> tuple[ApiKey, str] | None:
+@dataclass(frozen=True)
+class KeyRecord:
+    """What authentication needs of an API key and its tenant: read as plain columns, not as ORM objects."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    key_hash: str
+    scopes: list[str] | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+def _key_with_tier(session: Session, *conditions) -> tuple[KeyRecord, str] | None:
     row = session.execute(
-        select(ApiKey, Tenant.tier).join(Tenant, Tenant.id == ApiKey.tenant_id).where(*conditions)
+        select(ApiKey.id, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.scopes, ApiKey.revoked_at,
+               ApiKey.last_used_at, Tenant.tier)
+        .join(Tenant, Tenant.id == ApiKey.tenant_id).where(*conditions)
     ).first()
-    return (row[0], row[1]) if row is not None else None
+    return (KeyRecord(*row[:6]), row[6]) if row is not None else None
 
 
-def lookup_api_key(session: Session, presented_key: str) -> tuple[ApiKey, str] | None:
+def lookup_api_key(session: Session, presented_key: str) -> tuple[KeyRecord, str] | None:
     """The active key record and its tenant's tier, or ``None`` for wrong or revoked keys."""
     digest = hash_api_key(presented_key)
     found = _key_with_tier(session, ApiKey.key_hash == digest)
@@ -119,14 +138,14 @@ def lookup_api_key(session: Session, presented_key: str) -> tuple[ApiKey, str] |
     return found
 
 
-def lookup_key_by_id(session: Session, api_key_id: uuid.UUID, tenant_id: uuid.UUID) -> tuple[ApiKey, str] | None:
+def lookup_key_by_id(session: Session, api_key_id: uuid.UUID, tenant_id: uuid.UUID) -> tuple[KeyRecord, str] | None:
     found = _key_with_tier(session, ApiKey.id == api_key_id)
     if found is None or not found[0].is_active or found[0].tenant_id != tenant_id:
         return None
     return found
 
 
-def touch_last_used(session: Session, record: ApiKey) -> None:
+def touch_last_used(session: Session, record: KeyRecord) -> None:
     """Record use at most once per minute per key; the conditional UPDATE settles races."""
     now = utcnow()
     last_used = record.last_used_at
@@ -148,13 +167,38 @@ def touch_last_used(session: Session, record: ApiKey) -> None:
         log.warning("could not record last use of API key %s", record.id, exc_info=True)
 
 
+def auth_cache() -> AuthCache:
+    return current_app.extensions["samo_auth_cache"]
+
+
+def cached_lookup(subject: tuple[str, str], lookup: Callable[[], tuple[KeyRecord, str] | None]
+                  ) -> tuple[KeyRecord, str] | None:
+    """``lookup()`` (the database), or its answer from the process's cache (``api.auth_cache``)."""
+    cache = auth_cache()
+    entry = cache.get(subject)
+    if entry is not None:
+        g.auth_from_cache = True
+        return entry.record, entry.tier
+    epoch = cache.epoch
+    found = lookup()
+    if found is not None:
+        cache.put(subject, found[0], found[1], epoch)
+    return found
+
+
 def authenticate_api_key(session: Session, key: str) -> Principal:
-    found = lookup_api_key(session, key)
+    digest = hash_api_key(key)
+    found = cached_lookup(("key", digest), lambda: _lookup_and_touch(session, lookup_api_key(session, key)))
     if found is None:
         raise invalid_api_key()
     record, tier = found
-    touch_last_used(session, record)
     return Principal(record.tenant_id, record.id, frozenset(record.scopes or ()), tier, "api_key")
+
+
+def _lookup_and_touch(session: Session, found: tuple[KeyRecord, str] | None) -> tuple[KeyRecord, str] | None:
+    if found is not None:
+        touch_last_used(session, found[0])
+    return found
 
 
 def authenticate_bearer(session: Session, token: str) -> Principal:
@@ -165,12 +209,14 @@ def authenticate_bearer(session: Session, token: str) -> Principal:
         claims = jwt_tokens.decode_token(secret, token, jwt_tokens.ACCESS)
     except jwt_tokens.TokenError as error:
         raise token_problem(error) from None
-    # A revoked key takes its tokens with it: one primary-key lookup per request.
-    found = lookup_key_by_id(session, claims.api_key_id, claims.tenant_id)
-    if found is None:
+    # A revoked key takes its tokens with it: the key is looked up (or found in the cache) every time.
+    found = cached_lookup(
+        ("key-id", str(claims.api_key_id)),
+        lambda: _lookup_and_touch(session, lookup_key_by_id(session, claims.api_key_id, claims.tenant_id)),
+    )
+    if found is None or found[0].tenant_id != claims.tenant_id:
         raise unauthorized("invalid-token", "Invalid token", "The token's API key is no longer valid.")
     record, tier = found
-    touch_last_used(session, record)
     scopes = claims.scopes & frozenset(record.scopes or ())
     return Principal(record.tenant_id, record.id, scopes, tier, "jwt")
 
@@ -180,6 +226,16 @@ def authenticate(credentials: Credentials) -> Principal:
     if credentials.scheme == "api_key":
         return authenticate_api_key(session, credentials.secret)
     return authenticate_bearer(session, credentials.secret)
+
+
+def reauthenticate_if_keys_changed(epoch: str | None) -> None:
+    """Called with the key epoch Redis holds (read by the rate-limit script): a change drops the
+    process's cache, and a request authenticated from it is authenticated again from the database."""
+    if not auth_cache().observe_epoch(epoch) or not g.pop("auth_from_cache", False):
+        return
+    credentials = g.get("auth_credentials")
+    if credentials is not None:
+        g.principal = authenticate(credentials)
 
 
 def public(view: Callable) -> Callable:
@@ -201,6 +257,7 @@ def _authenticate_request() -> None:
     credentials = presented_credentials()
     if credentials is None:
         raise missing_credentials()
+    g.auth_credentials = credentials
     g.principal = authenticate(credentials)
 
 
@@ -231,4 +288,5 @@ def require_scope(scope: str) -> Callable[[Callable], Callable]:
 
 
 def init_app(app: Flask) -> None:
+    app.extensions["samo_auth_cache"] = AuthCache(app.config["SAMO_SETTINGS"].auth_cache_ttl_s)
     app.before_request(_authenticate_request)

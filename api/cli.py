@@ -171,15 +171,13 @@ def keys_list(tenant_ref: str) -> None:
 @keys.command("revoke")
 @click.argument("prefix")
 def keys_revoke(prefix: str) -> None:
-    """Revoke the key with PREFIX (e.g. samo_1a2b3c4d); its tokens stop working too."""
-    from db.api_keys import revoke_api_key
+    """Revoke the key with PREFIX (e.g. samo_1a2b3c4d); its tokens stop working too, at once on every API process."""
+    from api.auth_cache import revoke_key
 
-    with _session_scope() as session:
-        record = revoke_api_key(session, prefix)
-        if record is None:
-            _fail(f"no API key with prefix {prefix!r}")
-        revoked_at = record.revoked_at
-    click.echo(f"revoked {prefix} at {_when(revoked_at)}")
+    record = revoke_key(_settings(), prefix)
+    if record is None:
+        _fail(f"no API key with prefix {prefix!r}")
+    click.echo(f"revoked {prefix} at {_when(record.revoked_at)}")
 
 
 # --- jobs (over HTTP, as a client) -----------------------------------------------------------

@@ -1,12 +1,16 @@
 """Per-app handles on the database and Redis, opened lazily and closed at the end of each request."""
 from __future__ import annotations
 
+import threading
+
 import redis
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from db.session import get_sessionmaker
+from db.session import get_engine, get_sessionmaker
+
+_writer_lock = threading.Lock()
 
 
 def settings() -> Settings:
@@ -50,3 +54,20 @@ def celery_client():
 
         app.extensions["samo_celery"] = make_celery(settings())
     return app.extensions["samo_celery"]
+
+
+def job_writer():
+    """The process's group-commit writer for job rows (``api.job_writer``), made on first use."""
+    app = current_app._get_current_object()
+    writer = app.extensions.get("samo_job_writer")
+    if writer is None:
+        from api.job_writer import JobWriter
+        from tasks.enqueue import enqueue_jobs
+
+        celery = celery_client()
+        with _writer_lock:
+            writer = app.extensions.get("samo_job_writer")
+            if writer is None:
+                writer = JobWriter(get_engine(settings().database_url), lambda jobs: enqueue_jobs(celery, jobs))
+                app.extensions["samo_job_writer"] = writer
+    return writer

@@ -14,11 +14,14 @@ import zlib
 from dataclasses import dataclass
 
 import redis
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, has_app_context
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from api.extensions import redis_client, settings as app_settings
+from api.auth import reauthenticate_if_keys_changed
+from api.auth_cache import EPOCH_KEY
+from api.extensions import redis_client
+from api.extensions import settings as app_settings
 from api.problems import Problem
 from config.settings import RateLimitTier, Settings
 from db.models import UNFINISHED_STATUSES, Job
@@ -26,13 +29,14 @@ from db.models import UNFINISHED_STATUSES, Job
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "samo:ratelimit:"
+# Namespace for pg_advisory_xact_lock(int, int): serialises a tenant's admissions near its cap.
+JOBS_IN_FLIGHT_LOCK_CLASS = 0x5A30
 REDIS_BACKOFF_S = 5.0
 JOBS_IN_FLIGHT_RETRY_AFTER_S = 5
-# Namespace for pg_advisory_xact_lock(int, int): serialises job admission per tenant.
-JOBS_IN_FLIGHT_LOCK_CLASS = 0x5A30
 
 # Server TIME keeps every API process on one clock; one member per admitted request.
-# Returns {allowed, count, now_ms, oldest_ms (-1 if the window is empty)}.
+# Returns {allowed, count, now_ms, oldest_ms (-1 if the window is empty), the value at KEYS[2]
+# if given (the API key epoch, api/auth_cache.py: read here to save a round trip) or false}.
 SLIDING_WINDOW_LUA = """
 if redis.replicate_commands then redis.replicate_commands() end
 local limit = tonumber(ARGV[1])
@@ -51,7 +55,9 @@ redis.call('PEXPIRE', KEYS[1], window_ms)
 local oldest_ms = -1
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if oldest[2] then oldest_ms = tonumber(oldest[2]) end
-return {allowed, count, now_ms, oldest_ms}
+local also = false
+if KEYS[2] then also = redis.call('GET', KEYS[2]) end
+return {allowed, count, now_ms, oldest_ms, also}
 """
 
 
@@ -111,11 +117,17 @@ class SlidingWindowLimiter:
 
     def hit(self, subject: str, tier: RateLimitTier) -> WindowState:
         """Count one request for ``subject`` if the window has room; raises ``redis.RedisError``."""
+        return self.hit_and_read(subject, tier)[0]
+
+    def hit_and_read(self, subject: str, tier: RateLimitTier, read_key: str | None = None
+                     ) -> tuple[WindowState, str | None]:
+        """:meth:`hit`, and the value of ``read_key`` (None if unset) read in the same round trip."""
         window_ms = tier.window_s * 1000
-        allowed, count, now_ms, oldest_ms = self.script(
-            keys=[self.key_prefix + subject], args=[tier.requests, window_ms, uuid.uuid4().hex]
+        keys = [self.key_prefix + subject] + ([read_key] if read_key else [])
+        allowed, count, now_ms, oldest_ms, value = self.script(
+            keys=keys, args=[tier.requests, window_ms, uuid.uuid4().hex]
         )
-        return window_state(tier.requests, window_ms, bool(int(allowed)), int(count), int(now_ms), int(oldest_ms))
+        return window_state(tier.requests, window_ms, bool(int(allowed)), int(count), int(now_ms), int(oldest_ms)), value
 
 
 class _LimiterState:
@@ -123,6 +135,7 @@ class _LimiterState:
         self.limiter: SlidingWindowLimiter | None = None
         self.client: redis.Redis | None = None
         self.skip_until = 0.0
+        self.estimate: InFlightEstimate | None = None
 
 
 def _state() -> _LimiterState:
@@ -146,12 +159,11 @@ def _enforce_rate_limit() -> None:
         return
     tier = tier_for(app_settings(), principal.tier)
     try:
-        window = _limiter().hit(str(principal.api_key_id), tier)
+        window, key_epoch = _limiter().hit_and_read(str(principal.api_key_id), tier, EPOCH_KEY)
     except redis.RedisError as error:
-        state.skip_until = time.monotonic() + REDIS_BACKOFF_S
-        log.warning("rate limiting suspended for %.0fs: Redis unavailable (%s)", REDIS_BACKOFF_S,
-                    type(error).__name__)
+        _redis_failed(error)
         return
+    reauthenticate_if_keys_changed(key_epoch)
     g.rate_limit = (tier, window)
     if not window.allowed:
         raise Problem(
@@ -186,30 +198,115 @@ def count_jobs_in_flight(session: Session, tenant_id: uuid.UUID, up_to: int) -> 
     return session.scalar(select(func.count()).select_from(unfinished)) or 0
 
 
+# The in-flight estimate: admitted on it while it stays under the cap, otherwise counted exactly.
+# Returns the new estimate, or -1 when there is none or it would pass the cap.
+ADMIT_ON_ESTIMATE_LUA = """
+local estimate = redis.call('GET', KEYS[1])
+if not estimate then return -1 end
+local after = tonumber(estimate) + tonumber(ARGV[1])
+if after > tonumber(ARGV[2]) then return -1 end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+return after
+"""
+
+
+class InFlightEstimate:
+    """A per-tenant upper bound on interactive jobs in flight, kept in Redis for ``ttl_s``.
+
+    Counting a tenant's unfinished jobs in the database on every submission, under a lock that
+    serialises them, would cap one tenant's submissions at one database round trip each. So the
+    exact (bounded) count, under the tenant's lock, is taken only when the estimate is missing
+    (every ``ttl_s`` seconds) or when it says the cap is near; in between, each admission adds
+    to it. Finished jobs never lower it, so it errs high, and a refusal is always decided by the
+    exact count. One race remains: jobs admitted on the estimate but not yet committed are not
+    in a concurrent exact count, so the cap can be passed by at most the submissions in flight
+    at that moment, the price of not serialising every submission of a tenant.
+    """
+
+    def __init__(self, client: redis.Redis, ttl_s: float = 2.0) -> None:
+        self.client = client
+        self.ttl_ms = int(ttl_s * 1000)
+        self.script = client.register_script(ADMIT_ON_ESTIMATE_LUA)
+
+    @staticmethod
+    def key(tenant_id: uuid.UUID) -> str:
+        return f"{KEY_PREFIX}inflight:{tenant_id}"
+
+    def admit(self, tenant_id: uuid.UUID, new_jobs: int, cap: int) -> int | None:
+        """The estimate after admitting ``new_jobs``, or None: count exactly."""
+        after = int(self.script(keys=[self.key(tenant_id)], args=[new_jobs, cap]))
+        return after if after >= 0 else None
+
+    def reset(self, tenant_id: uuid.UUID, in_flight: int) -> None:
+        self.client.set(self.key(tenant_id), in_flight, px=self.ttl_ms)
+
+
+def _estimate() -> InFlightEstimate | None:
+    """The app's estimate, or None outside a request or while Redis is being skipped."""
+    if not has_app_context() or "samo_ratelimit" not in current_app.extensions:
+        return None
+    state = _state()
+    if time.monotonic() < state.skip_until:
+        return None
+    client = redis_client()
+    if state.estimate is None or state.estimate.client is not client:
+        state.estimate = InFlightEstimate(client)
+    return state.estimate
+
+
+def _redis_failed(error: redis.RedisError) -> None:
+    _state().skip_until = time.monotonic() + REDIS_BACKOFF_S
+    log.warning("rate limiting suspended for %.0fs: Redis unavailable (%s)", REDIS_BACKOFF_S, type(error).__name__)
+
+
+@dataclass(frozen=True)
+class Admission:
+    #: Jobs in flight before these (estimated or counted).
+    in_flight: int
+    #: True when counted exactly under the tenant's admission lock: insert the jobs in the same
+    #: transaction, so that concurrent submissions near the cap are decided one at a time.
+    locked: bool
+
+
 def _lock_tenant_admission(session: Session, tenant_id: uuid.UUID) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:cls, :obj)"),
                         {"cls": JOBS_IN_FLIGHT_LOCK_CLASS, "obj": zlib.crc32(tenant_id.bytes) - 2**31})
 
 
-def enforce_jobs_in_flight(session: Session, principal, new_jobs: int = 1, config: Settings | None = None) -> int:
-    """Refuse work beyond the tier's cap on unfinished jobs; returns the count in flight.
+def enforce_jobs_in_flight(session: Session, principal, new_jobs: int = 1, config: Settings | None = None) -> Admission:
+    """Refuse work beyond the tier's cap on unfinished jobs.
 
-    On PostgreSQL this takes a per-tenant transaction lock so concurrent submissions cannot
-    both pass the check: call it in the transaction that inserts the jobs, and commit soon.
+    Far from the cap the Redis estimate admits (:class:`InFlightEstimate`); near it, or without
+    the estimate, the jobs are counted under a per-tenant transaction lock (PostgreSQL), which
+    the caller holds until it commits the new jobs.
     """
     tier = tier_for(config or app_settings(), principal.tier)
+    cap = tier.max_jobs_in_flight
+    estimate = _estimate()
+    if estimate is not None:
+        try:
+            admitted = estimate.admit(principal.tenant_id, new_jobs, cap)
+        except redis.RedisError as error:
+            _redis_failed(error)
+            estimate, admitted = None, None
+        if admitted is not None:
+            return Admission(admitted - new_jobs, locked=False)
     _lock_tenant_admission(session, principal.tenant_id)
-    in_flight = count_jobs_in_flight(session, principal.tenant_id, tier.max_jobs_in_flight + 1)
-    if in_flight + new_jobs > tier.max_jobs_in_flight:
+    in_flight = count_jobs_in_flight(session, principal.tenant_id, cap + 1)
+    if in_flight + new_jobs > cap:
         raise Problem(
             429, "too-many-jobs-in-flight", "Too many jobs in flight",
-            f"At most {tier.max_jobs_in_flight} jobs may be queued or running at once; "
-            "wait for some to finish.",
+            f"At most {cap} jobs may be queued or running at once; wait for some to finish.",
             headers={"Retry-After": str(JOBS_IN_FLIGHT_RETRY_AFTER_S)},
-            limit=tier.max_jobs_in_flight, in_flight=in_flight,
+            limit=cap, in_flight=in_flight,
         )
-    return in_flight
+    if estimate is not None:
+        try:
+            estimate.reset(principal.tenant_id, in_flight + new_jobs)
+        except redis.RedisError as error:
+            _redis_failed(error)
+    return Admission(in_flight, locked=True)
 
 
 def init_app(app: Flask) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from api import jwt_tokens
 from api.auth import (
+    KeyRecord,
     invalid_api_key,
     lookup_api_key,
     lookup_key_by_id,
@@ -28,7 +29,7 @@ from api.auth import (
 )
 from api.extensions import db_session, settings
 from api.problems import Problem
-from db.models import ApiKey, RefreshToken, utcnow
+from db.models import RefreshToken, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def requested_scopes(fields: dict[str, Any], allowed: frozenset[str]) -> frozens
     return wanted
 
 
-def _issue(session: Session, record: ApiKey, scopes: frozenset[str]) -> dict[str, Any]:
+def _issue(session: Session, record: KeyRecord, scopes: frozenset[str]) -> dict[str, Any]:
     config = settings()
     now = int(utcnow().timestamp())
     common = dict(tenant_id=record.tenant_id, api_key_id=record.id, scopes=scopes, now=now)

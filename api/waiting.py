@@ -77,7 +77,7 @@ def respond_when_finished(job: Job, accepted: Callable[[Job], tuple]) -> tuple:
         return accepted(job)
     if wait_s > 0:
         wait_until_finished(job.id, wait_s)
-    db_session().refresh(job)
+    job = db_session().get(Job, job.id, populate_existing=True) or job
     document, _status, headers = accepted(job)
     headers = {**headers, "Preference-Applied": f"wait={wait_s}", "Vary": "Prefer"}
     return document, 200 if job.status in TERMINAL_STATUSES else 202, headers

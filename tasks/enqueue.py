@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+import weakref
 
 from celery import Celery
 
@@ -34,11 +35,32 @@ def enqueue_chunk(celery: Celery, batch_id: uuid.UUID, rows: list[int]) -> bool:
 
 def enqueue_job(celery: Celery, job_id: uuid.UUID, job_type: str) -> bool:
     """Publish one job; False (logged) if the broker could not be reached."""
+    return enqueue_jobs(celery, [(job_id, job_type)])
+
+
+#: Task names whose queue each Celery app has declared on the broker already.
+_declared_tasks: weakref.WeakKeyDictionary[Celery, set[str]] = weakref.WeakKeyDictionary()
+
+
+def enqueue_jobs(celery: Celery, jobs: list[tuple[uuid.UUID, str]]) -> bool:
+    """Publish jobs in one broker round trip (kombu's producer batch); False (logged) if the broker failed.
+
+    All or nothing as far as the caller knows: on False, treat every job as unpublished (the
+    sweep sends them; a job published twice is claimed once). A queue is declared with the first
+    message sent to it; after that, declaring again per message is skipped, as it costs more
+    than the publish itself.
+    """
+    declared = _declared_tasks.setdefault(celery, set())
     try:
-        celery.send_task(
-            TASK_BY_JOB_TYPE[job_type], args=[str(job_id)], retry=True, retry_policy=PUBLISH_RETRY_POLICY
-        )
-    except Exception:  # noqa: BLE001 - any broker failure leaves the stored job for the sweep
-        log.warning("could not enqueue job %s; the requeue sweep will send it", job_id, exc_info=True)
+        with celery.producer_or_acquire() as producer, producer.batch():
+            for job_id, job_type in jobs:
+                task = TASK_BY_JOB_TYPE[job_type]
+                options = {"declare": []} if task in declared else {}
+                celery.send_task(task, args=[str(job_id)], argsrepr=repr([str(job_id)]), producer=producer,
+                                 retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options)
+    except Exception:  # noqa: BLE001 - any broker failure leaves the stored jobs for the sweep
+        log.warning("could not enqueue %d job(s) (first %s); the requeue sweep will send them", len(jobs),
+                    jobs[0][0] if jobs else None, exc_info=True)
         return False
+    declared.update(TASK_BY_JOB_TYPE[job_type] for _, job_type in jobs)
     return True

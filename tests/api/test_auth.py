@@ -10,6 +10,7 @@ import jwt
 import pytest
 from sqlalchemy import update
 
+from api.auth_cache import announce_key_change, revoke_key
 from db.api_keys import create_api_key, find_tenant, revoke_api_key
 from db.models import ApiKey, utcnow
 from db.session import session_scope
@@ -99,8 +100,7 @@ def test_wrong_key_is_401_invalid_api_key(client, make_tenant):
 def test_revoked_key_answers_exactly_like_a_wrong_one(client, make_tenant, settings):
     tenant = make_tenant()
     assert client.get("/v1/jobs", headers=tenant.headers).status_code == 200
-    with session_scope(settings.database_url) as session:
-        assert revoke_api_key(session, tenant.key_prefix) is not None
+    assert revoke_key(settings, tenant.key_prefix) is not None
     revoked = assert_unauthorized(client.get("/v1/jobs", headers=tenant.headers), "invalid-api-key")
     wrong = assert_unauthorized(client.get("/v1/jobs", headers={"X-API-Key": "samo_00000000_x"}), "invalid-api-key")
     assert {k: v for k, v in revoked.items() if k != "instance"} == {k: v for k, v in wrong.items() if k != "instance"}
@@ -124,7 +124,8 @@ def test_missing_scope_is_403_with_the_required_scope(client, make_tenant):
     assert client.get("/v1/jobs", headers=reader.headers).status_code == 200
 
 
-def test_last_used_at_is_written_at_most_once_a_minute(client, make_tenant, db_session):
+def test_last_used_at_is_written_at_most_once_a_minute(client, make_tenant, db_session, settings):
+    """Written when the key is verified against the database (not from the process's cache)."""
     tenant = make_tenant()
 
     def last_used():
@@ -142,6 +143,9 @@ def test_last_used_at_is_written_at_most_once_a_minute(client, make_tenant, db_s
     db_session.execute(update(ApiKey).where(ApiKey.prefix == tenant.key_prefix)
                        .values(last_used_at=utcnow() - timedelta(minutes=2)))
     db_session.commit()
+    client.get("/v1/jobs", headers=tenant.headers)
+    assert last_used() < first  # still trusted from the cache: no lookup, no write
+    assert announce_key_change(settings.redis_url)
     client.get("/v1/jobs", headers=tenant.headers)
     assert last_used() > first
 
@@ -219,8 +223,7 @@ def test_revoking_the_key_kills_its_access_tokens(client, make_tenant, settings)
     tenant = make_tenant()
     tokens = issue_tokens(client, tenant)
     assert client.get("/v1/jobs", headers=bearer(tokens["access_token"])).status_code == 200
-    with session_scope(settings.database_url) as session:
-        revoke_api_key(session, tenant.key_prefix)
+    assert revoke_key(settings, tenant.key_prefix) is not None
     assert_unauthorized(client.get("/v1/jobs", headers=bearer(tokens["access_token"])), "invalid-token")
 
 

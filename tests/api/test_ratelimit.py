@@ -164,7 +164,7 @@ def test_in_flight_cap_through_the_jobs_api(client, make_tenant, settings):
 def test_in_flight_counts_queued_and_running_only(make_tenant, settings, db_session):
     tenant = make_tenant(tier="oneflight")
     principal = Principal(tenant.tenant_id, uuid.uuid4(), frozenset(), "oneflight", "api_key")
-    assert enforce_jobs_in_flight(db_session, principal, config=settings) == 0
+    assert enforce_jobs_in_flight(db_session, principal, config=settings).in_flight == 0
     with pytest.raises(Problem) as refused:
         enforce_jobs_in_flight(db_session, principal, new_jobs=2, config=settings)
     assert refused.value.slug == "too-many-jobs-in-flight"
@@ -177,7 +177,7 @@ def test_in_flight_counts_queued_and_running_only(make_tenant, settings, db_sess
     assert refused.value.extensions == {"limit": 1, "in_flight": 1}
     db_session.rollback()
     free = Principal(tenant.tenant_id, uuid.uuid4(), frozenset(), "free", "api_key")
-    assert enforce_jobs_in_flight(db_session, free, new_jobs=5, config=settings) == 1
+    assert enforce_jobs_in_flight(db_session, free, new_jobs=5, config=settings).in_flight == 1
     db_session.rollback()
 
 

@@ -9,7 +9,7 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from db.api_keys import revoke_api_key
+from api.auth_cache import revoke_key
 from db.models import ApiKey, RefreshToken
 from db.session import session_scope
 
@@ -81,8 +81,7 @@ def test_wrong_revoked_and_missing_keys(client, make_tenant, settings):
     assert_problem(client.post(TOKEN_URL, json={"grant_type": "api_key", "api_key": tenant.api_key + "x"}),
                    401, "invalid-api-key")
     assert_problem(client.post(TOKEN_URL, json={"grant_type": "api_key"}), 401, "missing-credentials")
-    with session_scope(settings.database_url) as session:
-        revoke_api_key(session, tenant.key_prefix)
+    assert revoke_key(settings, tenant.key_prefix) is not None
     assert_problem(grant_key(client, tenant), 401, "invalid-api-key")
 
 
@@ -167,8 +166,7 @@ def test_unrecorded_or_forged_refresh_tokens_are_refused(client, make_tenant, se
 def test_refresh_after_the_key_is_revoked_is_refused(client, make_tenant, settings):
     tenant = make_tenant()
     tokens = grant_key(client, tenant).get_json()
-    with session_scope(settings.database_url) as session:
-        revoke_api_key(session, tenant.key_prefix)
+    assert revoke_key(settings, tenant.key_prefix) is not None
     assert_problem(refresh(client, tokens["refresh_token"]), 401, "invalid-token")
 
 

@@ -1,0 +1,136 @@
+"""Group commit for job submissions: concurrent submissions in one API process share their writes.
+
+A request thread hands its ready job row to the process's writer and waits. The writer thread
+takes every row waiting at that moment, inserts them with one statement in one transaction,
+then publishes their broker messages in one Redis round trip (kombu's producer batch), and
+wakes the waiting threads. N submissions arriving together cost one INSERT, one COMMIT and one
+publish instead of N of each; a lone submission waits for nothing, since the writer starts as
+soon as a row arrives (there is no timer to fill a group).
+
+The guarantees of the one-row path stay: a request is answered 202 only after its row is
+committed; a row whose message could not be published is marked unpublished (the requeue sweep
+sends it); a row that violates a constraint (a reused ``Idempotency-Key`` raced by another
+request) fails alone: the group is written again row by row and only that request sees the
+``IntegrityError``. Submissions that write more than their job row (a webhook subscription, an
+uploaded file) keep the request's own transaction (``api.jobs``).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlalchemy import Engine, insert, update
+from sqlalchemy.exc import IntegrityError
+
+from db.models import Job
+
+log = logging.getLogger(__name__)
+
+#: Rows per INSERT; a larger wave is written in several groups.
+MAX_GROUP = 256
+JOB_COLUMNS = tuple(column.key for column in Job.__table__.columns)
+
+
+def job_row(job: Job) -> dict:
+    """Every column of a new (transient) job, defaults included, as the INSERT writes it."""
+    return {key: getattr(job, key) for key in JOB_COLUMNS}
+
+
+@dataclass
+class PendingJob:
+    row: dict
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+    published: bool = False
+
+
+class JobWriter:
+    """One per API process; ``write`` is called from request threads."""
+
+    def __init__(self, engine: Engine, publish: Callable[[list[tuple[uuid.UUID, str]]], bool]) -> None:
+        self.engine = engine
+        self.publish = publish
+        self._pending: queue.SimpleQueue[PendingJob] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def write(self, job: Job) -> bool:
+        """Commit the job's row and publish its message; returns whether the message went out.
+
+        Raises what the INSERT raised for this row (``IntegrityError`` for a duplicate key, or
+        the database error that failed its group).
+        """
+        pending = PendingJob(job_row(job))
+        self._ensure_thread()
+        self._pending.put(pending)
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.published
+
+    def _ensure_thread(self) -> None:
+        # Started on first use, not at import: gunicorn forks workers, and threads do not survive a fork.
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="samo-job-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            group = [self._pending.get()]
+            while len(group) < MAX_GROUP:
+                try:
+                    group.append(self._pending.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._write_group(group)
+            except BaseException as error:  # noqa: BLE001 - every waiter must wake, whatever happened
+                for pending in group:
+                    if not pending.done.is_set():
+                        pending.error = error
+                        pending.done.set()
+
+    def _write_group(self, group: list[PendingJob]) -> None:
+        stored = self._insert(group)
+        if stored:
+            published = self.publish([(p.row["id"], p.row["type"]) for p in stored])
+            if not published:
+                self._mark_unpublished([p.row["id"] for p in stored])
+            for pending in stored:
+                pending.published = published
+        for pending in group:
+            pending.done.set()
+
+    def _insert(self, group: list[PendingJob]) -> list[PendingJob]:
+        """The group's rows in one transaction; on a constraint violation, each row in its own."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(Job), [pending.row for pending in group])
+            return group
+        except IntegrityError:
+            if len(group) == 1:
+                raise
+        stored = []
+        for pending in group:
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(insert(Job), [pending.row])
+                stored.append(pending)
+            except IntegrityError as error:
+                pending.error = error
+        return stored
+
+    def _mark_unpublished(self, job_ids: list[uuid.UUID]) -> None:
+        """The rows are committed either way: if this fails too, the stale-job sweep still finds them."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=None))
+        except Exception:  # noqa: BLE001
+            log.warning("could not mark %d unpublished jobs", len(job_ids), exc_info=True)
