@@ -124,10 +124,12 @@ def start_api(stack: ExitStack, env: dict[str, str], threads: int = 4) -> str:
         time.sleep(0.3)
 
 
-def start_worker(stack: ExitStack, env: dict[str, str], queue: str, name: str, concurrency: int = 1) -> Process:
-    """A worker as the Procfile runs it, returned once its model is loaded."""
+def start_worker(stack: ExitStack, env: dict[str, str], queue: str, name: str, concurrency: int | None = 1) -> Process:
+    """A worker as the Procfile runs it, returned once its model is loaded; ``concurrency=None``
+    leaves Celery's default (one process per CPU)."""
+    options = ["--concurrency", str(concurrency)] if concurrency else []
     worker = Process(name, [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queue,
-                            "--hostname", f"{name}-{os.getpid()}@%h", "--concurrency", str(concurrency),
+                            "--hostname", f"{name}-{os.getpid()}@%h", *options,
                             "--loglevel", "INFO", "--without-gossip", "--without-mingle"], env)
     stack.callback(worker.stop)
     worker.wait_for("emotion model loaded")
