@@ -55,13 +55,15 @@ def insert_items(session: Session, batch: Batch, items: list[NewItem], queue: st
 
 
 def plan_chunks(items: list[NewItem], chunk_size: int) -> list[list[int]]:
-    """Row numbers grouped into chunks of texts of similar length.
+    """Row numbers grouped into chunks of texts of similar length, longest first.
 
     A worker pads every text of a forward pass to the longest one, so chunks cut from the
-    length-sorted upload waste almost nothing on padding, as a length sort of the whole upload
-    would not within chunks cut in row order.
+    length-sorted upload waste almost nothing on padding, as chunks cut in row order would.
+    Longest first, because the chunks are published in this order and taken by several worker
+    processes: the last ones, which one process may run while the others have nothing left,
+    are then the shortest.
     """
-    ordered = sorted(items, key=lambda item: len(item.text))
+    ordered = sorted(items, key=lambda item: len(item.text), reverse=True)
     return [[item.row for item in ordered[start:start + chunk_size]]
             for start in range(0, len(ordered), chunk_size)]
 

@@ -117,10 +117,15 @@ class RefreshToken(Base):
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
+        # Most jobs have no idempotency key, and only unfinished jobs are swept for lost messages:
+        # these two indexes hold only the rows they serve (each job row is written three times).
+        Index("uq_jobs_tenant_idempotency_key", "tenant_id", "idempotency_key", unique=True,
+              postgresql_where=text("idempotency_key IS NOT NULL"), sqlite_where=text("idempotency_key IS NOT NULL")),
         Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_jobs_tenant_status", "tenant_id", "status"),
-        Index("ix_jobs_status_created", "status", "created_at"),
+        Index("ix_jobs_status_created", "status", "created_at",
+              postgresql_where=text("status IN ('queued', 'running')"),
+              sqlite_where=text("status IN ('queued', 'running')")),
         # A batch's items, by row: chunks are claimed by (batch_id, batch_item), results stream in row order.
         UniqueConstraint("batch_id", "batch_item", name="uq_jobs_batch_item"),
         Index("ix_jobs_batch_status", "batch_id", "status"),
@@ -196,10 +201,11 @@ class EmotionScore(Base):
     """One row per job and label, so analytics can ask how many jobs felt what on which day.
 
     Rows are written 28 per job, hundreds of jobs at a time, so the table keeps only what that
-    needs: the natural key (job, label) and one foreign key, to the job, whose deletion takes its
-    scores along. ``tenant_id`` is the job's, copied for per-tenant analytics; its tie to the
-    tenant goes through the job (on PostgreSQL a foreign key is checked row by row, which cost
-    as much as the rows themselves).
+    needs: the natural key (job, label) and two indexes for analytics. No foreign key: on
+    PostgreSQL each is checked row by row, which cost as much as the rows themselves. Rows are
+    only written in the transaction that stores their job's result (``db.jobs``), so the job
+    exists, and a trigger on `jobs` deletes a job's scores with it (migration c41f0e9d7a52). ``tenant_id`` is
+    the job's, copied for per-tenant analytics.
     """
 
     __tablename__ = "emotion_scores"
@@ -208,7 +214,7 @@ class EmotionScore(Base):
         Index("ix_emotion_scores_tenant_created", "tenant_id", "created_at"),
     )
 
-    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     label: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     probability: Mapped[float] = mapped_column(Float)

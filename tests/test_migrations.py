@@ -48,7 +48,8 @@ def seed_scores(engine) -> None:
     tenant, job = as_param(uuid.uuid4()), as_param(uuid.uuid4())
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO tenants (id, name, tier, created_at) "
-                                "VALUES (:tenant, 't', 'free', CURRENT_TIMESTAMP)"), {"tenant": tenant})
+                                "VALUES (:tenant, :name, 'free', CURRENT_TIMESTAMP)"),
+                           {"tenant": tenant, "name": f"tenant-{uuid.uuid4().hex[:8]}"})
         connection.execute(text(
             "INSERT INTO jobs (id, tenant_id, type, status, queue, input, options, created_at, attempts) "
             "VALUES (:job, :tenant, 'emotion', 'succeeded', 'cpu', '{}', '{}', CURRENT_TIMESTAMP, 1)"),
@@ -77,5 +78,24 @@ def test_the_scores_redesign_keeps_every_row_both_ways(database_url):
         assert score_labels(engine) == ["anger", "joy"]
         with engine.connect() as connection:
             assert sorted(connection.scalars(text("SELECT id FROM emotion_scores"))) == [1, 2]
+    finally:
+        engine.dispose()
+
+
+def test_deleting_a_job_or_its_tenant_deletes_its_scores(database_url):
+    command.upgrade(alembic_config(database_url), "head")
+    engine = create_engine(database_url)
+    try:
+        seed_scores(engine)
+        seed_scores(engine)
+        with engine.begin() as connection:
+            if engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            first_job = connection.scalar(text("SELECT job_id FROM emotion_scores ORDER BY job_id LIMIT 1"))
+            connection.execute(text("DELETE FROM jobs WHERE id = :job"), {"job": first_job})
+            assert connection.scalar(text("SELECT count(*) FROM emotion_scores")) == 2
+            connection.execute(text("DELETE FROM tenants"))
+            assert connection.scalar(text("SELECT count(*) FROM jobs")) == 0
+            assert connection.scalar(text("SELECT count(*) FROM emotion_scores")) == 0
     finally:
         engine.dispose()

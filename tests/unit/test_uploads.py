@@ -119,9 +119,9 @@ def test_format_detection(explicit, filename, media_type, expected):
     assert format_of(explicit, filename, media_type) == expected
 
 
-def test_chunks_group_texts_of_similar_length():
+def test_chunks_group_texts_of_similar_length_longest_first():
     items = [NewItem(row, "x" * length) for row, length in enumerate([50, 1, 40, 2, 30, 3], 1)]
-    assert plan_chunks(items, 2) == [[2, 4], [6, 5], [3, 1]]
+    assert plan_chunks(items, 2) == [[1, 3], [5, 6], [4, 2]]
 
 
 def test_forward_passes_respect_the_size_and_the_token_budget():
