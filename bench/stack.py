@@ -48,8 +48,11 @@ def load_classifier():
     from workers.emotion.model import EmotionClassifier
 
     settings = Settings.from_env()
-    return EmotionClassifier.load(settings.emotion_model or None, device=settings.emotion_device,
-                                  int8=settings.emotion_int8)
+    classifier = EmotionClassifier.load(settings.emotion_model or None, device=settings.emotion_device,
+                                        int8=settings.emotion_int8)
+    if settings.pass_overhead_tokens > 0:
+        classifier.pass_overhead_tokens = settings.pass_overhead_tokens
+    return classifier
 
 
 class Process:

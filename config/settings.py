@@ -115,6 +115,8 @@ class Settings:
     batch_max_items: int = 100_000
     batch_max_bytes: int = 50 * 1024 * 1024
     batches_in_flight: int = 5
+    #: Fixed cost of a forward pass in padded tokens for the pass planner; 0: the device's default.
+    pass_overhead_tokens: int = 0
     #: Seconds an API process trusts an API key it verified (api/auth_cache.py); 0 turns the cache off.
     auth_cache_ttl_s: float = 10.0
     bulk_chunk_size: int = 256
@@ -218,6 +220,7 @@ class Settings:
             batch_max_bytes=_env_int("SAMO_BATCH_MAX_BYTES", defaults.batch_max_bytes),
             batches_in_flight=_env_int("SAMO_BATCHES_IN_FLIGHT", defaults.batches_in_flight),
             auth_cache_ttl_s=_env_float("SAMO_AUTH_CACHE_TTL_S", defaults.auth_cache_ttl_s),
+            pass_overhead_tokens=_env_int("SAMO_PASS_OVERHEAD_TOKENS", defaults.pass_overhead_tokens),
             bulk_chunk_size=_env_int("SAMO_BULK_CHUNK_SIZE", defaults.bulk_chunk_size),
             bulk_batch_size=_env_int("SAMO_BULK_BATCH_SIZE", defaults.bulk_batch_size),
             bulk_worker_nice=_env_int("SAMO_BULK_WORKER_NICE", defaults.bulk_worker_nice),

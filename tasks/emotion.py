@@ -139,7 +139,8 @@ def infer(classifier, texts: list[str], max_size: int, report: BatchReport) -> l
     """A result or a Failure per text. A call that raises is retried text by text, so one bad text fails alone.
 
     Without a token budget one ``predict`` call takes every text: it sorts them by their exact
-    token count and cuts passes of ``max_size``, so texts of one pass need almost no padding.
+    token count and cuts passes of at most ``max_size`` where padding would cost more than
+    another pass (``workers.emotion.passes``).
     """
     outcomes: list[dict | Failure | None] = [None] * len(texts)
     if settings.batch_max_tokens > 0:
@@ -148,11 +149,12 @@ def infer(classifier, texts: list[str], max_size: int, report: BatchReport) -> l
         groups = [list(range(len(texts)))] if texts else []
     for indices in groups:
         batch = [texts[i] for i in indices]
-        report.passes.extend(min(max_size, len(batch) - start) for start in range(0, len(batch), max_size))
         try:
             results = classifier.predict(batch, batch_size=max_size)
+            report.passes.extend(classifier.last_pass_sizes)
         except Exception as error:  # noqa: BLE001 - isolate the text that fails
             results = [failure_from(error)] if len(batch) == 1 else [predict_one(classifier, text) for text in batch]
+            report.passes.extend([1] * len(batch))
         for index, result in zip(indices, results):
             outcomes[index] = result
     return outcomes

@@ -24,6 +24,8 @@ def emotion_classifier(settings: Settings):
                 device=settings.emotion_device,
                 int8=settings.emotion_int8,
             )
+            if settings.pass_overhead_tokens > 0:
+                _emotion_classifier.pass_overhead_tokens = settings.pass_overhead_tokens
             log.info("emotion model loaded: %s %s", _emotion_classifier.name, _emotion_classifier.version)
         return _emotion_classifier
 

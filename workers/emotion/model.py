@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from workers.emotion.data import base_model_dir, emoji_to_words
+from workers.emotion.passes import default_overhead_tokens, plan_passes
 
 log = logging.getLogger(__name__)
 DEFAULT_ARTIFACT_NAME = "emotion-minilm-goemotions"
@@ -105,6 +106,11 @@ class EmotionClassifier:
         self._delta = delta
         self._dtype = dtype
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        #: Fixed cost of a forward pass in padded tokens, for planning passes (workers/emotion/passes.py).
+        self.pass_overhead_tokens = default_overhead_tokens(device.type)
+        #: Texts per forward pass of the last predict call (read by the worker's batch-size metric;
+        #: a worker process runs one predict at a time).
+        self.last_pass_sizes: list[int] = []
 
     @classmethod
     def load(cls, model_ref: str | None = None, device: str = "auto", int8: bool = False,
@@ -229,12 +235,18 @@ class EmotionClassifier:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         ids, truncated = self._encode(list(texts))
-        order = np.argsort([-len(x) for x in ids], kind="stable") if sort_by_length else np.arange(len(ids))
+        if sort_by_length:
+            order = np.argsort([-len(x) for x in ids], kind="stable")
+            passes = plan_passes([len(ids[i]) for i in order], batch_size, self.pass_overhead_tokens)
+        else:
+            order = np.arange(len(ids))
+            passes = [(start, min(start + batch_size, len(ids))) for start in range(0, len(ids), batch_size)]
         probs = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
+            for start, stop in passes:
+                idx = order[start:stop]
                 probs[idx] = self._forward([ids[i] for i in idx])
+        self.last_pass_sizes = [stop - start for start, stop in passes]
         return probs, truncated
 
     def predict(self, texts: Sequence[str], batch_size: int = 32, sort_by_length: bool = True) -> list[dict]:
