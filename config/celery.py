@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from kombu import Queue
 
+from config.redis_transport import TRANSPORT
 from config.settings import Settings
 
 # In order of precedence: a worker consuming several queues takes from the first non-empty one
@@ -25,9 +26,15 @@ def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
     }
 
 
+def broker_transport(broker_url: str) -> str | None:
+    """``config.redis_transport`` for plain ``redis://`` brokers; None keeps the URL's own transport."""
+    return TRANSPORT if broker_url.startswith("redis://") else None
+
+
 def celery_config(settings: Settings) -> dict:
     return {
         "broker_url": settings.celery_broker_url,
+        "broker_transport": broker_transport(settings.celery_broker_url),
         "broker_connection_retry_on_startup": True,
         # Visibility timeout must exceed the longest task, or a running job is delivered twice.
         # A killed worker's unacknowledged messages are restored by the surviving workers' periodic
