@@ -215,15 +215,16 @@ class InFlightEstimate:
 
     Counting a tenant's unfinished jobs in the database on every submission, under a lock that
     serialises them, would cap one tenant's submissions at one database round trip each. So the
-    exact (bounded) count, under the tenant's lock, is taken only when the estimate is missing
-    (every ``ttl_s`` seconds) or when it says the cap is near; in between, each admission adds
-    to it. Finished jobs never lower it, so it errs high, and a refusal is always decided by the
+    exact (bounded) count, under the tenant's lock, is taken only when the estimate says the
+    cap is near, or is missing (it expires ``ttl_s`` seconds after an exact count, so an
+    estimate left high by jobs that finished meanwhile does not linger); in between, each
+    admission adds to it. Finished jobs never lower it, so it errs high, and a refusal is always decided by the
     exact count. One race remains: jobs admitted on the estimate but not yet committed are not
     in a concurrent exact count, so the cap can be passed by at most the submissions in flight
     at that moment, the price of not serialising every submission of a tenant.
     """
 
-    def __init__(self, client: redis.Redis, ttl_s: float = 2.0) -> None:
+    def __init__(self, client: redis.Redis, ttl_s: float = 60.0) -> None:
         self.client = client
         self.ttl_ms = int(ttl_s * 1000)
         self.script = client.register_script(ADMIT_ON_ESTIMATE_LUA)
