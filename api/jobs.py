@@ -132,6 +132,17 @@ def store_in_request(session, job: Job, submission: Submission) -> None:
         session.commit()
 
 
+def batch_condition(raw: str):
+    """``batch=<id>``: the items of that batch; ``batch=none``: interactive jobs only."""
+    if raw.strip().lower() == "none":
+        return Job.batch_id.is_(None)
+    try:
+        return Job.batch_id == uuid.UUID(raw.strip())
+    except ValueError:
+        raise Problem(400, "invalid-batch-filter", "Invalid batch filter",
+                      "`batch` must be a batch id or `none`.") from None
+
+
 def tenant_job(job_id: uuid.UUID) -> Job:
     """Another tenant's job answers exactly like a missing one."""
     job = db_session().get(Job, job_id)
@@ -172,5 +183,7 @@ def list_jobs():
         query = query.where(Job.status.in_(statuses))
     if job_type := request.args.get("type"):
         query = query.where(Job.type == job_type)
+    if (batch := request.args.get("batch")) is not None:
+        query = query.where(batch_condition(batch))
     page, next_cursor = newest_first_page(db_session(), query, Job, limit, request.args.get("cursor"))
     return {"data": [job_document(job) for job in page], "next_cursor": next_cursor}

@@ -143,8 +143,9 @@ def paths() -> dict:
                 "parameters": [
                     {"name": "status", "in": "query", "schema": {"type": "string"}, "description": "Comma-separated statuses."},
                     {"name": "type", "in": "query", "schema": {"type": "string"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    {"name": "batch", "in": "query", "schema": {"type": "string"},
+                     "description": "A batch id (its items) or `none` (interactive jobs only)."},
+                    *PAGE,
                 ],
                 "responses": {"200": {"description": "A page of jobs", "content": json_content(schemas.JobList)},
                               **problems(400, 401, 403, 429)},

@@ -257,3 +257,16 @@ def test_a_batch_webhook_is_stored_with_the_batch_from_json_or_multipart(client,
     bad_form = create(client, tenant, content_type="multipart/form-data",
                       data={"file": (io.BytesIO(b'"b"\n'), "x.jsonl"), "webhook": '{"url": 3}'})
     assert assert_problem(bad_form, 422, "validation-error")["errors"][0]["field"].startswith("webhook.")
+
+
+def test_the_jobs_list_filters_by_batch(client, make_tenant):
+    tenant = make_tenant()
+    batch = create(client, tenant, json=["one", "two"]).get_json()
+    interactive = client.post("/v1/jobs", json={"type": "emotion", "input": {"text": "alone"}},
+                              headers=tenant.headers).get_json()
+    items = client.get(f"/v1/jobs?batch={batch['id']}", headers=tenant.headers).get_json()["data"]
+    assert sorted(job["input"]["text"] for job in items) == ["one", "two"]
+    alone = client.get("/v1/jobs?batch=none", headers=tenant.headers).get_json()["data"]
+    assert [job["id"] for job in alone] == [interactive["id"]]
+    other = make_tenant()
+    assert client.get(f"/v1/jobs?batch={batch['id']}", headers=other.headers).get_json()["data"] == []

@@ -147,6 +147,7 @@ def test_list_is_newest_first_paginated_by_cursor_and_filtered_by_status(client,
 
 @pytest.mark.parametrize(("query", "slug"), [("limit=0", "invalid-limit"), ("limit=abc", "invalid-limit"),
                                               ("status=done", "invalid-status-filter"),
+                                              ("batch=last-week", "invalid-batch-filter"),
                                               ("cursor=%%%", "invalid-cursor")])
 def test_bad_list_parameters_are_400_problems(client, make_tenant, query, slug):
     assert_problem(client.get(f"/v1/jobs?{query}", headers=make_tenant().headers), 400, slug)
