@@ -12,6 +12,7 @@ never fit it): a tenant may instead have ``batches_in_flight`` batches running a
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import uuid
@@ -20,6 +21,7 @@ from datetime import timezone
 from flask import Blueprint, Response, request, stream_with_context, url_for
 from pydantic import ValidationError
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from api.auth import current_principal, require_scope
 from api.extensions import celery_client, db_session, settings
@@ -27,9 +29,16 @@ from api.jobs import job_document
 from api.metrics import JOBS_SUBMITTED
 from api.pagination import newest_first_page, parse_limit, parse_status_filter
 from api.problems import Problem
-from api.requests import json_body, validation_problem
+from api.requests import idempotency_key, json_body, validation_problem
 from api.schemas import BatchCreate, BatchOut
-from api.uploads import ParsedUpload, UploadLimits, UploadRejected, format_of, parse_elements, parse_stream
+from api.uploads import (
+    ParsedUpload,
+    UploadLimits,
+    UploadRejected,
+    format_of,
+    parse_elements,
+    parse_stream,
+)
 from api.webhook_schemas import BatchWebhook
 from api.webhooks import attach_batch_webhook
 from db.batches import (
@@ -185,16 +194,28 @@ def batch_document(batch: Batch, counts: dict[str, int]) -> dict:
 @bp.post("")
 @require_scope("batches:write")
 def create_batch():
+    """An upload; with an ``Idempotency-Key``, a retry of the same upload answers with the batch it started."""
     upload, webhook = read_upload()
     principal = current_principal()
+    key = idempotency_key()
+    fingerprint = upload_fingerprint(upload, webhook)
     session = db_session()
+    if key and (existing := find_batch_by_idempotency_key(principal.tenant_id, key)):
+        return replay_or_conflict(existing, fingerprint)
     enforce_batches_in_flight(session, principal)
     batch = Batch(tenant_id=principal.tenant_id, type="emotion", source_format=upload.format,
                   total_items=len(upload.items), invalid_items=upload.invalid,
                   row_errors=[error.as_dict() for error in upload.errors], chunk_size=settings().bulk_chunk_size,
-                  options={})
+                  options={}, idempotency_key=key, request_hash=fingerprint)
     session.add(batch)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        existing = find_batch_by_idempotency_key(principal.tenant_id, key) if key else None
+        if existing is None:
+            raise
+        return replay_or_conflict(existing, fingerprint)
     attach_batch_webhook(session, batch, webhook)
     insert_items(session, batch, upload.items)
     session.commit()
@@ -202,6 +223,30 @@ def create_batch():
     JOBS_SUBMITTED.labels(type=batch.type).inc(len(upload.items))
     counts = {status.value: 0 for status in JobStatus} | {"queued": len(upload.items)}
     return batch_document(batch, counts), 202, {"Location": url_for("batches.get_batch", batch_id=batch.id)}
+
+
+def upload_fingerprint(upload: ParsedUpload, webhook: BatchWebhook | None) -> str:
+    """What the upload asks for, independent of its encoding (a multipart boundary, JSON spacing)."""
+    canonical = json.dumps({
+        "format": upload.format,
+        "items": [[item.row, item.text, item.client_id] for item in upload.items],
+        "errors": [error.as_dict() for error in upload.errors],
+        "invalid": upload.invalid,
+        "webhook": webhook.model_dump(mode="json") if webhook is not None else None,
+    }, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def find_batch_by_idempotency_key(tenant_id: uuid.UUID, key: str) -> Batch | None:
+    return db_session().scalar(select(Batch).where(Batch.tenant_id == tenant_id, Batch.idempotency_key == key))
+
+
+def replay_or_conflict(existing: Batch, fingerprint: str):
+    if existing.request_hash != fingerprint:
+        raise Problem(409, "idempotency-key-reused", "Idempotency-Key reused",
+                      "This Idempotency-Key was already used with a different upload.")
+    return batch_document(existing, status_counts(db_session(), existing.id)), 202, {
+        "Location": url_for("batches.get_batch", batch_id=existing.id), "Idempotent-Replayed": "true"}
 
 
 def tenant_batch(batch_id: uuid.UUID) -> Batch:

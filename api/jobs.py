@@ -14,6 +14,7 @@ from api.metrics import record_job_submitted
 from api.pagination import newest_first_page, parse_limit, parse_status_filter
 from api.problems import Problem
 from api.ratelimit import enforce_jobs_in_flight
+from api.requests import idempotency_key
 from api.uploads_audio import allow_large_uploads
 from api.waiting import respond_when_finished
 from api.webhooks import attach_job_webhook
@@ -27,25 +28,12 @@ bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 bp.before_request(allow_large_uploads)
 bp.teardown_request(release_submission)
 
-IDEMPOTENCY_KEY_MAX = 255
-
 
 def job_document(job: Job) -> dict:
     """``db.documents.job_document`` (shared with webhook payloads), linked from this request's root."""
     document = documents.job_document(job)
     document["links"] = {"self": url_for("jobs.get_job", job_id=job.id)}
     return document
-
-
-def idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    key = key.strip().strip('"')
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX:
-        raise Problem(400, "invalid-idempotency-key", "Invalid Idempotency-Key",
-                      f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters.")
-    return key
 
 
 def replay_or_conflict(existing: Job, fingerprint: str):

@@ -82,9 +82,12 @@ def batch_paths() -> dict:
                 "summary": "Upload a batch of texts (JSON array or object, JSONL, CSV, or a multipart file)",
                 "description": "Up to SAMO_BATCH_MAX_ITEMS items (100,000) and SAMO_BATCH_MAX_BYTES (50 MiB). "
                                "Invalid rows are listed in `errors` by row number; the valid ones run.",
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"},
+                                "description": "A retry of the same upload answers with the batch it started; "
+                                               "a different upload under the same key is a 409."}],
                 "requestBody": {"required": True, "content": BATCH_UPLOAD},
                 "responses": {"202": {"description": "Accepted; poll the Location.", "content": json_content(schemas.BatchOut)},
-                              **problems(400, 401, 403, 413, 415, 422, 429)},
+                              **problems(400, 401, 403, 409, 413, 415, 422, 429)},
             },
             "get": {
                 "summary": "List batches, newest first",

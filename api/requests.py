@@ -9,6 +9,19 @@ from pydantic import BaseModel, ValidationError
 from api.problems import Problem
 
 Model = TypeVar("Model", bound=BaseModel)
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def idempotency_key() -> str | None:
+    """The request's ``Idempotency-Key`` header, or None; 400 when it is empty or too long."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip().strip('"')
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX:
+        raise Problem(400, "invalid-idempotency-key", "Invalid Idempotency-Key",
+                      f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} characters.")
+    return key
 
 
 def json_body() -> object:

@@ -175,6 +175,8 @@ class Batch(Base):
     __table_args__ = (
         Index("ix_batches_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_batches_tenant_status", "tenant_id", "status"),
+        Index("uq_batches_tenant_idempotency_key", "tenant_id", "idempotency_key", unique=True,
+              postgresql_where=text("idempotency_key IS NOT NULL"), sqlite_where=text("idempotency_key IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -195,6 +197,9 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    #: SHA-256 of the parsed upload (items, row errors, webhook), compared when a key is reused.
+    request_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class EmotionScore(Base):

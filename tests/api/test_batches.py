@@ -270,3 +270,33 @@ def test_the_jobs_list_filters_by_batch(client, make_tenant):
     assert [job["id"] for job in alone] == [interactive["id"]]
     other = make_tenant()
     assert client.get(f"/v1/jobs?batch={batch['id']}", headers=other.headers).get_json()["data"] == []
+
+
+def test_an_idempotency_key_replays_the_same_upload_and_refuses_a_different_one(client, make_tenant, db_session):
+    tenant = make_tenant()
+    headers = {**tenant.headers, "Idempotency-Key": "upload-1"}
+    first = client.post("/v1/batches", json=["one", "", "two"], headers=headers)
+    assert first.status_code == 202
+    again = client.post("/v1/batches", data='[ "one",  "", "two" ]', content_type="application/json", headers=headers)
+    assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.get_json()["total_items"] == 2 and again.get_json()["invalid_items"] == 1
+    items = db_session.scalar(select(func.count()).select_from(Job).where(Job.tenant_id == tenant.tenant_id))
+    assert items == 2
+    different = client.post("/v1/batches", json=["one", "three"], headers=headers)
+    assert_problem(different, 409, "idempotency-key-reused")
+    assert client.post("/v1/batches", json=["one", "three"], headers={**headers, "Idempotency-Key": "upload-2"}
+                       ).status_code == 202
+    other_tenant = make_tenant()
+    assert client.post("/v1/batches", json=["one", "three"],
+                       headers={**other_tenant.headers, "Idempotency-Key": "upload-1"}).status_code == 202
+
+
+def test_the_same_file_is_the_same_upload_whatever_the_multipart_boundary(client, make_tenant):
+    tenant = make_tenant()
+    headers = {**tenant.headers, "Idempotency-Key": "file-1"}
+    body = b'{"text": "I love it", "id": "a"}\n{"text": "So sad", "id": "b"}\n'
+    first = client.post("/v1/batches", data={"file": (io.BytesIO(body), "rows.jsonl")}, headers=headers)
+    again = client.post("/v1/batches", data={"file": (io.BytesIO(body), "rows.jsonl")}, headers=headers)
+    assert first.status_code == 202 and again.status_code == 202
+    assert again.get_json()["id"] == first.get_json()["id"] and again.headers["Idempotent-Replayed"] == "true"
