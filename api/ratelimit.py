@@ -218,8 +218,8 @@ class InFlightEstimate:
     exact (bounded) count, under the tenant's lock, is taken only when the estimate says the
     cap is near, or is missing (it expires ``ttl_s`` seconds after an exact count, so an
     estimate left high by jobs that finished meanwhile does not linger); in between, each
-    admission adds to it. Finished jobs never lower it, so it errs high, and a refusal is always decided by the
-    exact count. One race remains: jobs admitted on the estimate but not yet committed are not
+    admission adds to it. Finished jobs never lower it, so it errs high, and a refusal is
+    always decided by the exact count. One race remains: jobs admitted on the estimate but not yet committed are not
     in a concurrent exact count, so the cap can be passed by at most the submissions in flight
     at that moment, the price of not serialising every submission of a tenant.
     """

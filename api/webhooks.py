@@ -45,7 +45,6 @@ from workers.webhook_signing import open_secret, secret_box
 bp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks")
 
 DELIVERY_STATUSES = (PENDING, SUCCEEDED, FAILED, DEAD)
-MAX_PAGE_SIZE = 100
 
 
 def check_url(url: str, field: str = "url") -> str:

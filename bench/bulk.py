@@ -57,11 +57,14 @@ def raw_throughput(classifier, texts: list[str], batch_size: int) -> float:
     return rate
 
 
-def _classify_share(texts: list[str], batch_size: int, barrier, results) -> None:
-    """One process of the parallel layout: one torch thread, its share of the texts, timed from the barrier."""
-    import torch
+def _classify_share(texts: list[str], batch_size: int, processes: int, barrier, results) -> None:
+    """One process of the parallel layout: torch threads as a worker of ``processes`` processes
+    sets them (one each, unless SAMO_TORCH_THREADS says otherwise), its share of the texts, timed
+    from the barrier."""
+    from config.settings import Settings
+    from workers.devices import configure_torch_threads
 
-    torch.set_num_threads(1)
+    configure_torch_threads(Settings.from_env().torch_threads, processes)
     classifier = load_classifier()
     classifier.predict(texts[:batch_size], batch_size=batch_size)
     barrier.wait()
@@ -73,7 +76,8 @@ def _classify_share(texts: list[str], batch_size: int, barrier, results) -> None
 def raw_parallel_throughput(texts: list[str], batch_size: int, processes: int) -> float:
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(processes), context.Queue()
-    children = [context.Process(target=_classify_share, args=(texts[n::processes], batch_size, barrier, results))
+    children = [context.Process(target=_classify_share,
+                                args=(texts[n::processes], batch_size, processes, barrier, results))
                 for n in range(processes)]
     for child in children:
         child.start()

@@ -45,14 +45,9 @@ def unique_texts(count: int) -> list[str]:
 def load_classifier():
     """The model as a worker loads it (same settings, same process-wide torch defaults)."""
     from config.settings import Settings
-    from workers.emotion.model import EmotionClassifier
+    from workers.models import load_emotion_classifier
 
-    settings = Settings.from_env()
-    classifier = EmotionClassifier.load(settings.emotion_model or None, device=settings.emotion_device,
-                                        int8=settings.emotion_int8)
-    if settings.pass_overhead_tokens > 0:
-        classifier.pass_overhead_tokens = settings.pass_overhead_tokens
-    return classifier
+    return load_emotion_classifier(Settings.from_env())
 
 
 class Process:

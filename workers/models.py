@@ -12,20 +12,26 @@ _lock = threading.Lock()
 _emotion_classifier = None
 
 
+def load_emotion_classifier(settings: Settings):
+    """A new emotion classifier configured from ``settings`` (benchmarks load it exactly like this)."""
+    from workers.emotion.model import EmotionClassifier
+
+    classifier = EmotionClassifier.load(
+        model_ref=settings.emotion_model or None,
+        device=settings.emotion_device,
+        int8=settings.emotion_int8,
+    )
+    if settings.pass_overhead_tokens > 0:
+        classifier.pass_overhead_tokens = settings.pass_overhead_tokens
+    return classifier
+
+
 def emotion_classifier(settings: Settings):
     """The process's emotion classifier; loaded on first use (or at worker start), then shared."""
     global _emotion_classifier
     with _lock:
         if _emotion_classifier is None:
-            from workers.emotion.model import EmotionClassifier
-
-            _emotion_classifier = EmotionClassifier.load(
-                model_ref=settings.emotion_model or None,
-                device=settings.emotion_device,
-                int8=settings.emotion_int8,
-            )
-            if settings.pass_overhead_tokens > 0:
-                _emotion_classifier.pass_overhead_tokens = settings.pass_overhead_tokens
+            _emotion_classifier = load_emotion_classifier(settings)
             log.info("emotion model loaded: %s %s", _emotion_classifier.name, _emotion_classifier.version)
         return _emotion_classifier
 
