@@ -119,7 +119,11 @@ class Settings:
     pass_overhead_tokens: int = 0
     #: Seconds an API process trusts an API key it verified (api/auth_cache.py); 0 turns the cache off.
     auth_cache_ttl_s: float = 10.0
-    bulk_chunk_size: int = 256
+    #: Items per `bulk` message. Chunks are cut from the upload sorted by text length, so a
+    #: larger one spans more texts per token count and pads less; on a 2-CPU box a 512-item chunk
+    #: ran the model 2.5% faster than 256 (bench/bulk.py) and halves the per-chunk round trips.
+    #: It is also what a worker redoes if it dies mid-chunk.
+    bulk_chunk_size: int = 512
     bulk_batch_size: int = 64
     # A worker consuming only `bulk` lowers its CPU priority by this much, so model workers on the
     # same host run first (0: unchanged).

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 @app.task(base=DynamicBatches, name="tasks.bulk.process_chunk")
 def process_chunk(requests) -> dict:
     """`process_chunk(batch_id, rows)` messages, one chunk at a time (``flush_every`` is 1 here)."""
-    report = BatchReport("bulk")
+    report = BatchReport("bulk", announce_jobs=False)
     try:
         for request in requests:
             batch_id, rows = request.args

@@ -42,6 +42,9 @@ class BatchReport:
 
     queue: str
     type: str = "emotion"
+    #: Tell waiters and webhooks about each stored job. Batch items have neither (``Prefer: wait``
+    #: and job webhooks are for interactive jobs; a batch announces itself as a whole).
+    announce_jobs: bool = True
     passes: list[int] = field(default_factory=list)
     inference_s: float = 0.0
     cache_hits: int = 0
@@ -184,8 +187,9 @@ def store(successes: list[tuple[ClaimedJob, dict]], failures: list[tuple[Claimed
     discarded = len(successes) + len(failures) - len(succeeded) - len(failed)
     if discarded:
         log.info("%d jobs finished elsewhere or were canceled; their results were discarded", discarded)
-    jobs_finished(settings, [job.id for job in succeeded], "succeeded")
-    jobs_finished(settings, [job.id for job in failed], "failed")
+    if report.announce_jobs:
+        jobs_finished(settings, [job.id for job in succeeded], "succeeded")
+        jobs_finished(settings, [job.id for job in failed], "failed")
     report.statuses["succeeded"] += len(succeeded)
     report.statuses["failed"] += len(failed)
     return succeeded + failed

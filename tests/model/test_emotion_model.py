@@ -74,6 +74,18 @@ def test_result_shape_and_input_order(clf):
         assert result["truncated"] is False
 
 
+def test_probabilities_keep_six_significant_digits_and_agree_with_the_labels(clf):
+    result = clf.predict(["I can't believe you did that, thank you so much!"])[0]
+    probs, _ = clf.predict_proba(["I can't believe you did that, thank you so much!"])
+    for label, raw in zip(clf.labels, probs[0]):
+        returned = result["probabilities"][label]
+        assert returned == pytest.approx(float(raw), rel=1e-5)
+        assert len(f"{returned:e}".split("e")[0].replace(".", "").rstrip("0")) <= 6
+    assert clf.multi_label
+    thresholds = dict(zip(clf.labels, clf.thresholds))
+    assert set(result["emotions"]) == {label for label, p in result["probabilities"].items() if p >= thresholds[label]}
+
+
 def test_long_text_is_truncated_and_flagged(clf):
     results = clf.predict(["I am so happy. " * 200, "I am so happy."])
     assert [r["truncated"] for r in results] == [True, False]

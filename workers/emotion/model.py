@@ -262,19 +262,31 @@ class EmotionClassifier:
         return [self._result(row, cut) for row, cut in zip(probs, truncated)]
 
     def _result(self, row: np.ndarray, truncated: bool) -> dict:
+        """Judged on the probabilities as returned, so that a result never contradicts itself."""
+        probabilities = [significant(p) for p in row.tolist()]
         ranked = np.argsort(-row, kind="stable")
         top = int(ranked[0])
         if self.multi_label:
-            emotions = [self.labels[i] for i in ranked if row[i] >= self.thresholds[i]]
+            emotions = [self.labels[i] for i in ranked if probabilities[i] >= self.thresholds[i]]
         else:
             emotions = [self.labels[top]]
         return {
             "top_emotion": self.labels[top],
-            "confidence": float(row[top]),
+            "confidence": probabilities[top],
             "emotions": emotions,
-            "probabilities": {label: float(p) for label, p in zip(self.labels, row)},
+            "probabilities": dict(zip(self.labels, probabilities)),
             "truncated": bool(truncated),
         }
+
+
+#: Digits kept in stored and returned probabilities: a float32 carries about seven, and its full
+#: float64 repr (``0.012345678918361664``) would double every result's size (responses,
+#: webhooks, the result cache, stored results) with digits that are noise.
+SIGNIFICANT_DIGITS = 6
+
+
+def significant(probability) -> float:
+    return float(f"{probability:.{SIGNIFICANT_DIGITS}g}")
 
 
 def validate_texts(texts: Sequence[str]) -> None:
