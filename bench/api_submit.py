@@ -36,6 +36,9 @@ BENCH_TIER = "bench=1000000000/60/1000000000"
 JOB_BODY = '{"type":"emotion","input":{"text":"I am thrilled that the release went out on time!"}}'
 GOAL_RATIO = 0.4
 GOAL_RSS_MB = 150
+#: A measurement counts as spread over the workers when no worker did more than this share of the API CPU.
+BALANCED_SHARE = 0.7
+BALANCE_ATTEMPTS = 5
 
 
 def parse_args() -> argparse.Namespace:
@@ -169,13 +172,38 @@ def memory_report(master_pid: int) -> list[str]:
     return lines
 
 
-def server_cpu_s(master_pid: int) -> float:
-    master = psutil.Process(master_pid)
-    total = 0.0
-    for process in [master, *master.children(recursive=True)]:
+def worker_cpu_s(master_pid: int) -> dict[int, float]:
+    """CPU seconds so far of each gunicorn worker."""
+    workers = {}
+    for process in psutil.Process(master_pid).children(recursive=True):
         times = process.cpu_times()
-        total += times.user + times.system
-    return total
+        workers[process.pid] = times.user + times.system
+    return workers
+
+
+def measure_balanced(runner, name: str, url: str, args, keys: list[str], body: str | None, master_pid: int):
+    """One measurement with the load spread over the workers, and the API CPU per request.
+
+    wrk opens its connections at once and keeps them; the kernel hands each to whichever
+    worker accepts first, and a gthread worker keeps what it accepted. So now and then one
+    worker gets (nearly) all of them and the other idles: the run measures one process on one
+    core (GET /healthz: ~2,000 req/s instead of ~5,000 on a 2-CPU box). Such a run is
+    measured again, up to ``BALANCE_ATTEMPTS`` times, so that both paths are compared with
+    every worker serving.
+    """
+    for attempt in range(1, BALANCE_ATTEMPTS + 1):
+        before = worker_cpu_s(master_pid)
+        result = runner(url, args.duration, args.connections, keys, body)
+        after = worker_cpu_s(master_pid)
+        spent = [after[pid] - before.get(pid, 0.0) for pid in after]
+        share = max(spent) / max(sum(spent), 1e-9)
+        cpu_ms = sum(spent) * 1000 / max(result[1], 1)
+        if args.workers == 1 or share <= BALANCED_SHARE:
+            return result, cpu_ms, share
+        print(f"  {name}: one worker did {share:.0%} of the API's work (it was handed most connections); "
+              f"measuring again ({attempt}/{BALANCE_ATTEMPTS})", flush=True)
+    print(f"WARNING: {name} stayed unbalanced after {BALANCE_ATTEMPTS} runs", flush=True)
+    return result, cpu_ms, share
 
 
 def measure(args, base: str, keys: list[str], master_pid: int) -> None:
@@ -188,15 +216,15 @@ def measure(args, base: str, keys: list[str], master_pid: int) -> None:
     # Warm both paths: connection pools, first-request imports, the key cache.
     runner(base + "/healthz", 2, args.connections, [], None)
     runner(base + "/v1/jobs", 2, args.connections, keys, JOB_BODY)
-    cpu_before = server_cpu_s(master_pid)
-    health = runner(base + "/healthz", args.duration, args.connections, [], None)
-    cpu_between = server_cpu_s(master_pid)
-    jobs = runner(base + "/v1/jobs", args.duration, args.connections, keys, JOB_BODY)
-    cpu_after = server_cpu_s(master_pid)
+    health, health_cpu, health_share = measure_balanced(runner, "GET /healthz", base + "/healthz", args, [], None,
+                                                        master_pid)
+    jobs, jobs_cpu, jobs_share = measure_balanced(runner, "POST /v1/jobs", base + "/v1/jobs", args, keys, JOB_BODY,
+                                                  master_pid)
     # API CPU per request separates "the API is slow" from "the API waits" (database, a busy box).
-    cpu_ms = ((cpu_between - cpu_before) * 1000 / max(health[1], 1), (cpu_after - cpu_between) * 1000 / max(jobs[1], 1))
-    for name, (rate, total, bad, p99), per in (("GET  /healthz", health, cpu_ms[0]), ("POST /v1/jobs", jobs, cpu_ms[1])):
-        print(f"{name}: {rate:9.1f} req/s  ({total} requests, {bad} non-2xx, p99 {p99}, API CPU {per:.2f} ms/request)")
+    for name, (rate, total, bad, p99), per, share in (("GET  /healthz", health, health_cpu, health_share),
+                                                      ("POST /v1/jobs", jobs, jobs_cpu, jobs_share)):
+        print(f"{name}: {rate:9.1f} req/s  ({total} requests, {bad} non-2xx, p99 {p99}, API CPU {per:.2f} ms/request, "
+              f"busiest worker {share:.0%} of it)")
     ratio = jobs[0] / health[0]
     print(f"ratio jobs/healthz: {ratio:.3f} (goal >= {GOAL_RATIO}): {'met' if ratio >= GOAL_RATIO else 'NOT met'}")
     if jobs[2] or health[2]:
