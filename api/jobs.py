@@ -13,7 +13,7 @@ from api.job_types import AUDIO_TYPES, Submission, read_submission, release_subm
 from api.metrics import record_job_submitted
 from api.pagination import newest_first_page, parse_limit, parse_status_filter
 from api.problems import Problem
-from api.ratelimit import enforce_jobs_in_flight
+from api.ratelimit import admits_jobs, enforce_jobs_in_flight
 from api.requests import idempotency_key
 from api.uploads_audio import allow_large_uploads
 from api.waiting import respond_when_finished
@@ -55,6 +55,7 @@ def find_by_idempotency_key(tenant_id: uuid.UUID, key: str) -> Job | None:
 
 
 @bp.post("")
+@admits_jobs
 @require_scope("jobs:write")
 def create_job():
     """JSON for text jobs, multipart/form-data for audio ones (see api/job_types.py)."""

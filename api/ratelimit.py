@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 
 import redis
-from flask import Flask, Response, current_app, g, has_app_context
+from flask import Flask, Response, current_app, g, has_app_context, has_request_context, request
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -34,10 +34,27 @@ JOBS_IN_FLIGHT_LOCK_CLASS = 0x5A30
 REDIS_BACKOFF_S = 5.0
 JOBS_IN_FLIGHT_RETRY_AFTER_S = 5
 
+# The in-flight estimate (InFlightEstimate): admitted on it while it stays under the cap,
+# otherwise counted exactly. The new estimate, or -1 when there is none or it would pass the cap.
+ADMIT_ON_ESTIMATE_FUNCTION = """
+local function admit_on_estimate(key, new_jobs, cap)
+  local estimate = redis.call('GET', key)
+  if not estimate then return -1 end
+  local after = tonumber(estimate) + tonumber(new_jobs)
+  if after > tonumber(cap) then return -1 end
+  redis.call('INCRBY', key, new_jobs)
+  return after
+end
+"""
+ADMIT_ON_ESTIMATE_LUA = ADMIT_ON_ESTIMATE_FUNCTION + "return admit_on_estimate(KEYS[1], ARGV[1], ARGV[2])\n"
+
 # Server TIME keeps every API process on one clock; one member per admitted request.
 # Returns {allowed, count, now_ms, oldest_ms (-1 if the window is empty), the value at KEYS[2]
-# if given (the API key epoch, api/auth_cache.py: read here to save a round trip) or false}.
-SLIDING_WINDOW_LUA = """
+# if given (the API key epoch, api/auth_cache.py: read here to save a round trip) or false,
+# and, if KEYS[3] is given, a job submission's admission on the in-flight estimate at KEYS[3]
+# (admit_on_estimate with ARGV[4] new jobs and cap ARGV[5], only when the request is
+# allowed) or false}.
+SLIDING_WINDOW_LUA = ADMIT_ON_ESTIMATE_FUNCTION + """
 if redis.replicate_commands then redis.replicate_commands() end
 local limit = tonumber(ARGV[1])
 local window_ms = tonumber(ARGV[2])
@@ -57,7 +74,9 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if oldest[2] then oldest_ms = tonumber(oldest[2]) end
 local also = false
 if KEYS[2] then also = redis.call('GET', KEYS[2]) end
-return {allowed, count, now_ms, oldest_ms, also}
+local admitted = false
+if KEYS[3] and allowed == 1 then admitted = admit_on_estimate(KEYS[3], ARGV[4], ARGV[5]) end
+return {allowed, count, now_ms, oldest_ms, also, admitted}
 """
 
 
@@ -119,15 +138,28 @@ class SlidingWindowLimiter:
         """Count one request for ``subject`` if the window has room; raises ``redis.RedisError``."""
         return self.hit_and_read(subject, tier)[0]
 
-    def hit_and_read(self, subject: str, tier: RateLimitTier, read_key: str | None = None
-                     ) -> tuple[WindowState, str | None]:
-        """:meth:`hit`, and the value of ``read_key`` (None if unset) read in the same round trip."""
+    def hit_and_read(self, subject: str, tier: RateLimitTier, read_key: str | None = None,
+                     admit: EstimateAdmission | None = None) -> tuple[WindowState, str | None, int | None]:
+        """:meth:`hit`, the value of ``read_key`` (None if unset) read in the same round trip, and,
+        for ``admit`` (which needs ``read_key``), the in-flight estimate after admitting its jobs
+        (None: count exactly; also None when the request was refused or nothing was asked)."""
         window_ms = tier.window_s * 1000
-        keys = [self.key_prefix + subject] + ([read_key] if read_key else [])
-        allowed, count, now_ms, oldest_ms, value = self.script(
-            keys=keys, args=[tier.requests, window_ms, uuid.uuid4().hex]
-        )
-        return window_state(tier.requests, window_ms, bool(int(allowed)), int(count), int(now_ms), int(oldest_ms)), value
+        if admit is not None and read_key is None:
+            raise ValueError("an admission on the estimate is read after read_key")
+        keys = [self.key_prefix + subject] + ([read_key] if read_key else []) + ([admit.key] if admit else [])
+        args = [tier.requests, window_ms, uuid.uuid4().hex] + ([admit.new_jobs, admit.cap] if admit else [])
+        allowed, count, now_ms, oldest_ms, value, admitted = self.script(keys=keys, args=args)
+        state = window_state(tier.requests, window_ms, bool(int(allowed)), int(count), int(now_ms), int(oldest_ms))
+        return state, value, int(admitted) if admitted is not None and int(admitted) >= 0 else None
+
+
+@dataclass(frozen=True)
+class EstimateAdmission:
+    """Jobs a request asks to admit on the tenant's in-flight estimate (:class:`InFlightEstimate`)."""
+
+    key: str
+    new_jobs: int
+    cap: int
 
 
 class _LimiterState:
@@ -150,6 +182,21 @@ def _limiter() -> SlidingWindowLimiter:
     return state.limiter
 
 
+def admits_jobs(view):
+    """Mark a view that submits one job: its rate-limit round trip also admits the job on the
+    tenant's in-flight estimate, and :func:`enforce_jobs_in_flight` uses that answer."""
+    view.admits_jobs = 1
+    return view
+
+
+def _estimate_admission(principal, tier: RateLimitTier) -> EstimateAdmission | None:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    new_jobs = getattr(view, "admits_jobs", 0)
+    if not new_jobs:
+        return None
+    return EstimateAdmission(InFlightEstimate.key(principal.tenant_id), new_jobs, tier.max_jobs_in_flight)
+
+
 def _enforce_rate_limit() -> None:
     principal = g.get("principal")
     if principal is None:
@@ -158,8 +205,9 @@ def _enforce_rate_limit() -> None:
     if time.monotonic() < state.skip_until:
         return
     tier = tier_for(app_settings(), principal.tier)
+    admission = _estimate_admission(principal, tier)
     try:
-        window, key_epoch = _limiter().hit_and_read(str(principal.api_key_id), tier, EPOCH_KEY)
+        window, key_epoch, admitted = _limiter().hit_and_read(str(principal.api_key_id), tier, EPOCH_KEY, admission)
     except redis.RedisError as error:
         _redis_failed(error)
         return
@@ -172,6 +220,8 @@ def _enforce_rate_limit() -> None:
             headers={"Retry-After": str(window.reset_s)},
             limit=tier.requests, window_s=tier.window_s, tier=tier.name,
         )
+    if admission is not None:
+        g.jobs_admitted_on_estimate = (principal.tenant_id, admission.new_jobs, admitted)
 
 
 def _add_headers(response: Response) -> Response:
@@ -198,18 +248,6 @@ def count_jobs_in_flight(session: Session, tenant_id: uuid.UUID, up_to: int) -> 
     return session.scalar(select(func.count()).select_from(unfinished)) or 0
 
 
-# The in-flight estimate: admitted on it while it stays under the cap, otherwise counted exactly.
-# Returns the new estimate, or -1 when there is none or it would pass the cap.
-ADMIT_ON_ESTIMATE_LUA = """
-local estimate = redis.call('GET', KEYS[1])
-if not estimate then return -1 end
-local after = tonumber(estimate) + tonumber(ARGV[1])
-if after > tonumber(ARGV[2]) then return -1 end
-redis.call('INCRBY', KEYS[1], ARGV[1])
-return after
-"""
-
-
 class InFlightEstimate:
     """A per-tenant upper bound on interactive jobs in flight, kept in Redis for ``ttl_s``.
 
@@ -219,7 +257,9 @@ class InFlightEstimate:
     cap is near, or is missing (it expires ``ttl_s`` seconds after an exact count, so an
     estimate left high by jobs that finished meanwhile does not linger); in between, each
     admission adds to it. Finished jobs never lower it, so it errs high, and a refusal is
-    always decided by the exact count. One race remains: jobs admitted on the estimate but not yet committed are not
+    always decided by the exact count. A submission admitted in its rate-limit round trip
+    (:func:`admits_jobs`) counts even if its body then turns out invalid or replays an
+    ``Idempotency-Key``: that, too, only raises the estimate. One race remains: jobs admitted on the estimate but not yet committed are not
     in a concurrent exact count, so the cap can be passed by at most the submissions in flight
     at that moment, the price of not serialising every submission of a tenant.
     """
@@ -278,14 +318,20 @@ def _lock_tenant_admission(session: Session, tenant_id: uuid.UUID) -> None:
 def enforce_jobs_in_flight(session: Session, principal, new_jobs: int = 1, config: Settings | None = None) -> Admission:
     """Refuse work beyond the tier's cap on unfinished jobs.
 
-    Far from the cap the Redis estimate admits (:class:`InFlightEstimate`); near it, or without
+    Far from the cap the Redis estimate admits (:class:`InFlightEstimate`), in the request's
+    rate-limit round trip when its view is marked :func:`admits_jobs`; near the cap, or without
     the estimate, the jobs are counted under a per-tenant transaction lock (PostgreSQL), which
     the caller holds until it commits the new jobs.
     """
     tier = tier_for(config or app_settings(), principal.tier)
     cap = tier.max_jobs_in_flight
     estimate = _estimate()
-    if estimate is not None:
+    early = g.pop("jobs_admitted_on_estimate", None) if has_request_context() else None
+    if early is not None and early[:2] == (principal.tenant_id, new_jobs):
+        # Asked in the rate-limit round trip already (:func:`admits_jobs`).
+        if early[2] is not None:
+            return Admission(early[2] - new_jobs, locked=False)
+    elif estimate is not None:
         try:
             admitted = estimate.admit(principal.tenant_id, new_jobs, cap)
         except redis.RedisError as error:

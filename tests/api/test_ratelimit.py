@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from api.auth import Principal
 from api.problems import Problem
-from api.ratelimit import SlidingWindowLimiter, enforce_jobs_in_flight
+from api.ratelimit import InFlightEstimate, SlidingWindowLimiter, enforce_jobs_in_flight
 from config.settings import RateLimitTier
 from db.api_keys import create_api_key, find_tenant
 from db.models import Job, JobStatus
@@ -210,3 +210,43 @@ def test_concurrent_submissions_cannot_both_pass_the_cap(make_tenant, settings):
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["admitted", "too-many-jobs-in-flight"]
+
+
+def estimate_of(redis, tenant) -> int | None:
+    value = redis.get(InFlightEstimate.key(tenant.tenant_id))
+    return int(value) if value is not None else None
+
+
+def test_submissions_far_from_the_cap_are_admitted_in_the_rate_limit_round_trip(client, make_tenant, redis,
+                                                                              monkeypatch):
+    tenant = make_tenant()
+    assert client.post("/v1/jobs", json=JOB, headers=tenant.headers).status_code == 202
+    assert estimate_of(redis, tenant) == 1  # counted exactly: no estimate yet
+
+    def second_round_trip(*_args, **_kwargs):
+        raise AssertionError("the admission should have come with the rate limit's answer")
+
+    monkeypatch.setattr(InFlightEstimate, "admit", second_round_trip)
+    for expected in (2, 3):
+        assert client.post("/v1/jobs", json=JOB, headers=tenant.headers).status_code == 202
+        assert estimate_of(redis, tenant) == expected
+    assert client.get("/v1/jobs", headers=tenant.headers).status_code == 200
+    assert estimate_of(redis, tenant) == 3  # other endpoints admit nothing
+
+
+def test_near_the_cap_the_early_admission_defers_to_the_exact_count(client, make_tenant, redis, settings):
+    tenant = make_tenant(tier="oneflight")
+    redis.set(InFlightEstimate.key(tenant.tenant_id), 1)  # stale: no job is in flight
+    assert client.post("/v1/jobs", json=JOB, headers=tenant.headers).status_code == 202
+    assert estimate_of(redis, tenant) == 1
+    refused = client.post("/v1/jobs", json=JOB, headers=tenant.headers)
+    assert_problem(refused, 429, "too-many-jobs-in-flight")
+
+
+def test_a_rate_limited_submission_raises_no_estimate(client, make_tenant, redis):
+    tenant = make_tenant(tier="tiny")
+    for _ in range(3):
+        assert client.post("/v1/jobs", json=JOB, headers=tenant.headers).status_code == 202
+    assert estimate_of(redis, tenant) == 3
+    assert_problem(client.post("/v1/jobs", json=JOB, headers=tenant.headers), 429, "rate-limit-exceeded")
+    assert estimate_of(redis, tenant) == 3
