@@ -56,6 +56,18 @@ def celery_client():
     return app.extensions["samo_celery"]
 
 
+def completion_listener():
+    """The process's listener for job completions that requests wait on (``api.completions``)."""
+    app = current_app._get_current_object()
+    listener = app.extensions.get("samo_completions")
+    if listener is None:
+        from api.completions import CompletionListener
+
+        with _writer_lock:
+            listener = app.extensions.setdefault("samo_completions", CompletionListener(redis_client()))
+    return listener
+
+
 def job_writer():
     """The process's group-commit writer for job rows (``api.job_writer``), made on first use."""
     app = current_app._get_current_object()

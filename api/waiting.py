@@ -1,33 +1,25 @@
 """`Prefer: wait=N` (RFC 7240) on job submission: answer with the result if it comes within N seconds.
 
-The request subscribes to the job's completion channel on Redis (published by
-``tasks.events.job_finished``), then reads the job once, so a job that finished before the
-subscription existed is not missed; then it blocks on the subscription, not on the database,
-until the message or the deadline. Whatever happens it reads the job once more and answers
-200 with the finished job, or the usual 202.
+The request waits for the job's completion message (published by ``tasks.events.job_finished``)
+through its process's one subscription (``api.completions``), not on the database, until the
+message or the deadline. Whatever happens it reads the job once more and answers 200 with the
+finished job, or the usual 202.
 
-A waiting request holds a gunicorn thread (and a Redis connection) for up to ``MAX_WAIT_S``
-seconds: with the default 2 workers x 4 threads, eight callers waiting at once leave no thread
+A waiting request holds a gunicorn thread for up to ``MAX_WAIT_S`` seconds: with the default 2 workers x 4 threads, eight callers waiting at once leave no thread
 for anyone else. Size ``GUNICORN_THREADS`` for the expected number of waiting callers and keep
 ``GUNICORN_TIMEOUT`` above ``MAX_WAIT_S``; for long jobs, webhooks are the better tool.
 """
 from __future__ import annotations
 
-import logging
 import re
-import time
 import uuid
 from typing import Callable
 
-import redis
 from flask import request
 from sqlalchemy import select
 
-from api.extensions import db_session, redis_client
+from api.extensions import completion_listener, db_session
 from db.models import TERMINAL_STATUSES, Job
-from tasks.events import finished_channel
-
-log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 60
 _WAIT_PREFERENCE = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
@@ -51,32 +43,13 @@ def job_is_finished(job_id: uuid.UUID) -> bool:
     return status in TERMINAL_STATUSES
 
 
-def wait_until_finished(job_id: uuid.UUID, timeout_s: float) -> bool:
-    """True once the job is terminal, False at the deadline; Redis trouble ends the wait early."""
-    deadline = time.monotonic() + timeout_s
-    pubsub = redis_client().pubsub(ignore_subscribe_messages=True)
-    try:
-        pubsub.subscribe(finished_channel(job_id))
-        if job_is_finished(job_id):
-            return True
-        while (remaining := deadline - time.monotonic()) > 0:
-            if pubsub.get_message(timeout=min(remaining, 5.0)) is not None:
-                return True
-        return False
-    except redis.RedisError:
-        log.warning("cannot wait for job %s on Redis; answering without waiting", job_id, exc_info=True)
-        return False
-    finally:
-        pubsub.close()
-
-
 def respond_when_finished(job: Job, accepted: Callable[[Job], tuple]) -> tuple:
     """The submission's answer, after waiting as ``Prefer: wait`` asked (if it did)."""
     wait_s = requested_wait_s(request.headers.get("Prefer"))
     if wait_s is None:
         return accepted(job)
     if wait_s > 0:
-        wait_until_finished(job.id, wait_s)
+        completion_listener().wait(job.id, job.created_at, wait_s, lambda: job_is_finished(job.id))
     job = db_session().get(Job, job.id, populate_existing=True) or job
     document, _status, headers = accepted(job)
     headers = {**headers, "Preference-Applied": f"wait={wait_s}", "Vary": "Prefer"}

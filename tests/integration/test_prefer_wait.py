@@ -108,3 +108,23 @@ def test_waiting_does_not_poll_the_database(unserved_client, settings, make_tena
     assert response.status_code == 202
     # The in-flight limit check, one read after subscribing, one after the wait: not one per tick.
     assert len(job_reads) <= 4, job_reads
+
+
+def test_waiting_requests_share_their_process_subscription(unserved_client, make_tenant, redis):
+    def subscribers() -> int:
+        return sum(1 for client in redis.client_list()
+                   if int(client.get("sub", 0)) > 0 or int(client.get("psub", 0)) > 0)
+
+    tenant = make_tenant()
+    before = subscribers()
+    answers = []
+    waiting = [threading.Thread(target=lambda: answers.append(unserved_client.post(
+        "/v1/jobs", json=TEXT_JOB, headers={**tenant.headers, "Prefer": "wait=2"}).status_code)) for _ in range(4)]
+    for thread in waiting:
+        thread.start()
+    time.sleep(1.0)
+    during = subscribers()
+    for thread in waiting:
+        thread.join(timeout=10)
+    assert answers == [202] * 4
+    assert during <= before + 1  # the app's one listener, whether or not it was started before
