@@ -145,7 +145,7 @@ class SlidingWindowLimiter:
         (None: count exactly; also None when the request was refused or nothing was asked)."""
         window_ms = tier.window_s * 1000
         if admit is not None and read_key is None:
-            raise ValueError("an admission on the estimate is read after read_key")
+            raise ValueError("admit needs read_key: the script takes the estimate's key as KEYS[3]")
         keys = [self.key_prefix + subject] + ([read_key] if read_key else []) + ([admit.key] if admit else [])
         args = [tier.requests, window_ms, uuid.uuid4().hex] + ([admit.new_jobs, admit.cap] if admit else [])
         allowed, count, now_ms, oldest_ms, value, admitted = self.script(keys=keys, args=args)
