@@ -25,6 +25,7 @@ from typing import Callable
 
 import redis
 
+from api.background import BackgroundThread
 from db.models import utcnow
 from tasks.events import FINISHED_CHANNEL
 
@@ -46,8 +47,7 @@ class CompletionListener:
         self._recent: OrderedDict[str, float] = OrderedDict()
         self._listening_since: datetime | None = None
         self._subscribed = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._thread = BackgroundThread(self._run, "samo-completions")
         self._closed = threading.Event()
 
     def close(self) -> None:
@@ -102,13 +102,8 @@ class CompletionListener:
             return key in self._recent
 
     def _ensure_thread(self) -> None:
-        # Started on first use: gunicorn forks workers, and threads do not survive a fork.
-        if self._closed.is_set() or (self._thread is not None and self._thread.is_alive()):
-            return
-        with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="samo-completions", daemon=True)
-                self._thread.start()
+        if not self._closed.is_set():
+            self._thread.ensure_running()
 
     def _run(self) -> None:
         while not self._closed.is_set():

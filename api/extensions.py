@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from db.session import get_engine, get_sessionmaker
 
-_writer_lock = threading.Lock()
+_extension_lock = threading.RLock()  # a maker may ask for another extension
 
 
 def settings() -> Settings:
@@ -46,40 +46,45 @@ def init_app(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
 
 
+def _made_once_per_app(name: str, make):
+    """``app.extensions[name]``, made by ``make()`` the first time any thread asks."""
+    app = current_app._get_current_object()
+    value = app.extensions.get(name)
+    if value is None:
+        with _extension_lock:
+            value = app.extensions.get(name)
+            if value is None:
+                value = app.extensions[name] = make()
+    return value
+
+
 def celery_client():
     """A Celery app used only to publish; built from this app's settings on first use."""
-    app = current_app._get_current_object()
-    if "samo_celery" not in app.extensions:
+    def make():
         from workers.celery_app import make_celery
 
-        app.extensions["samo_celery"] = make_celery(settings())
-    return app.extensions["samo_celery"]
+        return make_celery(settings())
+
+    return _made_once_per_app("samo_celery", make)
 
 
 def completion_listener():
     """The process's listener for job completions that requests wait on (``api.completions``)."""
-    app = current_app._get_current_object()
-    listener = app.extensions.get("samo_completions")
-    if listener is None:
+    def make():
         from api.completions import CompletionListener
 
-        with _writer_lock:
-            listener = app.extensions.setdefault("samo_completions", CompletionListener(redis_client()))
-    return listener
+        return CompletionListener(redis_client())
+
+    return _made_once_per_app("samo_completions", make)
 
 
 def job_writer():
     """The process's group-commit writer for job rows (``api.job_writer``), made on first use."""
-    app = current_app._get_current_object()
-    writer = app.extensions.get("samo_job_writer")
-    if writer is None:
+    def make():
         from api.job_writer import JobWriter
         from tasks.enqueue import enqueue_jobs
 
         celery = celery_client()
-        with _writer_lock:
-            writer = app.extensions.get("samo_job_writer")
-            if writer is None:
-                writer = JobWriter(get_engine(settings().database_url), lambda jobs: enqueue_jobs(celery, jobs))
-                app.extensions["samo_job_writer"] = writer
-    return writer
+        return JobWriter(get_engine(settings().database_url), lambda jobs: enqueue_jobs(celery, jobs))
+
+    return _made_once_per_app("samo_job_writer", make)

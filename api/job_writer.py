@@ -26,6 +26,7 @@ from typing import Callable
 from sqlalchemy import Connection, Engine, insert, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from api.background import BackgroundThread
 from db.models import Job
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,7 @@ class JobWriter:
         self.engine = engine
         self.publish = publish
         self._pending: queue.SimpleQueue[PendingJob] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._thread = BackgroundThread(self._run, "samo-job-writer")
         self._connection: Connection | None = None
 
     def write(self, job: Job) -> bool:
@@ -66,21 +66,12 @@ class JobWriter:
         the database error that failed its group).
         """
         pending = PendingJob(job_row(job))
-        self._ensure_thread()
+        self._thread.ensure_running()
         self._pending.put(pending)
         pending.done.wait()
         if pending.error is not None:
             raise pending.error
         return pending.published
-
-    def _ensure_thread(self) -> None:
-        # Started on first use, not at import: gunicorn forks workers, and threads do not survive a fork.
-        if self._thread is not None and self._thread.is_alive():
-            return
-        with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="samo-job-writer", daemon=True)
-                self._thread.start()
 
     def _run(self) -> None:
         while True:
