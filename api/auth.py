@@ -186,22 +186,24 @@ def cached_lookup(subject: tuple[str, str], lookup: Callable[[], tuple[KeyRecord
     return found
 
 
-def authenticate_api_key(session: Session, key: str) -> Principal:
+def authenticate_api_key(sessions: Callable[[], Session], key: str) -> Principal:
+    """``sessions()`` gives the database session, asked for only when the key is not in the cache."""
     digest = hash_api_key(key)
-    found = cached_lookup(("key", digest), lambda: _lookup_and_touch(session, lookup_api_key(session, key)))
+    found = cached_lookup(("key", digest), lambda: _lookup_and_touch(sessions(), lookup_api_key, key))
     if found is None:
         raise invalid_api_key()
     record, tier = found
     return Principal(record.tenant_id, record.id, frozenset(record.scopes or ()), tier, "api_key")
 
 
-def _lookup_and_touch(session: Session, found: tuple[KeyRecord, str] | None) -> tuple[KeyRecord, str] | None:
+def _lookup_and_touch(session: Session, lookup: Callable, *args) -> tuple[KeyRecord, str] | None:
+    found = lookup(session, *args)
     if found is not None:
         touch_last_used(session, found[0])
     return found
 
 
-def authenticate_bearer(session: Session, token: str) -> Principal:
+def authenticate_bearer(sessions: Callable[[], Session], token: str) -> Principal:
     secret = settings().jwt_secret
     if not secret:
         raise unauthorized("invalid-token", "Invalid token", "Token authentication is disabled on this server.")
@@ -212,7 +214,7 @@ def authenticate_bearer(session: Session, token: str) -> Principal:
     # A revoked key takes its tokens with it: the key is looked up (or found in the cache) every time.
     found = cached_lookup(
         ("key-id", str(claims.api_key_id)),
-        lambda: _lookup_and_touch(session, lookup_key_by_id(session, claims.api_key_id, claims.tenant_id)),
+        lambda: _lookup_and_touch(sessions(), lookup_key_by_id, claims.api_key_id, claims.tenant_id),
     )
     if found is None or found[0].tenant_id != claims.tenant_id:
         raise unauthorized("invalid-token", "Invalid token", "The token's API key is no longer valid.")
@@ -222,10 +224,9 @@ def authenticate_bearer(session: Session, token: str) -> Principal:
 
 
 def authenticate(credentials: Credentials) -> Principal:
-    session = db_session()
     if credentials.scheme == "api_key":
-        return authenticate_api_key(session, credentials.secret)
-    return authenticate_bearer(session, credentials.secret)
+        return authenticate_api_key(db_session, credentials.secret)
+    return authenticate_bearer(db_session, credentials.secret)
 
 
 def reauthenticate_if_keys_changed(epoch: str | None) -> None:

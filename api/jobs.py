@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, g, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -29,10 +30,15 @@ bp.before_request(allow_large_uploads)
 bp.teardown_request(release_submission)
 
 
+def job_link(job_id: uuid.UUID) -> str:
+    """The job's URL path as this request reaches the API (under its script root, if mounted)."""
+    return request.script_root + documents.job_path(job_id)
+
+
 def job_document(job: Job) -> dict:
     """``db.documents.job_document`` (shared with webhook payloads), linked from this request's root."""
     document = documents.job_document(job)
-    document["links"] = {"self": url_for("jobs.get_job", job_id=job.id)}
+    document["links"] = {"self": job_link(job.id)}
     return document
 
 
@@ -44,10 +50,11 @@ def replay_or_conflict(existing: Job, fingerprint: str):
 
 
 def accepted(job: Job, replayed: bool = False):
-    headers = {"Location": url_for("jobs.get_job", job_id=job.id)}
+    document = job_document(job)
+    headers = {"Location": document["links"]["self"]}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return job_document(job), 202, headers
+    return document, 202, headers
 
 
 def find_by_idempotency_key(tenant_id: uuid.UUID, key: str) -> Job | None:
@@ -58,50 +65,60 @@ def find_by_idempotency_key(tenant_id: uuid.UUID, key: str) -> Job | None:
 @admits_jobs
 @require_scope("jobs:write")
 def create_job():
-    """JSON for text jobs, multipart/form-data for audio ones (see api/job_types.py)."""
+    """JSON for text jobs, multipart/form-data for audio ones (see api/job_types.py).
+
+    A job that is only its row (most are) goes through the process's group-commit writer and
+    never opens a session of the request's own.
+    """
     submission = read_submission()
     principal = current_principal()
     key = idempotency_key()
     fingerprint = submission.fingerprint
-    session = db_session()
     if key and (existing := find_by_idempotency_key(principal.tenant_id, key)):
         return replay_or_conflict(existing, fingerprint)
 
-    admission = enforce_jobs_in_flight(session, principal)
-    job = new_job(submission, principal.tenant_id, key)
+    admission = enforce_jobs_in_flight(db_session, principal)
+    row = new_job_row(submission, principal.tenant_id, key)
     try:
         if writes_only_the_job(submission) and not admission.locked:
-            session.rollback()  # the admission check's transaction; the writer has its own connection
-            job_writer().write(job)
+            end_request_transaction()
+            job_writer().write(row)
+            job = SimpleNamespace(**row)
         else:
-            store_in_request(session, job, submission)
+            job = Job(**row)
+            store_in_request(db_session(), job, submission)
     except IntegrityError:
-        session.rollback()
+        end_request_transaction()
         existing = find_by_idempotency_key(principal.tenant_id, key) if key else None
         if existing is None:
             raise
         return replay_or_conflict(existing, fingerprint)
-    record_job_submitted(job.type)
+    record_job_submitted(submission.type)
     return respond_when_finished(job, accepted)
 
 
-def new_job(submission: Submission, tenant_id: uuid.UUID, key: str | None) -> Job:
-    """Every column a new job starts with, set here: the group-commit writer inserts them as they are."""
+def end_request_transaction() -> None:
+    """End the transaction of the request's session, if it opened one (an idempotency lookup, an
+    exact in-flight count): the group-commit writer has a connection of its own."""
+    if "db_session" in g:
+        g.db_session.rollback()
+
+
+def new_job_row(submission: Submission, tenant_id: uuid.UUID, key: str | None) -> dict:
+    """Every column of a new job, as the group-commit writer inserts it; ``Job(**row)`` for the ORM.
+
+    Written out, not read off a transient ``Job``: an ORM instance costs more to build and to read
+    than everything else a submission does in Python.
+    """
     now = utcnow()
-    return Job(
-        id=submission.job_id,
-        tenant_id=tenant_id,
-        type=submission.type,
-        status=JobStatus.QUEUED,
-        queue=settings().model_queue,
-        input=submission.input,
-        options=submission.options,
-        idempotency_key=key,
-        request_hash=submission.fingerprint,
-        attempts=0,
-        created_at=now,
-        enqueued_at=now,
-    )
+    return {
+        "id": submission.job_id, "tenant_id": tenant_id, "batch_id": None, "batch_item": None, "client_id": None,
+        "type": submission.type, "status": JobStatus.QUEUED, "queue": settings().model_queue,
+        "input": submission.input, "options": submission.options, "result": None, "error_code": None,
+        "error_message": None, "model_name": None, "model_version": None, "created_at": now, "enqueued_at": now,
+        "started_at": None, "finished_at": None, "processing_ms": None, "attempts": 0, "idempotency_key": key,
+        "request_hash": submission.fingerprint,
+    }
 
 
 def writes_only_the_job(submission: Submission) -> bool:

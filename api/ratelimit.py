@@ -7,19 +7,24 @@ timeout on every request.
 from __future__ import annotations
 
 import logging
+import itertools
 import math
+import os
 import time
 import uuid
 import zlib
 from dataclasses import dataclass
+from typing import Callable
 
 import redis
+from redis.exceptions import NoScriptError, ResponseError
 from flask import Flask, Response, current_app, g, has_app_context, has_request_context, request
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from api.auth import reauthenticate_if_keys_changed
 from api.auth_cache import EPOCH_KEY
+from api.coalescing import Coalescer
 from api.extensions import redis_client
 from api.extensions import settings as app_settings
 from api.problems import Problem
@@ -32,6 +37,7 @@ KEY_PREFIX = "samo:ratelimit:"
 # Namespace for pg_advisory_xact_lock(int, int): serialises a tenant's admissions near its cap.
 JOBS_IN_FLIGHT_LOCK_CLASS = 0x5A30
 REDIS_BACKOFF_S = 5.0
+MAX_HITS_PER_ROUND_TRIP = 128
 JOBS_IN_FLIGHT_RETRY_AFTER_S = 5
 
 # The in-flight estimate (InFlightEstimate): admitted on it while it stays under the cap,
@@ -128,11 +134,55 @@ def tier_for(config: Settings, name: str | None) -> RateLimitTier:
     return next(iter(tiers.values()))
 
 
+@dataclass(frozen=True)
+class WindowHit:
+    """One request's call of the sliding-window script (see :meth:`SlidingWindowLimiter.hit_and_read`)."""
+
+    subject: str
+    tier: RateLimitTier
+    read_key: str | None = None
+    admit: EstimateAdmission | None = None
+
+    def keys_and_args(self, key_prefix: str) -> tuple[list, list]:
+        if self.admit is not None and self.read_key is None:
+            raise ValueError("admit needs read_key: the script takes the estimate's key as KEYS[3]")
+        keys = ([key_prefix + self.subject] + ([self.read_key] if self.read_key else [])
+                + ([self.admit.key] if self.admit else []))
+        args = [self.tier.requests, self.tier.window_s * 1000, next(_members)]
+        return keys, args + ([self.admit.new_jobs, self.admit.cap] if self.admit else [])
+
+    def answer(self, reply: list) -> tuple[WindowState, str | None, int | None]:
+        allowed, count, now_ms, oldest_ms, value, admitted = reply
+        state = window_state(self.tier.requests, self.tier.window_s * 1000, bool(int(allowed)), int(count),
+                             int(now_ms), int(oldest_ms))
+        return state, value, int(admitted) if admitted is not None and int(admitted) >= 0 else None
+
+
+class _WindowMembers:
+    """Distinct window entries without a random draw per request: a random prefix per process
+    (drawn again in a forked child) and a counter."""
+
+    def __init__(self) -> None:
+        self._start()
+        os.register_at_fork(after_in_child=self._start)
+
+    def _start(self) -> None:
+        self._prefix = uuid.uuid4().hex[:16]
+        self._counter = itertools.count(1)
+
+    def __next__(self) -> str:
+        return f"{self._prefix}{next(self._counter):x}"
+
+
+_members = _WindowMembers()
+
+
 class SlidingWindowLimiter:
     def __init__(self, client: redis.Redis, key_prefix: str = KEY_PREFIX) -> None:
         self.client = client
         self.key_prefix = key_prefix
         self.script = client.register_script(SLIDING_WINDOW_LUA)
+        self._connection: redis.Connection | None = None
 
     def hit(self, subject: str, tier: RateLimitTier) -> WindowState:
         """Count one request for ``subject`` if the window has room; raises ``redis.RedisError``."""
@@ -143,14 +193,50 @@ class SlidingWindowLimiter:
         """:meth:`hit`, the value of ``read_key`` (None if unset) read in the same round trip, and,
         for ``admit`` (which needs ``read_key``), the in-flight estimate after admitting its jobs
         (None: count exactly; also None when the request was refused or nothing was asked)."""
-        window_ms = tier.window_s * 1000
-        if admit is not None and read_key is None:
-            raise ValueError("admit needs read_key: the script takes the estimate's key as KEYS[3]")
-        keys = [self.key_prefix + subject] + ([read_key] if read_key else []) + ([admit.key] if admit else [])
-        args = [tier.requests, window_ms, uuid.uuid4().hex] + ([admit.new_jobs, admit.cap] if admit else [])
-        allowed, count, now_ms, oldest_ms, value, admitted = self.script(keys=keys, args=args)
-        state = window_state(tier.requests, window_ms, bool(int(allowed)), int(count), int(now_ms), int(oldest_ms))
-        return state, value, int(admitted) if admitted is not None and int(admitted) >= 0 else None
+        hit = WindowHit(subject, tier, read_key, admit)
+        keys, args = hit.keys_and_args(self.key_prefix)
+        return hit.answer(self.script(keys=keys, args=args))
+
+    def hit_many(self, hits: list[WindowHit]) -> list[tuple[WindowState, str | None, int | None] | Exception]:
+        """:meth:`hit_and_read` for each of ``hits``, in one pipelined round trip.
+
+        A reply that is an error (a hit's own) is returned in its place; a connection error
+        raises for all. The script is loaded (and the hits that missed it run again) when Redis
+        does not know it: on first use, or after a restart or a ``SCRIPT FLUSH``.
+        """
+        calls = [hit.keys_and_args(self.key_prefix) for hit in hits]
+        replies = self._evalsha_pipeline(calls)
+        missing = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            self.script.sha = self.client.script_load(SLIDING_WINDOW_LUA)
+            for index, reply in zip(missing, self._evalsha_pipeline([calls[i] for i in missing])):
+                replies[index] = reply
+        return [reply if isinstance(reply, Exception) else hit.answer(reply) for hit, reply in zip(hits, replies)]
+
+    def _evalsha_pipeline(self, calls: list[tuple[list, list]]) -> list:
+        """The calls pipelined on the limiter's own connection; each error reply in its call's place.
+
+        Only :meth:`hit_many` uses it, and only from one thread (``api.coalescing``), so it needs
+        neither a pool checkout per round trip (redis-py polls a checked-out connection for
+        stray data, a system call each time) nor a lock.
+        """
+        commands = [("EVALSHA", self.script.sha, len(keys), *keys, *args) for keys, args in calls]
+        connection = self._connection
+        if connection is None:
+            pool = self.client.connection_pool
+            connection = self._connection = pool.connection_class(**pool.connection_kwargs)
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            replies = []
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except ResponseError as error:
+                    replies.append(error)
+            return replies
+        except BaseException:
+            connection.disconnect()
+            raise
 
 
 @dataclass(frozen=True)
@@ -165,6 +251,7 @@ class EstimateAdmission:
 class _LimiterState:
     def __init__(self) -> None:
         self.limiter: SlidingWindowLimiter | None = None
+        self.hits: Coalescer[WindowHit, tuple] | None = None
         self.client: redis.Redis | None = None
         self.skip_until = 0.0
         self.estimate: InFlightEstimate | None = None
@@ -174,12 +261,14 @@ def _state() -> _LimiterState:
     return current_app.extensions["samo_ratelimit"]
 
 
-def _limiter() -> SlidingWindowLimiter:
+def _limiter_hits() -> Coalescer[WindowHit, tuple]:
+    """The process's rate-limit calls: concurrent requests share one pipelined round trip."""
     state = _state()
     client = redis_client()
-    if state.limiter is None or state.client is not client:
+    if state.hits is None or state.client is not client:
         state.limiter, state.client = SlidingWindowLimiter(client), client
-    return state.limiter
+        state.hits = Coalescer(state.limiter.hit_many, "samo-rate-limit", MAX_HITS_PER_ROUND_TRIP)
+    return state.hits
 
 
 def admits_jobs(view):
@@ -207,7 +296,8 @@ def _enforce_rate_limit() -> None:
     tier = tier_for(app_settings(), principal.tier)
     admission = _estimate_admission(principal, tier)
     try:
-        window, key_epoch, admitted = _limiter().hit_and_read(str(principal.api_key_id), tier, EPOCH_KEY, admission)
+        window, key_epoch, admitted = _limiter_hits().submit(
+            WindowHit(str(principal.api_key_id), tier, EPOCH_KEY, admission))
     except redis.RedisError as error:
         _redis_failed(error)
         return
@@ -315,23 +405,25 @@ def _lock_tenant_admission(session: Session, tenant_id: uuid.UUID) -> None:
                         {"cls": JOBS_IN_FLIGHT_LOCK_CLASS, "obj": zlib.crc32(tenant_id.bytes) - 2**31})
 
 
-def enforce_jobs_in_flight(session: Session, principal, new_jobs: int = 1, config: Settings | None = None) -> Admission:
+def enforce_jobs_in_flight(session: Session | Callable[[], Session], principal, new_jobs: int = 1,
+                           config: Settings | None = None) -> Admission:
     """Refuse work beyond the tier's cap on unfinished jobs.
 
     Far from the cap the Redis estimate admits (:class:`InFlightEstimate`), in the request's
     rate-limit round trip when its view is marked :func:`admits_jobs`; near the cap, or without
     the estimate, the jobs are counted under a per-tenant transaction lock (PostgreSQL), which
-    the caller holds until it commits the new jobs.
+    the caller holds until it commits the new jobs. ``session`` may be a callable that gives the
+    session: it is then asked for only when the jobs are counted.
     """
     tier = tier_for(config or app_settings(), principal.tier)
     cap = tier.max_jobs_in_flight
-    estimate = _estimate()
     early = g.pop("jobs_admitted_on_estimate", None) if has_request_context() else None
-    if early is not None and early[:2] == (principal.tenant_id, new_jobs):
-        # Asked in the rate-limit round trip already (:func:`admits_jobs`).
-        if early[2] is not None:
-            return Admission(early[2] - new_jobs, locked=False)
-    elif estimate is not None:
+    asked_early = early is not None and early[:2] == (principal.tenant_id, new_jobs)
+    if asked_early and early[2] is not None:
+        # Admitted in the rate-limit round trip already (:func:`admits_jobs`).
+        return Admission(early[2] - new_jobs, locked=False)
+    estimate = _estimate()
+    if not asked_early and estimate is not None:
         try:
             admitted = estimate.admit(principal.tenant_id, new_jobs, cap)
         except redis.RedisError as error:
@@ -339,6 +431,8 @@ def enforce_jobs_in_flight(session: Session, principal, new_jobs: int = 1, confi
             estimate, admitted = None, None
         if admitted is not None:
             return Admission(admitted - new_jobs, locked=False)
+    if not isinstance(session, Session):
+        session = session()
     _lock_tenant_admission(session, principal.tenant_id)
     in_flight = count_jobs_in_flight(session, principal.tenant_id, cap + 1)
     if in_flight + new_jobs > cap:

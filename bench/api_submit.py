@@ -46,7 +46,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", 2)))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)))
+    parser.add_argument("--worker-class", default=os.environ.get("GUNICORN_WORKER_CLASS", "gevent"),
+                        help="gunicorn worker class (the deployed default: gevent)")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 4)),
+                        help="threads per worker with --worker-class gthread")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--tenants", type=int, default=1,
                         help="submit as this many tenants in turn (each tenant's in-flight check is serialised)")
@@ -90,7 +93,13 @@ def start_gunicorn(env: dict[str, str], port: int, log_path: Path) -> subprocess
 def run_wrk(url: str, duration: float, connections: int, keys: list[str], body: str | None):
     script = None
     command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration:g}s", "--latency"]
-    if body is not None:
+    if body is not None and len(keys) == 1:
+        # One request for the whole run, built once by wrk, as for the GET: a Lua `request`
+        # function would cost the load generator (on the same CPUs) more per POST than per GET.
+        lua = ['wrk.method = "POST"', f"wrk.body = [[{body}]]",
+               'wrk.headers["Content-Type"] = "application/json"',
+               f'wrk.headers["Authorization"] = "ApiKey {keys[0]}"']
+    elif body is not None:
         lua = [f"local body = [[{body}]]", "local keys = {" + ", ".join(f'"{k}"' for k in keys) + "}",
                "local n = 0",
                "request = function()",
@@ -99,6 +108,7 @@ def run_wrk(url: str, duration: float, connections: int, keys: list[str], body: 
                '["Authorization"] = "ApiKey " .. keys[n % #keys + 1]}',
                '  return wrk.format("POST", nil, headers, body)',
                "end"]
+    if body is not None:
         script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
         script.write("\n".join(lua) + "\n")
         script.close()
@@ -185,7 +195,7 @@ def measure_balanced(runner, name: str, url: str, args, keys: list[str], body: s
     """One measurement with the load spread over the workers, and the API CPU per request.
 
     wrk opens its connections at once and keeps them; the kernel hands each to whichever
-    worker accepts first, and a gthread worker keeps what it accepted. So now and then one
+    worker accepts first, and a worker keeps what it accepted. So now and then one
     worker gets (nearly) all of them and the other idles: the run measures one process on one
     core (GET /healthz: ~2,000 req/s instead of ~5,000 on a 2-CPU box). Such a run is
     measured again, up to ``BALANCE_ATTEMPTS`` times, so that both paths are compared with
@@ -206,12 +216,18 @@ def measure_balanced(runner, name: str, url: str, args, keys: list[str], body: s
     return result, cpu_ms, share
 
 
+def server_shape(args) -> str:
+    if args.worker_class == "gthread":
+        return f"gthread, {args.workers} workers x {args.threads} threads"
+    return f"{args.worker_class}, {args.workers} workers"
+
+
 def measure(args, base: str, keys: list[str], master_pid: int) -> None:
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
     runner = run_wrk if use_wrk else run_python
     print(f"client: {'wrk (2 threads)' if use_wrk else 'python threads'}, {args.connections} connections, "
-          f"{args.duration:g}s per measurement; server: gunicorn gthread {args.workers} workers x "
-          f"{args.threads} threads; {len(keys)} tenant(s); {os.cpu_count()} CPUs shared by client and server",
+          f"{args.duration:g}s per measurement; server: gunicorn {server_shape(args)}; {len(keys)} tenant(s); "
+          f"{os.cpu_count()} CPUs shared by client and server",
           flush=True)
     # Warm both paths: connection pools, first-request imports, the key cache.
     runner(base + "/healthz", 2, args.connections, [], None)
@@ -243,7 +259,8 @@ def main() -> int:
         env = {**os.environ, "SAMO_DATABASE_URL": database_url, "SAMO_REDIS_URL": redis_url,
                "SAMO_JWT_SECRET": "bench-" + os.urandom(16).hex(), "SAMO_RATE_LIMIT_TIERS": BENCH_TIER,
                "SAMO_DEFAULT_TIER": "bench", "GUNICORN_WORKERS": str(args.workers),
-               "GUNICORN_THREADS": str(args.threads), "GUNICORN_ACCESS_LOG": "", "PYTHONPATH": str(ROOT)}
+               "GUNICORN_THREADS": str(args.threads), "GUNICORN_WORKER_CLASS": args.worker_class,
+               "GUNICORN_ACCESS_LOG": "", "PYTHONPATH": str(ROOT)}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         log_path = Path(tempfile.gettempdir()) / f"samo-bench-gunicorn-{port}.log"
         server = start_gunicorn(env, port, log_path)

@@ -23,10 +23,15 @@ def _int(name: str, default: int) -> int:
 
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT') or '5000'}"
-# The API only validates, writes a row and publishes a message: threads overlap the I/O waits.
-worker_class = "gthread"
+# The API validates, then waits on Redis and PostgreSQL (which concurrent requests share, see
+# api/coalescing.py) and, with `Prefer: wait`, on a job: gevent workers (greenlets, with
+# psycopg2 made cooperative in post_fork) hold many waiting requests each at little cost, where
+# a thread per request would spend its CPU on handing the GIL around. GUNICORN_WORKER_CLASS=gthread
+# still works (GUNICORN_THREADS threads each).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 workers = _int("GUNICORN_WORKERS", 2)
 threads = _int("GUNICORN_THREADS", 4)
+worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 1000)
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
@@ -69,3 +74,11 @@ def child_exit(server, worker) -> None:
 def on_exit(server) -> None:
     if _created_multiproc_dir:
         shutil.rmtree(_created_multiproc_dir, ignore_errors=True)
+
+
+def post_fork(server, worker) -> None:
+    """psycopg2 blocks in C; its wait callback makes each query yield to the other greenlets."""
+    if worker_class == "gevent":
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()

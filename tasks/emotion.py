@@ -1,7 +1,8 @@
 """Emotion analysis jobs, analysed in batches: claim many, one forward pass, store each result once.
 
-Interactive jobs arrive as one message each on the model queue (`cpu` or `gpu`); the worker
-gathers them into batches (``workers.batching``), and :func:`analyze_job` claims a batch's jobs
+Interactive jobs arrive on the model queue (`cpu` or `gpu`) in messages of one or more job ids
+(the jobs an API process committed together share one, ``tasks.enqueue``); the worker gathers
+messages into batches (``workers.batching``), and :func:`analyze_job` claims a batch's jobs
 in one UPDATE, answers what it can from the result cache, runs the rest through the model in
 length-sorted forward passes and stores every result in one transaction. Bulk chunks
 (``tasks.bulk``) go through the same :func:`analyze_claimed`.
@@ -62,11 +63,19 @@ class Failure:
     message: str
 
 
-@app.task(base=DynamicBatches, name="tasks.emotion.analyze_job")
+class EmotionBatches(DynamicBatches):
+    abstract = True
+
+    @staticmethod
+    def jobs_in(request) -> int:
+        return max(1, len(request.args or ()))
+
+
+@app.task(base=EmotionBatches, name="tasks.emotion.analyze_job")
 def analyze_job(requests) -> dict:
-    """One batch of `analyze_job(job_id)` messages."""
+    """One batch of `analyze_job(*job_ids)` messages."""
     queue = (requests[0].delivery_info or {}).get("routing_key") or settings.model_queue
-    job_ids = list(dict.fromkeys(uuid.UUID(request.args[0]) for request in requests))
+    job_ids = list(dict.fromkeys(uuid.UUID(job_id) for request in requests for job_id in request.args))
     try:
         return run_emotion_batch(job_ids, queue).as_dict()
     except OperationalError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import uuid
 import weakref
+from contextlib import nullcontext
 
 from celery import Celery
 
@@ -42,8 +43,36 @@ def enqueue_job(celery: Celery, job_id: uuid.UUID, job_type: str) -> bool:
 _declared_tasks: weakref.WeakKeyDictionary[Celery, set[str]] = weakref.WeakKeyDictionary()
 
 
+#: Job types whose task takes many job ids in one message (a batching task, ``tasks.emotion``).
+BATCHED_JOB_TYPES = frozenset({"emotion"})
+#: Job ids per message of a batched type; a larger group is sent in several messages.
+MAX_JOBS_PER_MESSAGE = 64
+
+
+def broker_messages(jobs: list[tuple[uuid.UUID, str]]) -> list[tuple[str, list[str]]]:
+    """(task name, args) of each message that carries ``jobs``.
+
+    Jobs of a batched type share messages (their task is ``analyze_job(*job_ids)``: the
+    worker batches messages anyway, and one message per committed group costs the API one
+    message's work instead of one per job); other jobs get one message each.
+    """
+    batched: dict[str, list[str]] = {}
+    messages = []
+    for job_id, job_type in jobs:
+        task = TASK_BY_JOB_TYPE[job_type]
+        if job_type in BATCHED_JOB_TYPES:
+            batched.setdefault(task, []).append(str(job_id))
+        else:
+            messages.append((task, [str(job_id)]))
+    for task, job_ids in batched.items():
+        messages += [(task, job_ids[start:start + MAX_JOBS_PER_MESSAGE])
+                     for start in range(0, len(job_ids), MAX_JOBS_PER_MESSAGE)]
+    return messages
+
+
 def enqueue_jobs(celery: Celery, jobs: list[tuple[uuid.UUID, str]]) -> bool:
-    """Publish jobs in one broker round trip (kombu's producer batch); False (logged) if the broker failed.
+    """Publish jobs in one broker round trip (kombu's producer batch, for more than one message);
+    False (logged) if the broker failed.
 
     All or nothing as far as the caller knows: on False, treat every job as unpublished (the
     sweep sends them; a job published twice is claimed once). A queue is declared with the first
@@ -51,16 +80,16 @@ def enqueue_jobs(celery: Celery, jobs: list[tuple[uuid.UUID, str]]) -> bool:
     than the publish itself.
     """
     declared = _declared_tasks.setdefault(celery, set())
+    messages = broker_messages(jobs)
     try:
-        with celery.producer_or_acquire() as producer, producer.batch():
-            for job_id, job_type in jobs:
-                task = TASK_BY_JOB_TYPE[job_type]
+        with celery.producer_or_acquire() as producer, (producer.batch() if len(messages) > 1 else nullcontext()):
+            for task, args in messages:
                 options = {"declare": []} if task in declared else {}
-                celery.send_task(task, args=[str(job_id)], argsrepr=repr([str(job_id)]), producer=producer,
+                celery.send_task(task, args=args, argsrepr=repr(args), producer=producer,
                                  retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options)
     except Exception:  # noqa: BLE001 - any broker failure leaves the stored jobs for the sweep
         log.warning("could not enqueue %d job(s) (first %s); the requeue sweep will send them", len(jobs),
                     jobs[0][0] if jobs else None, exc_info=True)
         return False
-    declared.update(TASK_BY_JOB_TYPE[job_type] for _, job_type in jobs)
+    declared.update(task for task, _ in messages)
     return True

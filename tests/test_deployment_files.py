@@ -97,7 +97,7 @@ def test_gunicorn_app_target_and_config_are_importable():
     previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     try:
         spec.loader.exec_module(conf)
-        assert conf.worker_class == "gthread"
+        assert conf.worker_class == "gevent"
         assert conf.bind.endswith(":5000") or os.environ.get("PORT") or os.environ.get("GUNICORN_BIND")
         if conf.workers > 1:
             assert os.path.isdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])

@@ -5,7 +5,9 @@ one. It hands the buffer to a pool process as one batch when ``flush_every`` mes
 waiting, or when the first of them has waited ``flush_interval`` seconds, and never while
 every pool process is busy: messages that arrive during a forward pass wait in the buffer
 and go together as the next batch as soon as a process is free. A lone job on an idle worker
-therefore waits at most ``flush_interval``; under load batches grow by themselves.
+therefore waits at most ``flush_interval``; under load batches grow by themselves. A batch
+holds up to ``flush_every`` jobs, counted with the task's ``jobs_in`` (an emotion message
+carries every job one API process committed together).
 
 Delivery stays acks-late: every message of a batch is acknowledged only after the batch
 returned, that is after its results were stored. A batch whose pool process died is
@@ -66,6 +68,20 @@ class DynamicBatches(Batches):
     def _free_slots(self) -> int:
         return self._slots - _pool_use.in_flight - len(worker_state.active_requests)
 
+    @staticmethod
+    def jobs_in(request) -> int:
+        """How much of a batch one message fills (a task whose messages carry several jobs says so)."""
+        return 1
+
+    def _take_batch(self, waiting: list) -> int:
+        """How many of the waiting messages (at least one) make the next batch: up to ``flush_every`` jobs."""
+        jobs = 0
+        for taken, request in enumerate(waiting):
+            jobs += self.jobs_in(request)
+            if jobs >= self.flush_every:
+                return taken + 1
+        return len(waiting)
+
     def _do_flush(self) -> None:
         """Timer tick, full buffer or a batch returned: dispatch the next batch if a process is free.
 
@@ -73,7 +89,8 @@ class DynamicBatches(Batches):
         """
         if self._free_slots() > 0:
             waiting = list(consume_queue(self._buffer)) + list(consume_queue(self._pending))
-            batch, rest = waiting[:self.flush_every], waiting[self.flush_every:]
+            size = self._take_batch(waiting)
+            batch, rest = waiting[:size], waiting[size:]
             for request in rest:
                 self._buffer.put(request)
             if batch:

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from api.job_writer import JobWriter
+from api.job_types import Submission
+from api.job_writer import JOB_COLUMNS, JobWriter, job_row
+from api.jobs import new_job_row
 from db.models import Job, JobStatus, utcnow
 from db.session import get_engine
 
@@ -48,7 +50,7 @@ def write_in_threads(writer: JobWriter, jobs: list[Job]) -> tuple[dict[uuid.UUID
 
     def write(job: Job) -> None:
         try:
-            outcomes[job.id] = writer.write(job)
+            outcomes[job.id] = writer.write(job_row(job))
         except IntegrityError as error:
             outcomes[job.id] = error
 
@@ -103,6 +105,14 @@ def test_a_failed_publish_leaves_the_rows_stored_for_the_sweep(settings, db_sess
     publisher.release.set()
     writer = JobWriter(get_engine(settings.database_url), publisher)
     job = new_job(tenant_id)
-    assert writer.write(job) is False
+    assert writer.write(job_row(job)) is False
     stored = db_session.get(Job, job.id)
     assert stored is not None and stored.status == JobStatus.QUEUED and stored.enqueued_at is None
+
+
+def test_a_new_job_row_names_every_column_of_the_jobs_table(app):
+    """The writer inserts the submission's row as it is: a column missing from it would be NULL."""
+    with app.app_context():
+        row = new_job_row(Submission("emotion", {"text": "hi"}, {}, "f" * 64), uuid.uuid4(), None)
+    assert set(row) == set(JOB_COLUMNS)
+    assert job_row(Job(**row)) == row

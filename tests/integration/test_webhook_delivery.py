@@ -13,7 +13,6 @@ import json
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 
 import pytest
 import requests

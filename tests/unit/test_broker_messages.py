@@ -1,0 +1,52 @@
+"""How jobs become broker messages (tasks.enqueue) and how a batching worker sizes batches of them."""
+from __future__ import annotations
+
+import uuid
+from types import SimpleNamespace
+
+from tasks.enqueue import MAX_JOBS_PER_MESSAGE, broker_messages
+from workers.batching import DynamicBatches
+
+
+def test_emotion_jobs_share_messages_and_other_jobs_get_one_each():
+    emotion = [uuid.uuid4() for _ in range(MAX_JOBS_PER_MESSAGE + 3)]
+    summaries = [uuid.uuid4() for _ in range(2)]
+    jobs = [(job_id, "emotion") for job_id in emotion[:5]] + [(summaries[0], "summarize")]
+    jobs += [(job_id, "emotion") for job_id in emotion[5:]] + [(summaries[1], "summarize")]
+
+    messages = broker_messages(jobs)
+
+    assert [(task, args) for task, args in messages if task != "tasks.emotion.analyze_job"] == [
+        ("tasks.summarize.summarize_job", [str(summaries[0])]),
+        ("tasks.summarize.summarize_job", [str(summaries[1])]),
+    ]
+    shared = [args for task, args in messages if task == "tasks.emotion.analyze_job"]
+    assert [len(args) for args in shared] == [MAX_JOBS_PER_MESSAGE, 3]
+    assert sum(shared, []) == [str(job_id) for job_id in emotion]
+
+
+class WeighedBatches(DynamicBatches):
+    abstract = True
+    flush_every = 8
+
+    @staticmethod
+    def jobs_in(request) -> int:
+        return len(request.args)
+
+
+def message(jobs: int) -> SimpleNamespace:
+    return SimpleNamespace(args=[str(uuid.uuid4()) for _ in range(jobs)])
+
+
+def test_a_batch_takes_messages_up_to_its_size_in_jobs():
+    batches = WeighedBatches()
+    assert batches._take_batch([message(3), message(3), message(3), message(1)]) == 3
+    assert batches._take_batch([message(2), message(6), message(1)]) == 2
+    assert batches._take_batch([message(20), message(1)]) == 1, "a message larger than a batch still goes alone"
+    assert batches._take_batch([message(1), message(2)]) == 2
+
+
+def test_messages_count_one_each_unless_the_task_says_otherwise():
+    plain = DynamicBatches()
+    plain.flush_every = 2
+    assert plain._take_batch([message(5), message(5), message(5)]) == 2
