@@ -5,9 +5,10 @@ through its process's one subscription (``api.completions``), not on the databas
 message or the deadline. Whatever happens it reads the job once more and answers 200 with the
 finished job, or the usual 202.
 
-A waiting request holds a gunicorn thread for up to ``MAX_WAIT_S`` seconds: with the default 2 workers x 4 threads, eight callers waiting at once leave no thread
-for anyone else. Size ``GUNICORN_THREADS`` for the expected number of waiting callers and keep
-``GUNICORN_TIMEOUT`` above ``MAX_WAIT_S``; for long jobs, webhooks are the better tool.
+A waiting request costs a greenlet in the API's gevent workers (``scripts/gunicorn.conf.py``),
+so many callers may wait at once; with ``GUNICORN_WORKER_CLASS=gthread`` each holds a thread,
+and ``GUNICORN_THREADS`` bounds how many can wait. Keep ``GUNICORN_TIMEOUT`` above
+``MAX_WAIT_S``; for long jobs, webhooks are the better tool.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from api.auth import Principal
 from api.problems import Problem
-from api.ratelimit import InFlightEstimate, SlidingWindowLimiter, enforce_jobs_in_flight
+from api.ratelimit import InFlightEstimate, SlidingWindowLimiter, WindowHit, enforce_jobs_in_flight
 from config.settings import RateLimitTier
 from db.api_keys import create_api_key, find_tenant
 from db.models import Job, JobStatus
@@ -142,6 +142,34 @@ def test_script_survives_a_script_cache_flush(redis):
     limiter.hit("k", tier)
     redis.script_flush()
     assert limiter.hit("k", tier).remaining == 3
+
+
+def test_hits_in_one_round_trip_count_like_hits_one_by_one(redis):
+    prefix = f"test:{uuid.uuid4().hex}:"
+    limiter = SlidingWindowLimiter(redis, key_prefix=prefix)
+    tier = RateLimitTier("t", requests=3, window_s=60, max_jobs_in_flight=1)
+    hits = [WindowHit("a", tier)] * 4 + [WindowHit("b", tier, read_key=prefix + "epoch")]
+    redis.set(prefix + "epoch", "7")
+    answers = limiter.hit_many(hits)
+    assert [state.allowed for state, _, _ in answers] == [True, True, True, False, True]
+    assert [state.remaining for state, _, _ in answers] == [2, 1, 0, 0, 2]
+    assert answers[-1][1] == "7"
+    assert redis.zcard(prefix + "a") == 3, "every allowed hit is its own entry in the window"
+
+
+def test_hits_in_one_round_trip_survive_a_script_cache_flush(redis):
+    limiter = SlidingWindowLimiter(redis, key_prefix=f"test:{uuid.uuid4().hex}:")
+    tier = RateLimitTier("t", requests=5, window_s=60, max_jobs_in_flight=1)
+    limiter.hit_many([WindowHit("k", tier)])
+    redis.script_flush()
+    assert [state.remaining for state, _, _ in limiter.hit_many([WindowHit("k", tier)] * 2)] == [3, 2]
+
+
+def test_hits_in_one_round_trip_raise_for_all_when_redis_is_gone():
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, socket_timeout=0.5)
+    limiter = SlidingWindowLimiter(dead)
+    with pytest.raises(redis_lib.ConnectionError):
+        limiter.hit_many([WindowHit("k", RateLimitTier("t", requests=5, window_s=60, max_jobs_in_flight=1))] * 3)
 
 
 # --- jobs in flight --------------------------------------------------------------------------
