@@ -24,7 +24,14 @@ def test_a_channel_keeps_one_client_and_messages_still_arrive(settings):
         with celery.connection_for_write() as connection:
             channel = connection.default_channel
             assert isinstance(channel, Channel)
-            assert channel._create_client() is channel._create_client()
+            client = channel._create_client()
+            assert client is channel._create_client()
+            client.ping()
+            held = client.connection
+            client.ping()
+            assert held is not None and client.connection is held, "one connection, not a checkout per command"
+            held.disconnect()  # as if Redis had dropped it: the next command connects again
+            assert client.ping()
         job_ids = [uuid.uuid4() for _ in range(4)]
         assert enqueue_jobs(celery, [(job_id, "emotion") for job_id in job_ids[:3]])
         assert enqueue_jobs(celery, [(job_ids[3], "emotion")])
