@@ -107,8 +107,8 @@ def end_request_transaction() -> None:
 def new_job_row(submission: Submission, tenant_id: uuid.UUID, key: str | None) -> dict:
     """Every column of a new job, as the group-commit writer inserts it; ``Job(**row)`` for the ORM.
 
-    Written out, not read off a transient ``Job``: an ORM instance costs more to build and to read
-    than everything else a submission does in Python.
+    Written out, not read off a transient ``Job``: building the ORM instance and reading its
+    columns back (``api.job_writer.job_row``) measured about 50 and 30 us per job here.
     """
     now = utcnow()
     return {

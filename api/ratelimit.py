@@ -6,8 +6,8 @@ timeout on every request.
 """
 from __future__ import annotations
 
-import logging
 import itertools
+import logging
 import math
 import os
 import time
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import redis
-from redis.exceptions import NoScriptError, ResponseError
 from flask import Flask, Response, current_app, g, has_app_context, has_request_context, request
+from redis.exceptions import NoScriptError, ResponseError
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -208,7 +208,7 @@ class SlidingWindowLimiter:
         replies = self._evalsha_pipeline(calls)
         missing = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
-            self.script.sha = self.client.script_load(SLIDING_WINDOW_LUA)
+            self.client.script_load(SLIDING_WINDOW_LUA)
             for index, reply in zip(missing, self._evalsha_pipeline([calls[i] for i in missing])):
                 replies[index] = reply
         return [reply if isinstance(reply, Exception) else hit.answer(reply) for hit, reply in zip(hits, replies)]
