@@ -24,6 +24,12 @@ def db_session() -> Session:
     return g.db_session
 
 
+def end_request_transaction() -> None:
+    """End the transaction of the request's session, if the request opened one."""
+    if "db_session" in g:
+        g.db_session.rollback()
+
+
 def redis_client() -> redis.Redis:
     return current_app.extensions["samo_redis"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import uuid
 from types import SimpleNamespace
 
-from flask import Blueprint, g, request
+from flask import Blueprint, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import current_principal, require_scope
-from api.extensions import celery_client, db_session, job_writer, settings
+from api.extensions import celery_client, db_session, end_request_transaction, job_writer, settings
 from api.job_types import AUDIO_TYPES, Submission, read_submission, release_submission
 from api.metrics import record_job_submitted
 from api.pagination import newest_first_page, parse_limit, parse_status_filter
@@ -81,7 +81,7 @@ def create_job():
     row = new_job_row(submission, principal.tenant_id, key)
     try:
         if writes_only_the_job(submission) and not admission.locked:
-            end_request_transaction()
+            end_request_transaction()  # an idempotency lookup's; the writer has its own connection
             job_writer().write(row)
             job = SimpleNamespace(**row)
         else:
@@ -95,13 +95,6 @@ def create_job():
         return replay_or_conflict(existing, fingerprint)
     record_job_submitted(submission.type)
     return respond_when_finished(job, accepted)
-
-
-def end_request_transaction() -> None:
-    """End the transaction of the request's session, if it opened one (an idempotency lookup, an
-    exact in-flight count): the group-commit writer has a connection of its own."""
-    if "db_session" in g:
-        g.db_session.rollback()
 
 
 def new_job_row(submission: Submission, tenant_id: uuid.UUID, key: str | None) -> dict:

@@ -250,7 +250,6 @@ class EstimateAdmission:
 
 class _LimiterState:
     def __init__(self) -> None:
-        self.limiter: SlidingWindowLimiter | None = None
         self.hits: Coalescer[WindowHit, tuple] | None = None
         self.client: redis.Redis | None = None
         self.skip_until = 0.0
@@ -266,8 +265,8 @@ def _limiter_hits() -> Coalescer[WindowHit, tuple]:
     state = _state()
     client = redis_client()
     if state.hits is None or state.client is not client:
-        state.limiter, state.client = SlidingWindowLimiter(client), client
-        state.hits = Coalescer(state.limiter.hit_many, "samo-rate-limit", MAX_HITS_PER_ROUND_TRIP)
+        state.client = client
+        state.hits = Coalescer(SlidingWindowLimiter(client).hit_many, "samo-rate-limit", MAX_HITS_PER_ROUND_TRIP)
     return state.hits
 
 
