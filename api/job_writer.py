@@ -17,8 +17,10 @@ uploaded file) keep the request's own transaction (``api.jobs``).
 """
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import Connection, Engine, insert, update
@@ -39,36 +41,38 @@ def job_row(job: Job) -> dict:
     return {key: getattr(job, key) for key in JOB_COLUMNS}
 
 
-class MultiRowInsert:
-    """A group of job rows as one ``INSERT ... VALUES (...), (...)`` with positional parameters.
+def _json_scalar(value: object) -> str:
+    """What ``json.dumps`` does not know in a job row: UUIDs and timestamps, in the text forms
+    PostgreSQL's ``uuid`` and ``timestamptz`` read."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in a job row")
 
-    SQLAlchemy's own executemany INSERT (insertmanyvalues) renders and processes every row
-    through its execution machinery, which costs more than the round trip: measured here,
-    4 rows took 808 us of CPU that way and 345 us this way. The values still go through the
-    columns' own bind processors (UUIDs, JSON documents, the status enum, made once), and the
-    statement through ``exec_driver_sql``, so errors are wrapped (``IntegrityError``) and a
-    broken connection is invalidated as for any statement. PostgreSQL only (``%s`` placeholders).
+
+class RecordsetInsert:
+    """A group of job rows as one ``INSERT ... SELECT ... FROM json_populate_recordset(NULL::jobs, %s)``.
+
+    The whole group is one parameter, a JSON array of the rows (made by the C JSON encoder),
+    which PostgreSQL reads into records of the table's own row type: each value goes through its
+    column type's input function (uuid, timestamptz, the ``job_status`` enum, jsonb), as a typed
+    literal would. A ``VALUES`` list with a bind parameter per column instead has psycopg2 adapt
+    and quote every value (measured here, for 4 rows: 264 us of client CPU that way, 103 us this
+    way, and 470 vs 330 us of the PostgreSQL backend's). Errors are those of any statement
+    (``IntegrityError`` for a duplicate key). PostgreSQL only.
     """
 
     def __init__(self, dialect) -> None:
-        columns = [Job.__table__.c[key] for key in JOB_COLUMNS]
-        self._processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+        columns = Job.__table__.columns
+        if any(column.key != column.name for column in columns):
+            raise ValueError("json_populate_recordset matches JSON keys to column names: a row's keys must be them")
         names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
-        self._prefix = f"INSERT INTO {dialect.identifier_preparer.format_table(Job.__table__)} ({names}) VALUES "
-        self._row_placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-        self._statements: dict[int, str] = {}
-
-    def statement(self, rows: int) -> str:
-        if rows not in self._statements:
-            self._statements[rows] = self._prefix + ", ".join([self._row_placeholders] * rows)
-        return self._statements[rows]
+        table = dialect.identifier_preparer.format_table(Job.__table__)
+        self.statement = f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, %s)"
 
     def execute(self, connection: Connection, rows: list[dict]) -> None:
-        parameters = tuple(
-            process(row[key]) if process is not None else row[key]
-            for row in rows for key, process in zip(JOB_COLUMNS, self._processors)
-        )
-        connection.exec_driver_sql(self.statement(len(rows)), parameters)
+        connection.exec_driver_sql(self.statement, (json.dumps(rows, default=_json_scalar),))
 
 
 class JobWriter:
@@ -79,7 +83,7 @@ class JobWriter:
         self.publish = publish
         self._groups: Coalescer[dict, bool] = Coalescer(self._write_group, "samo-job-writer", MAX_GROUP)
         self._connection: Connection | None = None
-        self._multi_row_insert = MultiRowInsert(engine.dialect) if engine.dialect.name == "postgresql" else None
+        self._recordset_insert = RecordsetInsert(engine.dialect) if engine.dialect.name == "postgresql" else None
 
     def write(self, row: dict) -> bool:
         """Commit a new job's row (every column, as :func:`job_row` gives them) and publish its
@@ -125,7 +129,7 @@ class JobWriter:
 
         Checking a connection out of the pool costs a round trip (the pre-ping) per group; the
         writer keeps one instead. On PostgreSQL the group is one multi-row INSERT statement
-        (:class:`MultiRowInsert`), atomic by itself, so it runs in autocommit: one round trip
+        (:class:`RecordsetInsert`), atomic by itself, so it runs in autocommit: one round trip
         instead of BEGIN, INSERT and COMMIT. If the connection broke (the database restarted),
         the error is raised for this group and the next group opens a new one: a group is never
         written twice.
@@ -133,8 +137,8 @@ class JobWriter:
         if self._connection is None or self._connection.closed or self._connection.invalidated:
             self._connection = self._connect()
         try:
-            if self._multi_row_insert is not None:
-                self._multi_row_insert.execute(self._connection, rows)
+            if self._recordset_insert is not None:
+                self._recordset_insert.execute(self._connection, rows)
             else:
                 with self._connection.begin():
                     self._connection.execute(insert(Job), rows)
@@ -145,7 +149,7 @@ class JobWriter:
 
     def _connect(self) -> Connection:
         connection = self.engine.connect()
-        if self._multi_row_insert is not None:
+        if self._recordset_insert is not None:
             connection = connection.execution_options(isolation_level="AUTOCOMMIT")
         return connection
 

@@ -116,3 +116,19 @@ def test_a_new_job_row_names_every_column_of_the_jobs_table(app):
         row = new_job_row(Submission("emotion", {"text": "hi"}, {}, "f" * 64), uuid.uuid4(), None)
     assert set(row) == set(JOB_COLUMNS)
     assert job_row(Job(**row)) == row
+
+
+def test_every_value_of_a_row_is_stored_as_given(settings, db_session, tenant_id):
+    """The group travels as one JSON document (``RecordsetInsert``): each column must read back
+    with its own type, nested and non-ASCII JSON, microseconds and NULLs included."""
+    publisher = RecordingPublisher()
+    publisher.release.set()
+    writer = JobWriter(get_engine(settings.database_url), publisher)
+    job = new_job(tenant_id, key="ключ-🔑")
+    job.input = {"text": "Ünïcode \"quoted\" \\ and\nnewline 🎉", "nested": [1, 2.5, None, {"a": True}]}
+    job.options = {"top_k": 3, "threshold": 0.25}
+    job.created_at = job.created_at.replace(microsecond=123456)
+    row = job_row(job)
+    assert writer.write(row) is True
+    db_session.expire_all()
+    assert job_row(db_session.get(Job, job.id)) == row
