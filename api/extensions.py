@@ -88,9 +88,8 @@ def job_writer():
     """The process's group-commit writer for job rows (``api.job_writer``), made on first use."""
     def make():
         from api.job_writer import JobWriter
-        from tasks.enqueue import enqueue_jobs
+        from tasks.enqueue import JobPublisher
 
-        celery = celery_client()
-        return JobWriter(get_engine(settings().database_url), lambda jobs: enqueue_jobs(celery, jobs))
+        return JobWriter(get_engine(settings().database_url), JobPublisher(celery_client()))
 
     return _made_once_per_app("samo_job_writer", make)
