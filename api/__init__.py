@@ -10,16 +10,17 @@ from typing import Any
 
 from flask import Flask
 
+from api.json_provider import OrjsonProvider
 from config.settings import Settings
 
 
 def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    app.json = OrjsonProvider(app)
     settings = settings or Settings.from_env()
     app.config.from_mapping(
         SAMO_SETTINGS=settings,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
-        JSON_SORT_KEYS=False,
     )
     if test_config:
         app.config.update(test_config)
