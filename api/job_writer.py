@@ -23,6 +23,7 @@ import uuid
 from datetime import datetime
 from typing import Callable
 
+import orjson
 from sqlalchemy import Connection, Engine, insert, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -43,7 +44,7 @@ def job_row(job: Job) -> dict:
 
 def _json_scalar(value: object) -> str:
     """What ``json.dumps`` does not know in a job row: UUIDs and timestamps, in the text forms
-    PostgreSQL's ``uuid`` and ``timestamptz`` read."""
+    PostgreSQL's ``uuid`` and ``timestamptz`` read (and orjson writes)."""
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime):
@@ -54,7 +55,7 @@ def _json_scalar(value: object) -> str:
 class RecordsetInsert:
     """A group of job rows as one ``INSERT ... SELECT ... FROM json_populate_recordset(NULL::jobs, %s)``.
 
-    The whole group is one parameter, a JSON array of the rows (made by the C JSON encoder),
+    The whole group is one parameter, a JSON array of the rows (:meth:`parameter`),
     which PostgreSQL reads into records of the table's own row type: each value goes through its
     column type's input function (uuid, timestamptz, the ``job_status`` enum, jsonb), as a typed
     literal would. A ``VALUES`` list with a bind parameter per column instead has psycopg2 adapt
@@ -71,8 +72,17 @@ class RecordsetInsert:
         table = dialect.identifier_preparer.format_table(Job.__table__)
         self.statement = f"INSERT INTO {table} ({names}) SELECT {names} FROM json_populate_recordset(NULL::{table}, %s)"
 
+    @staticmethod
+    def parameter(rows: list[dict]) -> str:
+        """The rows as one JSON array: orjson writes UUIDs, timestamps (RFC 3339) and the status
+        enum itself; what it refuses (an integer beyond 64 bits in a job's options) goes to the stdlib."""
+        try:
+            return orjson.dumps(rows).decode()
+        except orjson.JSONEncodeError:
+            return json.dumps(rows, default=_json_scalar)
+
     def execute(self, connection: Connection, rows: list[dict]) -> None:
-        connection.exec_driver_sql(self.statement, (json.dumps(rows, default=_json_scalar),))
+        connection.exec_driver_sql(self.statement, (self.parameter(rows),))
 
 
 class JobWriter:

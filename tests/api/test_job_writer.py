@@ -132,3 +132,14 @@ def test_every_value_of_a_row_is_stored_as_given(settings, db_session, tenant_id
     assert writer.write(row) is True
     db_session.expire_all()
     assert job_row(db_session.get(Job, job.id)) == row
+
+
+def test_an_integer_orjson_refuses_is_stored_whole(settings, db_session, tenant_id):
+    publisher = RecordingPublisher()
+    publisher.release.set()
+    writer = JobWriter(get_engine(settings.database_url), publisher)
+    job = new_job(tenant_id)
+    job.options = {"seed": 2**70}
+    assert writer.write(job_row(job)) is True
+    db_session.expire_all()
+    assert db_session.get(Job, job.id).options == {"seed": 2**70}
