@@ -29,7 +29,7 @@ from api.jobs import job_document
 from api.metrics import JOBS_SUBMITTED
 from api.pagination import newest_first_page, parse_limit, parse_status_filter
 from api.problems import Problem
-from api.requests import idempotency_key, json_body, validation_problem
+from api.requests import form_webhook, idempotency_key, json_body, validation_problem
 from api.schemas import BatchCreate, BatchOut
 from api.uploads import (
     ParsedUpload,
@@ -94,7 +94,7 @@ def parse_upload(limits: UploadLimits) -> tuple[ParsedUpload, BatchWebhook | Non
     """JSON (an array, or an object with `items` and maybe `webhook`), multipart, or a raw JSONL/CSV body."""
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
-        return parse_multipart(limits), multipart_webhook()
+        return parse_multipart(limits), form_webhook(BatchWebhook)
     if request.is_json:
         body, webhook = json_body(), None
         if isinstance(body, dict):
@@ -110,20 +110,6 @@ def parse_upload(limits: UploadLimits) -> tuple[ParsedUpload, BatchWebhook | Non
                       "Send JSON, JSONL (application/x-ndjson), CSV (text/csv) or multipart/form-data "
                       "with a `file` part.")
     return parse_stream(fmt, request.stream, limits), None
-
-
-def multipart_webhook() -> BatchWebhook | None:
-    """The optional `webhook` form field: a JSON object like a JSON submission's `webhook`."""
-    raw = request.form.get("webhook")
-    if not raw:
-        return None
-    try:
-        return BatchWebhook.model_validate_json(raw)
-    except ValidationError as error:
-        problem = validation_problem(error)
-        for entry in problem.extensions.get("errors", []):
-            entry["field"] = f"webhook.{entry['field']}"
-        raise problem from None
 
 
 def parse_multipart(limits: UploadLimits) -> ParsedUpload:

@@ -26,8 +26,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from api import schemas
 from api.extensions import settings
 from api.problems import Problem
-from api.requests import json_body, validation_problem
+from api.requests import form_webhook, json_body, validation_problem
 from api.uploads_audio import AudioUpload, stage_audio, too_large
+from api.webhook_schemas import JobWebhook
 from workers.media_storage import discard, place
 
 
@@ -52,7 +53,7 @@ JOB_KINDS = {
 }
 AUDIO_TYPES = frozenset(name for name, kind in JOB_KINDS.items() if kind.audio)
 #: Form fields a multipart submission may carry besides the `file` part.
-FORM_FIELDS = {"type", "options", "services"}
+FORM_FIELDS = {"type", "options", "services", "webhook"}
 
 
 @dataclass
@@ -64,6 +65,8 @@ class Submission:
     job_id: uuid.UUID = field(default_factory=uuid.uuid4)
     #: The validated JSON body (None for multipart).
     body: schemas.JobCreate | None = None
+    #: Called when the job ends: the JSON body's ``webhook`` or a multipart form's ``webhook`` field.
+    webhook: JobWebhook | None = None
     upload: AudioUpload | None = None
     _placed: Path | None = None
     _committed: bool = False
@@ -159,7 +162,8 @@ def read_json() -> Submission:
     kind = JOB_KINDS[body.type]
     options = validate_options(kind, merge_services(kind, body.options, body.services))
     check_text(body.input.text, getattr(settings(), kind.text_limit))
-    return Submission(body.type, body.input.model_dump(), options, request_fingerprint(raw), body=body)
+    return Submission(body.type, body.input.model_dump(), options, request_fingerprint(raw), body=body,
+                      webhook=body.webhook)
 
 
 def form_services(raw: str | None) -> list | None:
@@ -210,8 +214,11 @@ def read_multipart() -> Submission:
         raise invalid("file", "send one file per job")
     options = validate_options(kind, merge_services(kind, form_options(form.get("options")),
                                                      form_services(form.get("services"))))
+    webhook = form_webhook(JobWebhook)
     job_id = uuid.uuid4()
     upload = stage_audio(uploads[0], job_id, settings())
-    fingerprint = request_fingerprint({"type": kind.name, "options": options, "filename": upload.filename,
-                                       "sha256": upload.staged.sha256})
-    return Submission(kind.name, upload.input_document(), options, fingerprint, job_id=job_id, upload=upload)
+    asked = {"type": kind.name, "options": options, "filename": upload.filename, "sha256": upload.staged.sha256}
+    if webhook is not None:  # absent, the fingerprint stays what it was before forms took a webhook
+        asked["webhook"] = webhook.model_dump(mode="json")
+    return Submission(kind.name, upload.input_document(), options, request_fingerprint(asked), job_id=job_id,
+                      upload=upload, webhook=webhook)

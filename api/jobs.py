@@ -116,13 +116,13 @@ def new_job_row(submission: Submission, tenant_id: uuid.UUID, key: str | None) -
 
 def writes_only_the_job(submission: Submission) -> bool:
     """No uploaded file to place and no webhook subscription to store beside the row."""
-    return submission.upload is None and getattr(submission.body, "webhook", None) is None
+    return submission.upload is None and submission.webhook is None
 
 
 def store_in_request(session, job: Job, submission: Submission) -> None:
     """The job with what it brings (a placed upload, a webhook subscription) in the request's transaction."""
     submission.place_media()
-    attach_job_webhook(session, job, submission.body)
+    attach_job_webhook(session, job, submission.webhook)
     session.add(job)
     session.commit()
     submission.committed()

@@ -48,6 +48,7 @@ AUDIO_UPLOAD = {
                 "options": {"type": "string", "description": "A JSON object: TranscribeOptions or AnalyzeOptions."},
                 "services": {"type": "string",
                              "description": "`analyze`: a JSON array or comma-separated list of emotion, summary."},
+                "webhook": {"type": "string", "description": "A JSON JobWebhook object: called when the job ends."},
             },
         },
     },

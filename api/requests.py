@@ -54,3 +54,18 @@ def parse_body(model: type[Model]) -> tuple[Model, object]:
         return model.model_validate(raw), raw
     except ValidationError as error:
         raise validation_problem(error) from None
+
+
+def form_webhook(model: type[Model]) -> Model | None:
+    """The optional `webhook` field of a multipart form: a JSON object like a JSON submission's
+    `webhook`; its errors name their fields under `webhook.`."""
+    raw = request.form.get("webhook")
+    if not raw:
+        return None
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        problem = validation_problem(error)
+        for entry in problem.extensions.get("errors", []):
+            entry["field"] = f"webhook.{entry['field']}"
+        raise problem from None

@@ -21,7 +21,7 @@ from api.extensions import celery_client, db_session, settings
 from api.pagination import newest_first_page, parse_limit
 from api.problems import Problem
 from api.requests import parse_body
-from api.webhook_schemas import EndpointCreate, EndpointUpdate
+from api.webhook_schemas import EndpointCreate, EndpointUpdate, JobWebhook
 from db.documents import iso_datetime
 from db.models import Job, WebhookDelivery, WebhookEndpoint, utcnow
 from db.webhooks import (
@@ -56,9 +56,9 @@ def check_url(url: str, field: str = "url") -> str:
     return url
 
 
-def attach_job_webhook(session, job: Job, body) -> None:
+def attach_job_webhook(session, job: Job, webhook: JobWebhook | None) -> None:
     """Store the submission's ``webhook`` with its job (same transaction); no-op without one."""
-    attach_webhook(session, job.tenant_id, getattr(body, "webhook", None), "webhook.url", job_id=job.id)
+    attach_webhook(session, job.tenant_id, webhook, "webhook.url", job_id=job.id)
 
 
 def attach_batch_webhook(session, batch, webhook) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -230,6 +231,40 @@ def test_idempotent_uploads_replay_the_job_and_keep_one_file(client, make_tenant
     assert again.headers["Idempotent-Replayed"] == "true"
     assert_problem(upload(client, tenant, clips["flac"], headers=key), 409, "idempotency-key-reused")
     assert media_files(settings) == files_after_first
+
+
+def test_an_upload_takes_a_webhook_field_stored_with_its_job(client, make_tenant, settings, clips, db_session):
+    from sqlalchemy import select
+
+    from db.models import WebhookSubscription
+
+    tenant = make_tenant()
+    hook = {"url": "https://hooks.example.com/voice", "events": ["job.succeeded"]}
+    response = upload(client, tenant, clips["wav"], webhook=json.dumps(hook))
+    assert response.status_code == 202, response.get_data(as_text=True)
+    job_id = response.get_json()["id"]
+    subscription = db_session.scalar(select(WebhookSubscription)
+                                     .where(WebhookSubscription.job_id == uuid.UUID(job_id)))
+    assert subscription is not None and subscription.url == hook["url"]
+    assert list(subscription.events) == hook["events"]
+    before = media_files(settings)
+    bad_json = upload(client, tenant, clips["wav"], webhook='{"url": 3}')
+    assert assert_problem(bad_json, 422, "validation-error")["errors"][0]["field"] == "webhook.url"
+    assert_problem(upload(client, tenant, clips["wav"], webhook=json.dumps({"url": "http://127.0.0.1/x"})),
+                   422, "invalid-webhook-url")
+    assert media_files(settings) == before
+
+
+def test_a_replayed_upload_with_another_webhook_is_a_conflict(client, make_tenant, clips):
+    tenant = make_tenant()
+    key = {"Idempotency-Key": "voice-note-hook"}
+    hook = {"url": "https://hooks.example.com/a"}
+    first = upload(client, tenant, clips["wav"], headers=key, webhook=json.dumps(hook))
+    assert upload(client, tenant, clips["wav"], headers=key, webhook=json.dumps(hook)).get_json()["id"] == \
+        first.get_json()["id"]
+    assert_problem(upload(client, tenant, clips["wav"], headers=key,
+                          webhook=json.dumps({"url": "https://hooks.example.com/b"})), 409, "idempotency-key-reused")
+    assert_problem(upload(client, tenant, clips["wav"], headers=key), 409, "idempotency-key-reused")
 
 
 def test_jobs_in_flight_cap_refuses_uploads_without_keeping_them(client, make_tenant, settings, clips):

@@ -22,6 +22,7 @@ from standardwebhooks.webhooks import Webhook
 from db.models import Job, JobStatus, WebhookDelivery, WebhookEndpoint, utcnow
 from db.session import session_scope
 from tests.conftest import settings_env
+from tests.support import audio
 from tests.support.polling import wait_for_job, wait_until
 from tests.support.processes import CeleryWorker, serve_app_in_thread
 
@@ -178,6 +179,22 @@ def test_a_finished_job_calls_its_webhook_signed_per_standard_webhooks(
     assert calls[0]["headers"]["Host"] == url.split("/")[2]
     time.sleep(0.5)
     assert len(receiver.received("/job-hook")) == 1
+
+
+def test_a_transcribed_upload_calls_the_webhook_its_form_gave(
+        api_url, cpu_worker, webhooks_worker, receiver, make_tenant, tmp_path):
+    tenant = make_tenant()
+    secret = requests.get(f"{api_url}/v1/webhooks/signing-secret", headers=tenant.headers, timeout=10).json()
+    clip = audio.speak("Please call me back when the report is ready.", tmp_path / "note.wav")
+    url = receiver.url("/voice-hook")
+    with open(clip, "rb") as file:
+        job = requests.post(f"{api_url}/v1/jobs", headers=tenant.headers, timeout=30, files={"file": file},
+                            data={"type": "transcribe", "webhook": json.dumps({"url": url})}).json()
+    done = wait_for_job(api_url, job["id"], tenant.headers, timeout_s=120)
+    assert done["status"] == "succeeded", done
+    calls = wait_until(lambda: receiver.received("/voice-hook"), timeout_s=30, message="webhook received")
+    payload = Webhook(secret["secret"]).verify(calls[0]["body"], calls[0]["headers"])
+    assert payload["type"] == "job.succeeded" and payload["data"] == done
 
 
 def test_failing_twice_then_succeeding_gives_one_delivery_after_two_recorded_failures(
