@@ -23,6 +23,7 @@ from db import documents
 from db.jobs import cancel_job, mark_unpublished
 from db.models import Job, JobStatus, utcnow
 from tasks.enqueue import enqueue_job
+from tasks.events import job_finished
 from workers.media_storage import discard
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
@@ -167,6 +168,7 @@ def cancel(job_id: uuid.UUID):
         raise Problem(409, "job-not-cancelable", "Job cannot be canceled",
                       f"The job has already finished with status {job.status.value}.", status_now=job.status.value)
     session.commit()
+    job_finished(settings(), job.id, JobStatus.CANCELED.value)  # wakes `Prefer: wait` callers, job.canceled webhooks
     if job.type in AUDIO_TYPES:
         discard(settings(), job.id)
     session.refresh(job)

@@ -7,8 +7,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobEventType = Literal["job.succeeded", "job.failed"]
-EventType = Literal["job.succeeded", "job.failed", "batch.completed", "batch.progress"]
+JobEventType = Literal["job.succeeded", "job.failed", "job.canceled"]
+EventType = Literal["job.succeeded", "job.failed", "job.canceled", "batch.completed", "batch.progress"]
 DeliveryStatus = Literal["pending", "succeeded", "failed", "dead"]
 URL_FIELD = Field(min_length=1, max_length=2048,
                   description="http or https; it must resolve to public addresses only.")

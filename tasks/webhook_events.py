@@ -26,7 +26,7 @@ from db.webhooks import create_deliveries
 log = logging.getLogger(__name__)
 
 DELIVER_TASK = "tasks.webhooks.deliver"
-JOB_EVENTS = {"succeeded": "job.succeeded", "failed": "job.failed"}
+JOB_EVENTS = {"succeeded": "job.succeeded", "failed": "job.failed", "canceled": "job.canceled"}
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
@@ -89,7 +89,7 @@ def publish(settings: Settings, celery: Celery, delivery_ids: list[uuid.UUID]) -
 
 
 def emit_job_event(settings: Settings, celery: Celery, job_id: uuid.UUID, status: str) -> list[uuid.UUID]:
-    """``job.succeeded`` / ``job.failed`` for the job's own webhook and the tenant's endpoints.
+    """``job.succeeded`` / ``job.failed`` / ``job.canceled`` for the job's own webhook and the tenant's endpoints.
 
     Items of a batch send none: their batch's ``batch.completed`` (and ``batch.progress``)
     stand for them, or a bulk upload would set off one webhook per row. Model workers call

@@ -125,6 +125,24 @@ def test_cancel_a_queued_job_then_cancel_again_is_a_409(client, make_tenant):
     assert_problem(client.post(f"/v1/jobs/{job_id}/cancel", headers=tenant.headers), 409, "job-not-cancelable")
 
 
+def test_a_cancel_sends_job_canceled_to_who_asked_for_it_once(client, make_tenant, db_session):
+    from sqlalchemy import select
+
+    from db.models import WebhookDelivery
+
+    tenant = make_tenant()
+    asked = {"type": "emotion", "input": {"text": "never mind"},
+             "webhook": {"url": "https://hooks.example.com/c", "events": ["job.canceled"]}}
+    not_asked = {**asked, "webhook": {"url": "https://hooks.example.com/s", "events": ["job.succeeded"]}}
+    ids = [submit(client, tenant, body).get_json()["id"] for body in (asked, not_asked)]
+    for job_id in ids:
+        assert client.post(f"/v1/jobs/{job_id}/cancel", headers=tenant.headers).status_code == 200
+        assert client.post(f"/v1/jobs/{job_id}/cancel", headers=tenant.headers).status_code == 409
+    deliveries = db_session.scalars(select(WebhookDelivery)
+                                    .where(WebhookDelivery.job_id.in_([uuid.UUID(i) for i in ids]))).all()
+    assert [(str(d.job_id), d.event_type) for d in deliveries] == [(ids[0], "job.canceled")]
+
+
 def test_list_is_newest_first_paginated_by_cursor_and_filtered_by_status(client, make_tenant):
     tenant = make_tenant()
     ids = [submit(client, tenant, {"type": "emotion", "input": {"text": f"text {n}"}}).get_json()["id"]

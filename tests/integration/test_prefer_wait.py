@@ -91,6 +91,27 @@ def test_the_wait_ends_on_the_completion_notification_and_is_capped_at_60s(unser
     assert elapsed < 5
 
 
+def test_a_cancel_ends_the_wait_at_once(unserved_client, settings, make_tenant):
+    tenant = make_tenant()
+
+    def cancel_soon():
+        def pending_job():
+            with session_scope(settings.database_url) as session:
+                return session.scalar(select(Job.id).where(Job.tenant_id == tenant.tenant_id))
+        job_id = wait_until(pending_job, timeout_s=10, message="job stored")
+        time.sleep(0.3)
+        assert unserved_client.post(f"/v1/jobs/{job_id}/cancel", headers=tenant.headers).status_code == 200
+
+    canceler = threading.Thread(target=cancel_soon, daemon=True)
+    canceler.start()
+    started = time.monotonic()
+    response = unserved_client.post("/v1/jobs", json=TEXT_JOB, headers={**tenant.headers, "Prefer": "wait=30"})
+    elapsed = time.monotonic() - started
+    canceler.join(timeout=10)
+    assert response.status_code == 200 and response.get_json()["status"] == "canceled"
+    assert elapsed < 5
+
+
 def test_waiting_does_not_poll_the_database(unserved_client, settings, make_tenant):
     tenant = make_tenant()
     job_reads = []
