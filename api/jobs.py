@@ -24,6 +24,7 @@ from db.jobs import cancel_job, mark_unpublished
 from db.models import Job, JobStatus, utcnow
 from tasks.enqueue import enqueue_job
 from tasks.events import job_finished
+from tasks.webhook_events import stage_job_events
 from workers.media_storage import discard
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
@@ -167,8 +168,9 @@ def cancel(job_id: uuid.UUID):
     if not cancel_job(session, job.id):
         raise Problem(409, "job-not-cancelable", "Job cannot be canceled",
                       f"The job has already finished with status {job.status.value}.", status_now=job.status.value)
+    deliveries = stage_job_events(settings(), session, [job.id], JobStatus.CANCELED.value)
     session.commit()
-    job_finished(settings(), job.id, JobStatus.CANCELED.value)  # wakes `Prefer: wait` callers, job.canceled webhooks
+    job_finished(settings(), job.id, JobStatus.CANCELED.value, deliveries)  # `Prefer: wait` callers, webhooks
     if job.type in AUDIO_TYPES:
         discard(settings(), job.id)
     session.refresh(job)

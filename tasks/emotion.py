@@ -25,6 +25,7 @@ from db.jobs import ClaimedJob, claim_jobs, complete_emotion_jobs, fail_job
 from db.models import Job
 from db.session import session_scope
 from tasks.events import jobs_finished
+from tasks.webhook_events import stage_job_events
 from workers.batching import DynamicBatches, forward_passes
 from workers.celery_app import app, settings
 from workers.models import emotion_classifier
@@ -193,12 +194,15 @@ def store(successes: list[tuple[ClaimedJob, dict]], failures: list[tuple[Claimed
         succeeded = (complete_emotion_jobs(session, successes, classifier.name, classifier.version)
                      if successes else [])
         failed = [job for job, failure in failures if fail_job(session, job, failure.code, failure.message)]
+        if report.announce_jobs:
+            deliveries = {status: stage_job_events(settings, session, [job.id for job in jobs], status)
+                          for status, jobs in (("succeeded", succeeded), ("failed", failed))}
     discarded = len(successes) + len(failures) - len(succeeded) - len(failed)
     if discarded:
         log.info("%d jobs finished elsewhere or were canceled; their results were discarded", discarded)
     if report.announce_jobs:
-        jobs_finished(settings, [job.id for job in succeeded], "succeeded")
-        jobs_finished(settings, [job.id for job in failed], "failed")
+        jobs_finished(settings, [job.id for job in succeeded], "succeeded", deliveries["succeeded"])
+        jobs_finished(settings, [job.id for job in failed], "failed", deliveries["failed"])
     report.statuses["succeeded"] += len(succeeded)
     report.statuses["failed"] += len(failed)
     return succeeded + failed

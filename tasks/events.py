@@ -1,12 +1,15 @@
 """What happens after a job reaches a terminal state, once its transaction has committed.
 
-Every task calls ``job_finished`` after storing a terminal state; this is the one place where
-follow-up work hangs (a Redis notification for callers waiting on the job, webhooks).
+Whoever stores a terminal state stages the job's webhook deliveries in the same transaction
+(``tasks.webhook_events.stage_job_events``), then calls ``job_finished`` after the commit; this is
+the one place where follow-up work hangs (a Redis notification for callers waiting on the job,
+publishing those deliveries).
 """
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 import redis
 
@@ -31,28 +34,16 @@ def _redis(settings: Settings) -> redis.Redis:
     return _redis_clients[settings.redis_url]
 
 
-def job_finished(settings: Settings, job_id: uuid.UUID, status: str) -> None:
-    """Tell whoever waits on the job and queue its webhooks. Best effort: the stored state stays the truth."""
-    try:
-        _redis(settings).publish(finished_channel(job_id), status)
-    except redis.RedisError:
-        log.warning("could not publish completion of job %s", job_id, exc_info=True)
-    try:
-        from tasks.webhook_events import emit_job_event, publisher
-
-        emit_job_event(settings, publisher(settings), job_id, status)
-    except Exception:  # noqa: BLE001 - a webhook problem must not fail the job that triggered it
-        log.warning("could not queue the webhooks of job %s", job_id, exc_info=True)
+def job_finished(settings: Settings, job_id: uuid.UUID, status: str, deliveries: Sequence[uuid.UUID] = ()) -> None:
+    """Tell whoever waits on the job and publish the webhook deliveries staged with its terminal
+    state. Best effort: the stored state stays the truth, and an unpublished delivery is sent by the sweep."""
+    jobs_finished(settings, [job_id], status, deliveries)
 
 
-def jobs_finished(settings: Settings, job_ids: list[uuid.UUID], status: str) -> None:
-    """:func:`job_finished` for many jobs stored in one transaction (a batch of jobs, a bulk chunk).
-
-    The same effects at a fraction of the round trips: one pipelined publish for all waiters,
-    and one query for the jobs that may have webhooks (a webhook of their own, or endpoints of
-    their tenant; never batch items, see ``tasks.webhook_events.emit_job_event``). Only those
-    go through the per-job webhook path.
-    """
+def jobs_finished(settings: Settings, job_ids: list[uuid.UUID], status: str, deliveries: Sequence[uuid.UUID] = ()
+                  ) -> None:
+    """:func:`job_finished` for many jobs stored in one transaction (a batch of jobs): one
+    pipelined publish for all waiters, then the deliveries staged with them."""
     if not job_ids:
         return
     try:
@@ -62,31 +53,14 @@ def jobs_finished(settings: Settings, job_ids: list[uuid.UUID], status: str) -> 
             pipe.execute()
     except redis.RedisError:
         log.warning("could not publish completion of %d jobs", len(job_ids), exc_info=True)
+    if not deliveries:
+        return
     try:
-        from tasks.webhook_events import JOB_EVENTS, emit_job_event, publisher
+        from tasks.webhook_events import publish, publisher
 
-        if status not in JOB_EVENTS:
-            return
-        for job_id in _jobs_with_webhooks(settings, job_ids):
-            emit_job_event(settings, publisher(settings), job_id, status)
-    except Exception:  # noqa: BLE001 - a webhook problem must not fail the jobs that triggered it
-        log.warning("could not queue the webhooks of %d jobs", len(job_ids), exc_info=True)
-
-
-def _jobs_with_webhooks(settings: Settings, job_ids: list[uuid.UUID]) -> list[uuid.UUID]:
-    from sqlalchemy import exists, or_, select
-
-    from db.models import Job, WebhookEndpoint, WebhookSubscription
-    from db.session import session_scope
-
-    with session_scope(settings.database_url) as session:
-        return list(session.scalars(
-            select(Job.id).where(
-                Job.id.in_(job_ids), Job.batch_id.is_(None),
-                or_(exists().where(WebhookSubscription.job_id == Job.id),
-                    exists().where(WebhookEndpoint.tenant_id == Job.tenant_id, WebhookEndpoint.enabled.is_(True))),
-            )
-        ))
+        publish(settings, publisher(settings), list(deliveries))
+    except Exception:  # noqa: BLE001 - the deliveries are stored: the sweep sends them
+        log.warning("could not publish the webhooks of %d jobs", len(job_ids), exc_info=True)
 
 
 BATCH_FINISHED_CHANNEL = "samo:batches:finished:{}"

@@ -1,8 +1,9 @@
 """The life of one model job in a worker, shared by the transcribe, summarize and analyze tasks.
 
 Claim the job (a conditional update: a redelivered or canceled job is skipped), run the work,
-store exactly one terminal state, tell waiting callers (``tasks.events.job_finished``) and
-remove the job's uploaded audio. Every failure of the work itself ends as a failed job with a
+store exactly one terminal state with its webhook deliveries (one transaction), tell waiting
+callers and publish those deliveries (``tasks.events.job_finished``), and remove the job's
+uploaded audio. Every failure of the work itself ends as a failed job with a
 stable code; only the database being unreachable escapes, so Celery can retry the task with
 the upload still in place.
 """
@@ -16,6 +17,7 @@ from typing import Callable
 from db.jobs import ClaimedJob, claim_job, complete_job, emotion_score_rows, fail_job, fail_unclaimed_job
 from db.session import session_scope
 from tasks.events import job_finished
+from tasks.webhook_events import stage_job_events
 from workers.celery_app import settings
 from workers.media_storage import discard
 from workers.speech.errors import TranscriptionError
@@ -72,7 +74,8 @@ def run_job(job_id: uuid.UUID, work: Callable[[ClaimedJob], Outcome]) -> str | N
         with session_scope(settings.database_url) as session:
             stored = fail_unclaimed_job(session, job.id, "too_many_attempts",
                                         f"The job was started {MAX_ATTEMPTS} times without finishing.")
-        return finished(job, "failed" if stored else None)
+            deliveries = stage_job_events(settings, session, [job.id], "failed") if stored else []
+        return finished(job, "failed" if stored else None, deliveries)
 
     try:
         outcome = work(job)
@@ -90,22 +93,24 @@ def run_job(job_id: uuid.UUID, work: Callable[[ClaimedJob], Outcome]) -> str | N
         stored = complete_job(session, job, outcome.result, outcome.model_name, outcome.model_version)
         if stored and outcome.emotion is not None:
             session.add_all(emotion_score_rows(job, outcome.emotion))
+        deliveries = stage_job_events(settings, session, [job.id], "succeeded") if stored else []
     if not stored:
         log.info("job %s finished elsewhere or was canceled; result discarded", job_id)
-    return finished(job, "succeeded" if stored else None)
+    return finished(job, "succeeded" if stored else None, deliveries)
 
 
 def record_failure(job: ClaimedJob, code: str, message: str) -> str | None:
     log.info("%s job %s failed: %s: %s", job.type, job.id, code, message)
     with session_scope(settings.database_url) as session:
         stored = fail_job(session, job, code, message)
-    return finished(job, "failed" if stored else None)
+        deliveries = stage_job_events(settings, session, [job.id], "failed") if stored else []
+    return finished(job, "failed" if stored else None, deliveries)
 
 
-def finished(job: ClaimedJob, status: str | None) -> str | None:
+def finished(job: ClaimedJob, status: str | None, deliveries: list[uuid.UUID]) -> str | None:
     """The job is terminal whoever stored it: its upload is no longer needed."""
     if "audio" in job.input:
         discard(settings, job.id)
     if status is not None:
-        job_finished(settings, job.id, status)
+        job_finished(settings, job.id, status, deliveries)
     return status

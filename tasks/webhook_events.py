@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Callable
 
 from celery import Celery
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
@@ -88,30 +88,34 @@ def publish(settings: Settings, celery: Celery, delivery_ids: list[uuid.UUID]) -
             enqueue_delivery(celery, delivery_id, delay)
 
 
-def emit_job_event(settings: Settings, celery: Celery, job_id: uuid.UUID, status: str) -> list[uuid.UUID]:
-    """``job.succeeded`` / ``job.failed`` / ``job.canceled`` for the job's own webhook and the tenant's endpoints.
+def stage_job_events(settings: Settings, session: Session, job_ids: list[uuid.UUID], status: str
+                     ) -> list[uuid.UUID]:
+    """``job.succeeded`` / ``job.failed`` / ``job.canceled`` deliveries for the jobs' own webhooks
+    and their tenants' endpoints, stored in ``session``; publish them with :func:`publish` after commit.
 
-    Items of a batch send none: their batch's ``batch.completed`` (and ``batch.progress``)
-    stand for them, or a bulk upload would set off one webhook per row. Model workers call
-    this for every job, so a job nobody subscribed to costs one indexed query.
+    Called in the transaction that stores the jobs' terminal state (an outbox): the state and its
+    deliveries commit together, so a crash between the two cannot lose an event; a delivery whose
+    message never went out is sent by the ``dispatch_due`` sweep. Items of a batch send none:
+    their batch's ``batch.completed`` (and ``batch.progress``) stand for them, or a bulk upload
+    would set off one webhook per row. Jobs nobody subscribed to cost one indexed query in all.
     """
     event_type = JOB_EVENTS.get(status)
-    if event_type is None:
+    if event_type is None or not job_ids:
         return []
-    with session_scope(settings.database_url) as session:
-        owner = session.execute(
-            select(Job.tenant_id, Job.batch_id,
-                   exists().where(WebhookSubscription.job_id == Job.id).label("has_own_webhook"),
-                   exists().where(WebhookEndpoint.tenant_id == Job.tenant_id, WebhookEndpoint.enabled.is_(True))
-                   .label("tenant_has_endpoints"))
-            .where(Job.id == job_id)
-        ).first()
-        if owner is None or owner.batch_id is not None or not (owner.has_own_webhook or owner.tenant_has_endpoints):
-            return []
-        delivery_ids = emit(settings, session, owner.tenant_id, event_type,
-                            lambda: job_document(session.get(Job, job_id)), job_id=job_id)
-    publish(settings, celery, delivery_ids)
+    owners = session.execute(
+        select(Job.id, Job.tenant_id).where(
+            Job.id.in_(job_ids), Job.batch_id.is_(None),
+            or_(exists().where(WebhookSubscription.job_id == Job.id),
+                exists().where(WebhookEndpoint.tenant_id == Job.tenant_id, WebhookEndpoint.enabled.is_(True))),
+        )
+    ).all()
+    delivery_ids: list[uuid.UUID] = []
+    for job_id, tenant_id in owners:
+        delivery_ids += emit(settings, session, tenant_id, event_type,
+                             lambda job_id=job_id: job_document(session.get(Job, job_id, populate_existing=True)),
+                             job_id=job_id)
     return delivery_ids
+
 
 
 def emit_batch_event(settings: Settings, celery: Celery, batch_id: uuid.UUID, event_type: str) -> list[uuid.UUID]:

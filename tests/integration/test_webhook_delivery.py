@@ -2,7 +2,7 @@
 
 The worker's allow-list admits 127.0.0.1 (and nothing else) so it may call the receiver; its
 retry schedule is shortened to fractions of a second. Events come from the real fan-out
-(``tasks.webhook_events.emit_job_event``) on job rows stored finished, except in the first
+(``tasks.webhook_events.stage_job_events``) on job rows stored finished, except in the first
 test, where a real model worker finishes a real job.
 """
 from __future__ import annotations
@@ -143,9 +143,13 @@ def finished_job(settings, tenant, status=JobStatus.SUCCEEDED, **webhook) -> uui
 
 
 def emit(settings, celery, job_id, status="succeeded"):
-    from tasks.webhook_events import emit_job_event
+    """The job's event staged and published as a worker storing its state would."""
+    from tasks.webhook_events import publish, stage_job_events
 
-    return emit_job_event(settings, celery, job_id, status)
+    with session_scope(settings.database_url) as session:
+        delivery_ids = stage_job_events(settings, session, [job_id], status)
+    publish(settings, celery, delivery_ids)
+    return delivery_ids
 
 
 def delivery_when(settings, delivery_id, done, timeout_s=30) -> WebhookDelivery:
@@ -195,6 +199,40 @@ def test_a_transcribed_upload_calls_the_webhook_its_form_gave(
     calls = wait_until(lambda: receiver.received("/voice-hook"), timeout_s=30, message="webhook received")
     payload = Webhook(secret["secret"]).verify(calls[0]["body"], calls[0]["headers"])
     assert payload["type"] == "job.succeeded" and payload["data"] == done
+
+
+def test_an_event_commits_with_its_state_so_a_crash_before_publishing_loses_nothing(
+        settings, celery, webhooks_worker, receiver, make_tenant):
+    """The outbox: a job's deliveries are stored in the transaction that stores its terminal state."""
+    from db.jobs import fail_unclaimed_job
+    from tasks.webhook_events import stage_job_events
+    from tasks.webhooks import dispatch_due_deliveries
+
+    tenant = make_tenant()
+    url = receiver.url("/outbox")
+    job_id = finished_job(settings, tenant, status=JobStatus.RUNNING, url=url, events=["job.failed"])
+
+    def fail_and_stage(session) -> list[uuid.UUID]:
+        assert fail_unclaimed_job(session, job_id, "worker_lost", "The worker stopped.")
+        return stage_job_events(settings, session, [job_id], "failed")
+
+    with pytest.raises(RuntimeError):
+        with session_scope(settings.database_url) as session:
+            assert fail_and_stage(session)
+            raise RuntimeError("the worker dies before its commit")
+    with session_scope(settings.database_url) as session:
+        assert session.get(Job, job_id).status == JobStatus.RUNNING
+        assert not session.scalars(select(WebhookDelivery).where(WebhookDelivery.job_id == job_id)).all()
+
+    with session_scope(settings.database_url) as session:
+        delivery_ids = fail_and_stage(session)
+    # The worker dies here, before publishing: the sweep sends the delivery once its message counts as lost.
+    time.sleep(0.01)
+    assert dispatch_due_deliveries(dataclasses.replace(settings, requeue_after_s=0), celery) >= 1
+    delivered = delivery_when(settings, delivery_ids[0], finished)
+    assert delivered.status == "succeeded"
+    calls = receiver.received("/outbox")
+    assert len(calls) == 1 and json.loads(calls[0]["body"])["type"] == "job.failed"
 
 
 def test_failing_twice_then_succeeding_gives_one_delivery_after_two_recorded_failures(
