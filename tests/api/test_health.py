@@ -81,6 +81,21 @@ def test_readyz_is_ready_with_a_live_cpu_worker(client, cpu_worker):
     assert body["checks"]["workers"]["queues"]["cpu"] >= 1
 
 
+def test_readyz_finds_the_worker_in_time_after_its_app_has_published(settings, cpu_worker, make_tenant):
+    """The order that once failed: an app that has published jobs probes after another app's probe."""
+    from api import create_app
+
+    fresh = create_app(settings, {"TESTING": True}).test_client()
+    tenant = make_tenant()
+    done = fresh.post("/v1/jobs", json={"type": "emotion", "input": {"text": "Lovely!"}},
+                      headers={**tenant.headers, "Prefer": "wait=30"})
+    assert done.status_code == 200, done.get_data(as_text=True)
+    gpu_app = create_app(dataclasses.replace(settings, gpu_workers_enabled=True), {"TESTING": True})
+    assert gpu_app.test_client().get("/readyz").status_code == 503
+    response = fresh.get("/readyz")
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
 def test_request_metrics_are_grouped_by_url_rule_and_skip_probes(client):
     client.get("/healthz")
     job_id = uuid.uuid4()
