@@ -8,7 +8,7 @@ how much of the floor a submission keeps; goal >= 0.4. Then the API's memory, pe
 The two are measured in alternating rounds (healthz, jobs, healthz, jobs, ...) and the ratio
 reported is the median of the rounds' ratios. Each round's ratio compares measurements taken
 seconds apart, so a drift in the speed of a shared machine (seen here: the same loop of
-pure Python taking 290 to 490 ms from one minute to the next) moves both sides of it alike
+pure Python taking 293 to 494 ms from one minute to the next) moves both sides of it alike
 instead of landing on one side only.
 
 Needs PostgreSQL and Redis: a temporary database and Redis database are made the way the tests
