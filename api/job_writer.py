@@ -34,12 +34,6 @@ log = logging.getLogger(__name__)
 
 #: Rows per INSERT; a larger wave is written in several groups.
 MAX_GROUP = 256
-JOB_COLUMNS = tuple(column.key for column in Job.__table__.columns)
-
-
-def job_row(job: Job) -> dict:
-    """Every column of a new (transient) job, defaults included, as the INSERT writes it."""
-    return {key: getattr(job, key) for key in JOB_COLUMNS}
 
 
 def _json_scalar(value: object) -> str:
@@ -97,7 +91,7 @@ class JobWriter:
         self._recordset_insert = RecordsetInsert(engine.dialect) if engine.dialect.name == "postgresql" else None
 
     def write(self, row: dict) -> bool:
-        """Commit a new job's row (every column, as :func:`job_row` gives them) and publish its
+        """Commit a new job's row (every column, as ``api.jobs.new_job_row`` gives them) and publish its
         message; returns whether the message went out.
 
         Raises what the INSERT raised for this row (``IntegrityError`` for a duplicate key, or

@@ -404,15 +404,15 @@ def _lock_tenant_admission(session: Session, tenant_id: uuid.UUID) -> None:
                         {"cls": JOBS_IN_FLIGHT_LOCK_CLASS, "obj": zlib.crc32(tenant_id.bytes) - 2**31})
 
 
-def enforce_jobs_in_flight(session: Session | Callable[[], Session], principal, new_jobs: int = 1,
+def enforce_jobs_in_flight(sessions: Callable[[], Session], principal, new_jobs: int = 1,
                            config: Settings | None = None) -> Admission:
     """Refuse work beyond the tier's cap on unfinished jobs.
 
     Far from the cap the Redis estimate admits (:class:`InFlightEstimate`), in the request's
     rate-limit round trip when its view is marked :func:`admits_jobs`; near the cap, or without
     the estimate, the jobs are counted under a per-tenant transaction lock (PostgreSQL), which
-    the caller holds until it commits the new jobs. ``session`` may be a callable that gives the
-    session: it is then asked for only when the jobs are counted.
+    the caller holds until it commits the new jobs. ``sessions()`` gives that session; it is
+    asked for only when the jobs are counted.
     """
     tier = tier_for(config or app_settings(), principal.tier)
     cap = tier.max_jobs_in_flight
@@ -430,8 +430,7 @@ def enforce_jobs_in_flight(session: Session | Callable[[], Session], principal, 
             estimate, admitted = None, None
         if admitted is not None:
             return Admission(admitted - new_jobs, locked=False)
-    if not isinstance(session, Session):
-        session = session()
+    session = sessions()
     _lock_tenant_admission(session, principal.tenant_id)
     in_flight = count_jobs_in_flight(session, principal.tenant_id, cap + 1)
     if in_flight + new_jobs > cap:

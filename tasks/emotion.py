@@ -194,9 +194,8 @@ def store(successes: list[tuple[ClaimedJob, dict]], failures: list[tuple[Claimed
         succeeded = (complete_emotion_jobs(session, successes, classifier.name, classifier.version)
                      if successes else [])
         failed = [job for job, failure in failures if fail_job(session, job, failure.code, failure.message)]
-        if report.announce_jobs:
-            deliveries = {status: stage_job_events(settings, session, [job.id for job in jobs], status)
-                          for status, jobs in (("succeeded", succeeded), ("failed", failed))}
+        deliveries = {status: stage_job_events(settings, session, [job.id for job in jobs], status)
+                      for status, jobs in (("succeeded", succeeded), ("failed", failed))} if report.announce_jobs else {}
     discarded = len(successes) + len(failures) - len(succeeded) - len(failed)
     if discarded:
         log.info("%d jobs finished elsewhere or were canceled; their results were discarded", discarded)

@@ -10,10 +10,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from api.job_types import Submission
-from api.job_writer import JOB_COLUMNS, JobWriter, job_row
+from api.job_writer import JobWriter
 from api.jobs import new_job_row
 from db.models import Job, JobStatus, utcnow
 from db.session import get_engine
+
+
+JOB_COLUMNS = tuple(column.key for column in Job.__table__.columns)
+
+
+def job_row(job: Job) -> dict:
+    """Every column of a (transient) job, as the writer takes a row."""
+    return {key: getattr(job, key) for key in JOB_COLUMNS}
 
 
 def new_job(tenant_id: uuid.UUID, key: str | None = None) -> Job:

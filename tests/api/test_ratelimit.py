@@ -192,20 +192,20 @@ def test_in_flight_cap_through_the_jobs_api(client, make_tenant, settings):
 def test_in_flight_counts_queued_and_running_only(make_tenant, settings, db_session):
     tenant = make_tenant(tier="oneflight")
     principal = Principal(tenant.tenant_id, uuid.uuid4(), frozenset(), "oneflight", "api_key")
-    assert enforce_jobs_in_flight(db_session, principal, config=settings).in_flight == 0
+    assert enforce_jobs_in_flight(lambda: db_session, principal, config=settings).in_flight == 0
     with pytest.raises(Problem) as refused:
-        enforce_jobs_in_flight(db_session, principal, new_jobs=2, config=settings)
+        enforce_jobs_in_flight(lambda: db_session, principal, new_jobs=2, config=settings)
     assert refused.value.slug == "too-many-jobs-in-flight"
     db_session.rollback()
     for status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED, JobStatus.RUNNING):
         db_session.add(Job(tenant_id=tenant.tenant_id, type="emotion", status=status, input={"text": "x"}))
     db_session.commit()
     with pytest.raises(Problem) as refused:
-        enforce_jobs_in_flight(db_session, principal, config=settings)
+        enforce_jobs_in_flight(lambda: db_session, principal, config=settings)
     assert refused.value.extensions == {"limit": 1, "in_flight": 1}
     db_session.rollback()
     free = Principal(tenant.tenant_id, uuid.uuid4(), frozenset(), "free", "api_key")
-    assert enforce_jobs_in_flight(db_session, free, new_jobs=5, config=settings).in_flight == 1
+    assert enforce_jobs_in_flight(lambda: db_session, free, new_jobs=5, config=settings).in_flight == 1
     db_session.rollback()
 
 
@@ -221,7 +221,7 @@ def test_concurrent_submissions_cannot_both_pass_the_cap(make_tenant, settings):
         session = get_sessionmaker(settings.database_url)()
         try:
             barrier.wait()
-            enforce_jobs_in_flight(session, principal, config=settings)
+            enforce_jobs_in_flight(lambda: session, principal, config=settings)
             time.sleep(0.3)  # widen the check-then-insert gap the lock must cover
             session.add(Job(tenant_id=tenant.tenant_id, type="emotion", input={"text": "x"}))
             session.commit()
