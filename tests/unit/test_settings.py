@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from config.settings import PROJECT_ROOT, RateLimitTier, Settings
+import pytest
+from click.testing import CliRunner
+
+from api.cli import cli
+from config.settings import GROUPS, PARSERS, PROJECT_ROOT, RateLimitTier, Settings, parse_tiers, setting
+from config.settings_docs import describe, mask_url_passwords, render_markdown, render_text, replace_table
+
+README = PROJECT_ROOT / "README.md"
 
 OLD_DEFAULTS = {
     "database_url": f"sqlite:///{PROJECT_ROOT / 'instance' / 'samo.db'}",
@@ -145,3 +152,161 @@ def test_defaults_are_the_documented_ones():
         assert getattr(defaults, name) == value, name
     assert (defaults.celery_broker_url, defaults.model_queue) == ("redis://127.0.0.1:6379/0", "cpu")
     assert defaults.batch_policy("gpu") == (128, 5.0) and defaults.batch_policy("cpu") == (32, 5.0)
+
+
+def test_every_setting_declares_its_variable_help_group_and_type():
+    fields = dataclasses.fields(Settings)
+    assert {f.name: f.metadata["env"] for f in fields} == OLD_ENV_NAMES
+    for f in fields:
+        assert f.metadata["help"].strip() and "\n" not in f.metadata["help"], f.name
+        assert f.metadata["group"] in GROUPS, f.name
+        assert isinstance(f.metadata["secret"], bool), f.name
+        assert f.type in PARSERS, f.name
+    assert {f.name for f in fields if f.metadata["secret"]} == {"jwt_secret", "secrets_key"}
+
+
+def test_fields_are_declared_group_by_group_in_the_documented_order():
+    order = [f.metadata["group"] for f in dataclasses.fields(Settings)]
+    groups = list(dict.fromkeys(order))
+    assert groups == [g for g in GROUPS if g in groups]
+    assert order == sorted(order, key=groups.index)
+
+
+def test_unknown_group_is_refused_at_declaration():
+    with pytest.raises(ValueError, match="SAMO_X: unknown settings group 'nope'"):
+        setting(1, env="SAMO_X", help="x", group="nope")
+
+
+def test_empty_environment_gives_the_defaults():
+    assert Settings.from_env({}) == Settings()
+    assert Settings.from_env({"SAMO_NOT_A_SETTING": "1", "PATH": "/bin"}) == Settings()
+
+
+def test_from_env_reads_the_process_environment_by_default(monkeypatch):
+    monkeypatch.setenv("SAMO_MAX_TEXT_CHARS", "42")
+    assert Settings.from_env().max_text_chars == 42
+
+
+def test_strings_keep_an_empty_value():
+    settings = Settings.from_env({"SAMO_DEFAULT_TIER": "pro", "SAMO_EMOTION_DEVICE": ""})
+    assert (settings.default_tier, settings.emotion_device) == ("pro", "")
+
+
+def test_numbers_and_empty_numbers():
+    settings = Settings.from_env({"SAMO_MAX_TEXT_CHARS": "123", "SAMO_AUTH_CACHE_TTL_S": "2.5",
+                                  "SAMO_MEDIA_TTL_S": "", "SAMO_MAX_AUDIO_SECONDS": ""})
+    assert (settings.max_text_chars, settings.auth_cache_ttl_s) == (123, 2.5)
+    assert (settings.media_ttl_s, settings.max_audio_seconds) == (3600, 600.0)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("1", True), ("true", True), (" Yes ", True), ("ON", True),
+    ("0", False), ("false", False), ("no", False), ("off", False), ("anything", False),
+])
+def test_booleans(raw, expected):
+    assert Settings.from_env({"SAMO_GPU_WORKERS": raw}).gpu_workers_enabled is expected
+
+
+def test_empty_boolean_keeps_the_default():
+    assert Settings.from_env({"SAMO_EMOTION_INT8": ""}).emotion_int8 is True
+
+
+def test_lists():
+    settings = Settings.from_env({"SAMO_PRELOAD_MODELS": " emotion, ,transcribe ,",
+                                  "SAMO_WEBHOOK_RETRY_SCHEDULE_S": "0, 1.5,60"})
+    assert settings.preload_models == ("emotion", "transcribe")
+    assert settings.webhook_retry_schedule_s == (0.0, 1.5, 60.0)
+
+
+def test_empty_lists_are_empty():
+    settings = Settings.from_env({"SAMO_PRELOAD_MODELS": "", "SAMO_WEBHOOK_RETRY_SCHEDULE_S": ""})
+    assert settings.preload_models == () and settings.webhook_retry_schedule_s == ()
+
+
+def test_rate_limit_tiers():
+    tiers = Settings.from_env({"SAMO_RATE_LIMIT_TIERS": "a=1/2/3, b=4/5/6"}).rate_limit_tiers
+    assert tiers == {"a": RateLimitTier("a", 1, 2, 3), "b": RateLimitTier("b", 4, 5, 6)}
+    assert Settings.from_env({"SAMO_RATE_LIMIT_TIERS": ""}).rate_limit_tiers == Settings().rate_limit_tiers
+
+
+@pytest.mark.parametrize("env, raw, expected", [
+    ("SAMO_MAX_TEXT_CHARS", "abc", "an integer"),
+    ("SAMO_MAX_TEXT_CHARS", "1.5", "an integer"),
+    ("SAMO_WEBHOOK_TIMEOUT_S", "ten", "a number"),
+    ("SAMO_WEBHOOK_RETRY_SCHEDULE_S", "1,x", "comma-separated numbers"),
+    ("SAMO_RATE_LIMIT_TIERS", "free=1/2", "comma-separated name=requests/window_s/max_jobs_in_flight"),
+    ("SAMO_RATE_LIMIT_TIERS", ",", "comma-separated name=requests/window_s/max_jobs_in_flight"),
+])
+def test_bad_values_name_the_variable_and_the_expected_type(env, raw, expected):
+    with pytest.raises(ValueError) as error:
+        Settings.from_env({env: raw})
+    assert str(error.value) == f"{env}: expected {expected}, got {raw!r}"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql+psycopg2://samo:s3cr/et@db:5432/samo", "postgresql+psycopg2://samo:***@db:5432/samo"),
+    ("redis://:pw@redis:6379/0", "redis://:***@redis:6379/0"),
+    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ("postgresql://samo@db/samo", "postgresql://samo@db/samo"),
+])
+def test_url_passwords_are_masked(url, shown):
+    assert mask_url_passwords(url) == shown
+
+
+def test_descriptions_mask_set_secrets_and_url_passwords():
+    settings = dataclasses.replace(Settings(), jwt_secret="jwt-s3cret", database_url="postgresql://u:pw-s3cret@h/db")
+    rows = {row.name: row for row in describe(settings)}
+    assert rows["jwt_secret"].value == "***" and rows["jwt_secret"].default == ""
+    assert rows["secrets_key"].value == ""
+    assert rows["database_url"].value == "postgresql://u:***@h/db"
+    assert rows["max_text_chars"].type == "integer" and rows["max_text_chars"].value == "10000"
+    text = render_text(describe(settings))
+    assert "s3cret" not in text and "SAMO_JWT_SECRET=***  (default: empty)" in text
+
+
+def run_cli(*args, env=None):
+    return CliRunner().invoke(cli, ["settings", *args], env=env or {}, catch_exceptions=False)
+
+
+def test_cli_lists_current_values_grouped_with_secrets_masked():
+    result = run_cli(env={"SAMO_MAX_TEXT_CHARS": "123", "SAMO_SECRETS_KEY": "key-s3cret",
+                          "SAMO_REDIS_URL": "redis://:pw-s3cret@cache:6379/1"})
+    assert result.exit_code == 0, result.output
+    assert "SAMO_MAX_TEXT_CHARS=123  (default: 10000)" in result.output
+    assert "SAMO_SECRETS_KEY=***" in result.output
+    assert "SAMO_REDIS_URL=redis://:***@cache:6379/1" in result.output
+    assert "s3cret" not in result.output
+    headings = [line for line in result.output.splitlines() if line.startswith("# ")]
+    assert headings == [f"# {title} [{group}]" for group, title in GROUPS.items()]
+
+
+def test_cli_refuses_a_bad_value_with_exit_2():
+    result = run_cli(env={"SAMO_BATCH_MAX_ITEMS": "many"})
+    assert result.exit_code == 2
+    assert "SAMO_BATCH_MAX_ITEMS: expected an integer, got 'many'" in result.output
+
+
+def test_cli_markdown_is_the_docs_table():
+    result = run_cli("--markdown", env={"SAMO_MAX_TEXT_CHARS": "123"})
+    assert result.exit_code == 0 and result.output == render_markdown()
+    assert "| `SAMO_MAX_TEXT_CHARS` | `10000` |" in result.output
+
+
+def test_cli_writes_the_table_between_the_markers(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("# Title\n\n<!-- settings-table:begin -->\nstale\n<!-- settings-table:end -->\n\nafter\n")
+    assert "rewritten" in run_cli("--write", str(doc)).output
+    assert doc.read_text() == (f"# Title\n\n<!-- settings-table:begin -->\n{render_markdown()}\n"
+                               "<!-- settings-table:end -->\n\nafter\n")
+    assert "already up to date" in run_cli("--write", str(doc)).output
+
+
+def test_replacing_needs_the_markers():
+    with pytest.raises(ValueError, match="settings-table"):
+        replace_table("no markers here", render_markdown())
+
+
+def test_readme_table_is_generated_from_the_declarations():
+    readme = README.read_text()
+    assert replace_table(readme, render_markdown()) == readme, (
+        "README.md's settings table is stale: run python -m api.cli settings --write README.md")
