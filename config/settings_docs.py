@@ -19,6 +19,7 @@ TABLE_END = "<!-- settings-table:end -->"
 # Stands for the checkout's path in defaults, so the docs read the same from any checkout.
 ROOT_PLACEHOLDER = "<project>"
 URL_PASSWORD = re.compile(r"(://[^/@:\s,;]*:)[^@\s,;]*?(@)")
+QUERY_PASSWORD = re.compile(r"([?&]password=)[^&\s,;]*")
 
 TYPE_NAMES = {
     str: "string",
@@ -41,14 +42,12 @@ class SettingDescription:
     value: str
     help: str
     secret: bool
-
-    @property
-    def is_default(self) -> bool:
-        return self.value == self.default
+    is_default: bool
 
 
 def mask_url_passwords(text: str) -> str:
-    return URL_PASSWORD.sub(rf"\1{MASK}\2", text)
+    """``user:password@`` and ``?password=`` (which redis-py also reads) of every URL in ``text``."""
+    return QUERY_PASSWORD.sub(rf"\1{MASK}", URL_PASSWORD.sub(rf"\1{MASK}\2", text))
 
 
 def format_value(value: Any) -> str:
@@ -61,7 +60,7 @@ def format_value(value: Any) -> str:
         return ",".join(format_value(item) for item in value)
     if isinstance(value, Mapping):
         return format_tiers(value)
-    return str(value).replace(str(PROJECT_ROOT), ROOT_PLACEHOLDER)
+    return str(value)
 
 
 def shown_value(value: Any, *, secret: bool) -> str:
@@ -72,6 +71,10 @@ def shown_value(value: Any, *, secret: bool) -> str:
     return mask_url_passwords(text)
 
 
+def shown_default(value: Any, *, secret: bool) -> str:
+    return shown_value(value, secret=secret).replace(str(PROJECT_ROOT), ROOT_PLACEHOLDER)
+
+
 def describe(settings: Settings | None = None) -> list[SettingDescription]:
     """Every declared setting in declaration order (grouped), with ``settings``' current values."""
     settings = settings if settings is not None else Settings()
@@ -79,15 +82,17 @@ def describe(settings: Settings | None = None) -> list[SettingDescription]:
     descriptions = []
     for spec in dataclasses.fields(Settings):
         secret = spec.metadata["secret"]
+        default, value = getattr(defaults, spec.name), getattr(settings, spec.name)
         descriptions.append(SettingDescription(
             name=spec.name,
             env=spec.metadata["env"],
             group=spec.metadata["group"],
             type=TYPE_NAMES[spec.type],
-            default=shown_value(getattr(defaults, spec.name), secret=secret),
-            value=shown_value(getattr(settings, spec.name), secret=secret),
+            default=shown_default(default, secret=secret),
+            value=shown_value(value, secret=secret),
             help=spec.metadata["help"],
             secret=secret,
+            is_default=value == default,
         ))
     return descriptions
 

@@ -248,6 +248,8 @@ def test_bad_values_name_the_variable_and_the_expected_type(env, raw, expected):
     ("redis://:pw@redis:6379/0", "redis://:***@redis:6379/0"),
     ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
     ("postgresql://samo@db/samo", "postgresql://samo@db/samo"),
+    ("redis://cache:6379/0?password=pw&db=1", "redis://cache:6379/0?password=***&db=1"),
+    ("sentinel://:a@s1:26379;sentinel://:b@s2:26379", "sentinel://:***@s1:26379;sentinel://:***@s2:26379"),
 ])
 def test_url_passwords_are_masked(url, shown):
     assert mask_url_passwords(url) == shown
@@ -276,6 +278,7 @@ def test_cli_lists_current_values_grouped_with_secrets_masked():
     assert "SAMO_SECRETS_KEY=***" in result.output
     assert "SAMO_REDIS_URL=redis://:***@cache:6379/1" in result.output
     assert "s3cret" not in result.output
+    assert f"SAMO_MEDIA_DIR={PROJECT_ROOT / 'instance' / 'media'}\n" in result.output
     headings = [line for line in result.output.splitlines() if line.startswith("# ")]
     assert headings == [f"# {title} [{group}]" for group, title in GROUPS.items()]
 
