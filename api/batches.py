@@ -24,7 +24,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import current_principal, require_scope
-from api.extensions import celery_client, db_session, settings
+from api.extensions import celery_client, db_session, services, settings
 from api.jobs import job_document
 from api.metrics import JOBS_SUBMITTED
 from api.pagination import newest_first_page, parse_limit, parse_status_filter
@@ -260,7 +260,7 @@ def cancel(batch_id: uuid.UUID):
         raise Problem(409, "batch-not-cancelable", "Batch cannot be canceled",
                       f"The batch has already ended with status {batch.status.value}.", status_now=batch.status.value)
     session.commit()
-    batch_finished(settings(), batch.id, "canceled")
+    batch_finished(services(), batch.id, "canceled")
     session.refresh(batch)
     return batch_document(batch, status_counts(session, batch.id)), 200
 

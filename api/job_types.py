@@ -20,38 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import g, request
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from api import schemas
+from config.job_types import JOB_TYPES, JobType
 from api.extensions import settings
 from api.problems import Problem
 from api.requests import form_webhook, json_body, validation_problem
 from api.uploads_audio import AudioUpload, stage_audio, too_large
 from api.webhook_schemas import JobWebhook
-from workers.media_storage import discard, place
+from db.media import discard, place
 
 
-@dataclass(frozen=True)
-class JobKind:
-    name: str
-    options: type[BaseModel]
-    text: bool
-    audio: bool
-    #: The Settings attribute bounding ``input.text``.
-    text_limit: str = "max_document_chars"
-
-
-JOB_KINDS = {
-    kind.name: kind
-    for kind in (
-        JobKind("emotion", schemas.EmotionOptions, text=True, audio=False, text_limit="max_text_chars"),
-        JobKind("summarize", schemas.SummarizeOptions, text=True, audio=False),
-        JobKind("transcribe", schemas.TranscribeOptions, text=False, audio=True),
-        JobKind("analyze", schemas.AnalyzeOptions, text=True, audio=True),
-    )
-}
-AUDIO_TYPES = frozenset(name for name, kind in JOB_KINDS.items() if kind.audio)
 #: Form fields a multipart submission may carry besides the `file` part.
 FORM_FIELDS = {"type", "options", "services", "webhook"}
 
@@ -95,7 +76,7 @@ def request_fingerprint(raw_body: object) -> str:
 
 def unknown_type(value: object) -> Problem:
     return Problem(422, "unknown-job-type", "Unknown job type",
-                   f"`type` must be one of: {', '.join(JOB_KINDS)}.",
+                   f"`type` must be one of: {', '.join(JOB_TYPES)}.",
                    errors=[{"field": "type", "message": f"unknown job type {value!r}"}])
 
 
@@ -113,7 +94,7 @@ def check_text(text: str, limit: int) -> None:
                       max_chars=limit, chars=len(text))
 
 
-def validate_options(kind: JobKind, options: dict) -> dict:
+def validate_options(kind: JobType, options: dict) -> dict:
     try:
         model = kind.options.model_validate(options)
     except ValidationError as error:
@@ -126,7 +107,7 @@ def validate_options(kind: JobKind, options: dict) -> dict:
     return model.model_dump(exclude_none=True)
 
 
-def merge_services(kind: JobKind, options: dict, services: list | None) -> dict:
+def merge_services(kind: JobType, options: dict, services: list | None) -> dict:
     if services is None:
         return options
     if kind.name != "analyze":
@@ -151,7 +132,7 @@ def release_submission(_exc: BaseException | None = None) -> None:
 def read_json() -> Submission:
     raw = json_body()
     declared = raw.get("type") if isinstance(raw, dict) else None
-    if isinstance(declared, str) and declared in JOB_KINDS and not JOB_KINDS[declared].text:
+    if isinstance(declared, str) and declared in JOB_TYPES and not JOB_TYPES[declared].text:
         raise Problem(415, "unsupported-media-type", "Unsupported Media Type",
                       f"`{declared}` jobs take an audio file: send multipart/form-data with a `file` part "
                       "and a `type` field.")
@@ -159,7 +140,7 @@ def read_json() -> Submission:
         body = schemas.JobCreate.model_validate(raw)
     except ValidationError as error:
         raise validation_problem(error) from None
-    kind = JOB_KINDS[body.type]
+    kind = JOB_TYPES[body.type]
     options = validate_options(kind, merge_services(kind, body.options, body.services))
     check_text(body.input.text, getattr(settings(), kind.text_limit))
     return Submission(body.type, body.input.model_dump(), options, request_fingerprint(raw), body=body,
@@ -197,7 +178,7 @@ def read_multipart() -> Submission:
     except RequestEntityTooLarge:
         raise too_large(settings().max_upload_bytes) from None
     declared = form.get("type")
-    kind = JOB_KINDS.get(declared or "")
+    kind = JOB_TYPES.get(declared or "")
     if kind is None:
         raise unknown_type(declared)
     if not kind.audio:

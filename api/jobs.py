@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import current_principal, require_scope
-from api.extensions import celery_client, db_session, end_request_transaction, job_writer, settings
-from api.job_types import AUDIO_TYPES, Submission, read_submission, release_submission
+from api.extensions import celery_client, db_session, end_request_transaction, job_writer, services, settings
+from api.job_types import Submission, read_submission, release_submission
 from api.metrics import record_job_submitted
 from api.pagination import newest_first_page, parse_limit, parse_status_filter
 from api.problems import Problem
@@ -22,10 +22,11 @@ from api.webhooks import attach_job_webhook
 from db import documents
 from db.jobs import cancel_job, mark_unpublished
 from db.models import Job, JobStatus, utcnow
+from config.job_types import audio_types, job_type
 from tasks.enqueue import enqueue_job
 from tasks.events import job_finished
 from tasks.webhook_events import stage_job_events
-from workers.media_storage import discard
+from db.media import discard
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 bp.before_request(allow_large_uploads)
@@ -108,7 +109,7 @@ def new_job_row(submission: Submission, tenant_id: uuid.UUID, key: str | None) -
     now = utcnow()
     return {
         "id": submission.job_id, "tenant_id": tenant_id, "batch_id": None, "batch_item": None, "client_id": None,
-        "type": submission.type, "status": JobStatus.QUEUED, "queue": settings().model_queue,
+        "type": submission.type, "status": JobStatus.QUEUED, "queue": job_type(submission.type).queue_name(settings()),
         "input": submission.input, "options": submission.options, "result": None, "error_code": None,
         "error_message": None, "model_name": None, "model_version": None, "created_at": now, "enqueued_at": now,
         "started_at": None, "finished_at": None, "processing_ms": None, "attempts": 0, "idempotency_key": key,
@@ -170,8 +171,8 @@ def cancel(job_id: uuid.UUID):
                       f"The job has already finished with status {job.status.value}.", status_now=job.status.value)
     deliveries = stage_job_events(settings(), session, [job.id], JobStatus.CANCELED.value)
     session.commit()
-    job_finished(settings(), job.id, JobStatus.CANCELED.value, deliveries)  # `Prefer: wait` callers, webhooks
-    if job.type in AUDIO_TYPES:
+    job_finished(services(), job.id, JobStatus.CANCELED.value, deliveries)  # `Prefer: wait` callers, webhooks
+    if job.type in audio_types():
         discard(settings(), job.id)
     session.refresh(job)
     return job_document(job), 200

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api import schemas, webhook_schemas
+from config import job_types
 
 bp = Blueprint("openapi", __name__)
 
@@ -15,10 +16,19 @@ COMPONENT_MODELS = (
     schemas.JobCreate, schemas.JobOut, schemas.JobList, schemas.ProblemDetails,
     schemas.TokenRequest, schemas.TokenResponse, schemas.EmotionResult,
     schemas.BatchCreate, schemas.BatchItem, schemas.BatchOut, schemas.BatchList, schemas.BatchResultLine,
-    schemas.EmotionOptions, schemas.SummarizeOptions, schemas.TranscribeOptions, schemas.AnalyzeOptions,
     schemas.TranscriptionResult, schemas.SummaryResult, schemas.AnalyzeResult,
     *webhook_schemas.COMPONENT_MODELS,
 )
+
+
+def component_models() -> list[type[BaseModel]]:
+    """The fixed models and every registered job type's options model."""
+    options = [entry.options for entry in job_types.JOB_TYPES.values()]
+    return list(dict.fromkeys([*COMPONENT_MODELS, *options]))
+
+
+def types_taking(medium: str) -> list[str]:
+    return [entry.name for entry in job_types.JOB_TYPES.values() if getattr(entry, medium)]
 
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
 
@@ -35,13 +45,13 @@ def problems(*statuses: int) -> dict:
     return {str(status): {"description": "Problem details (RFC 9457)", "content": PROBLEM} for status in statuses}
 
 
-AUDIO_UPLOAD = {
-    "multipart/form-data": {
+def audio_upload() -> dict:
+    return {"multipart/form-data": {
         "schema": {
             "type": "object",
             "required": ["type", "file"],
             "properties": {
-                "type": {"type": "string", "enum": ["transcribe", "analyze"]},
+                "type": {"type": "string", "enum": types_taking("audio")},
                 "file": {"type": "string", "format": "binary",
                          "description": "WAV, FLAC, MP3, OGG/Opus, M4A... up to SAMO_MAX_UPLOAD_BYTES "
                                         "(25 MiB) and SAMO_MAX_AUDIO_SECONDS (600 s)."},
@@ -51,8 +61,7 @@ AUDIO_UPLOAD = {
                 "webhook": {"type": "string", "description": "A JSON JobWebhook object: called when the job ends."},
             },
         },
-    },
-}
+    }}
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
@@ -135,9 +144,9 @@ def paths() -> dict:
                                {"name": "Prefer", "in": "header", "schema": {"type": "string", "example": "wait=10"},
                                 "description": "`wait=N` (N <= 60): answer 200 with the result if the job "
                                                "ends within N seconds, else 202 as usual."}],
-                "description": "Text jobs (emotion, summarize, analyze) take JSON; audio jobs (transcribe, "
-                               "analyze of a recording) take multipart/form-data.",
-                "requestBody": {"required": True, "content": {**json_content(schemas.JobCreate), **AUDIO_UPLOAD}},
+                "description": f"Text jobs ({', '.join(types_taking('text'))}) take JSON; audio jobs "
+                               f"({', '.join(types_taking('audio'))} of a recording) take multipart/form-data.",
+                "requestBody": {"required": True, "content": {**json_content(schemas.JobCreate), **audio_upload()}},
                 "responses": {"200": {"description": "Finished within `Prefer: wait`", "content": json_content(schemas.JobOut)},
                               "202": {"description": "Accepted; poll the Location.", "content": json_content(schemas.JobOut)},
                               **problems(400, 401, 403, 409, 413, 415, 422, 429)},
@@ -146,7 +155,7 @@ def paths() -> dict:
                 "summary": "List jobs, newest first",
                 "parameters": [
                     {"name": "status", "in": "query", "schema": {"type": "string"}, "description": "Comma-separated statuses."},
-                    {"name": "type", "in": "query", "schema": {"type": "string"}},
+                    {"name": "type", "in": "query", "schema": {"type": "string", "enum": job_types.names()}},
                     {"name": "batch", "in": "query", "schema": {"type": "string"},
                      "description": "A batch id (its items) or `none` (interactive jobs only)."},
                     *PAGE,
@@ -180,10 +189,15 @@ def paths() -> dict:
     }
 
 
-@lru_cache(maxsize=1)
 def openapi_document() -> dict:
+    return _document(tuple(job_types.JOB_TYPES.values()))
+
+
+@lru_cache(maxsize=4)
+def _document(_registered: tuple) -> dict:
+    """Built once per set of registered job types."""
     _, definitions = models_json_schema(
-        [(model, "validation") for model in COMPONENT_MODELS], ref_template="#/components/schemas/{model}"
+        [(model, "validation") for model in component_models()], ref_template="#/components/schemas/{model}"
     )
     return {
         "openapi": "3.1.0",

@@ -2,15 +2,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.webhook_schemas import BatchWebhook, JobWebhook
+from config import job_types
+from config.job_options import ServiceName
 
-JobType = Literal["emotion", "summarize", "transcribe", "analyze"]
-ServiceName = Literal["emotion", "summary"]
+
+def registered_job_type(name: str) -> str:
+    if job_types.job_type(name) is None:
+        raise ValueError(f"unknown job type {name!r}; known: {', '.join(job_types.names())}")
+    return name
+
+
+def job_type_schema(schema: dict) -> None:
+    """The registry's types, read when /openapi.json is built (types may be registered after import)."""
+    schema["enum"] = job_types.names()
+    schema["description"] = "What to run. " + " ".join(
+        f"`{entry.name}`: {entry.description}" for entry in job_types.JOB_TYPES.values())
+
+
+JobType = Annotated[str, AfterValidator(registered_job_type), Field(json_schema_extra=job_type_schema)]
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "canceled"]
 
 
@@ -18,40 +33,6 @@ class TextInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(description="The text to analyse; punctuation and emoji are kept, they carry emotion.")
-
-
-class EmotionOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SummarizeOptions(BaseModel):
-    """Summary length: `sentences` or `ratio` (not both); neither: 3 sentences, or 30 % of a short text."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sentences: int | None = Field(default=None, ge=1, strict=True, description="At most this many sentences.")
-    ratio: float | None = Field(default=None, gt=0, le=1, description="This share of the input's sentences.")
-
-    @model_validator(mode="after")
-    def _one_length(self):
-        if self.sentences is not None and self.ratio is not None:
-            raise ValueError("give either `sentences` or `ratio`, not both")
-        return self
-
-
-class TranscribeOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    language: str | None = Field(default=None, pattern=r"^[A-Za-z]{2,3}$",
-                                 description="ISO 639-1 code of the spoken language; omitted: detected.")
-
-
-class AnalyzeOptions(SummarizeOptions, TranscribeOptions):
-    """`services` picks the analyses; for audio, transcription always runs first."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    services: list[ServiceName] = Field(default_factory=lambda: ["emotion", "summary"], min_length=1)
 
 
 class JobCreate(BaseModel):
@@ -63,11 +44,12 @@ class JobCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: JobType = Field(description="What to run.")
+    type: JobType
     input: TextInput
     options: dict[str, Any] = Field(
         default_factory=dict,
-        description="Per type: EmotionOptions, SummarizeOptions, TranscribeOptions or AnalyzeOptions.",
+        description="Per type: its options schema (EmotionOptions, SummarizeOptions, TranscribeOptions, "
+                    "AnalyzeOptions).",
     )
     services: list[ServiceName] | None = Field(
         default=None, description="`analyze` only: same as `options.services`.")

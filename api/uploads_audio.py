@@ -23,7 +23,7 @@ from werkzeug.datastructures import FileStorage
 from api.extensions import settings
 from api.problems import Problem
 from config.settings import Settings
-from workers.media_storage import StagedUpload, stage_upload
+from db.media import StagedUpload, stage_upload
 
 #: Room for the form fields and part headers around the file itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -92,8 +92,8 @@ def stage_audio(upload: FileStorage, job_id: uuid.UUID, config: Settings) -> Aud
 
 def probe_header(staged: StagedUpload, max_seconds: float) -> dict | None:
     """Format and duration from the headers; None when they cannot be read (the worker will say why)."""
-    from workers.speech.audio import probe_audio
-    from workers.speech.errors import AUDIO_TOO_LONG, TranscriptionError
+    from db.audio_errors import AUDIO_TOO_LONG, TranscriptionError
+    from db.audio_probe import probe_audio
 
     try:
         info = probe_audio(staged.path, max_duration_s=max_seconds)

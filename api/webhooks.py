@@ -39,8 +39,8 @@ from db.webhooks import (
     tenant_secret,
 )
 from tasks.webhook_events import enqueue_delivery
-from workers.webhook_http import AllowList, DestinationRefused, parse_webhook_url
-from workers.webhook_signing import open_secret, secret_box
+from config.webhook_destinations import AllowList, DestinationRefused, parse_webhook_url
+from db.secrets import open_secret, secret_box
 
 bp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks")
 

@@ -154,9 +154,11 @@ class Settings:
     summary_device: str = "auto"
     # Models a model worker loads at start; the others load on their first job.
     preload_models: tuple[str, ...] = ("emotion",)
+    # Job types to register besides the built-in ones: "module:attribute" entries (config/job_types.py).
+    job_type_plugins: tuple[str, ...] = ()
 
     # Webhooks. Signing secrets are encrypted with SAMO_SECRETS_KEY (Fernet keys, comma-separated,
-    # first encrypts); empty: a key derived from SAMO_JWT_SECRET (see workers/webhook_signing.py).
+    # first encrypts); empty: a key derived from SAMO_JWT_SECRET (see db/secrets.py).
     secrets_key: str = ""
     # IPs, networks or host names that may receive webhooks although not public (dev, tests).
     webhook_allowed_destinations: tuple[str, ...] = ()
@@ -246,6 +248,7 @@ class Settings:
             summary_model=_env("SAMO_SUMMARY_MODEL", defaults.summary_model),
             summary_device=_env("SAMO_SUMMARY_DEVICE", defaults.summary_device),
             preload_models=_env_list("SAMO_PRELOAD_MODELS", defaults.preload_models),
+            job_type_plugins=_env_list("SAMO_JOB_TYPE_PLUGINS", defaults.job_type_plugins),
             secrets_key=_env("SAMO_SECRETS_KEY", defaults.secrets_key),
             webhook_allowed_destinations=_env_list(
                 "SAMO_WEBHOOK_ALLOWED_DESTINATIONS", defaults.webhook_allowed_destinations

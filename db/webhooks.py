@@ -27,7 +27,7 @@ from db.models import (
     WebhookTenantSecret,
     utcnow,
 )
-from workers.webhook_signing import generate_secret, open_secret, seal_secret
+from db.secrets import generate_secret, open_secret, seal_secret
 
 PENDING, SUCCEEDED, FAILED, DEAD = "pending", "succeeded", "failed", "dead"
 RESPONSE_EXCERPT_CHARS = 1024

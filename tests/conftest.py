@@ -63,6 +63,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def services(settings):
+    """The task layer's clients for code run in the test process (events, webhook emits)."""
+    from tasks.services import Services
+
+    return Services(settings)
+
+
+@pytest.fixture(scope="session")
 def app(settings):
     from api import create_app
 

@@ -140,11 +140,10 @@ def test_bad_audio_fails_its_job_clearly_and_the_worker_takes_the_next(live_serv
 
 
 def test_the_sweep_removes_old_orphans_but_keeps_unfinished_jobs_uploads(settings, make_tenant, db_session,
-                                                                         tmp_path, monkeypatch):
+                                                                         tmp_path):
     import tasks.maintenance as maintenance
 
     swept = dataclasses.replace(settings, media_dir=str(tmp_path / "media"), media_ttl_s=60)
-    monkeypatch.setattr(maintenance, "settings", swept)
     tenant = make_tenant()
     queued = Job(tenant_id=tenant.tenant_id, type="transcribe", status=JobStatus.QUEUED)
     done = Job(tenant_id=tenant.tenant_id, type="transcribe", status=JobStatus.SUCCEEDED)
@@ -161,5 +160,5 @@ def test_the_sweep_removes_old_orphans_but_keeps_unfinished_jobs_uploads(setting
         if key != "fresh":
             os.utime(root / name, (an_hour_ago, an_hour_ago))
 
-    assert maintenance.sweep_orphan_media() == 4
+    assert maintenance.sweep_orphans(swept) == 4
     assert sorted(p.name for p in root.iterdir()) == sorted([names["queued"], names["fresh"]])

@@ -44,7 +44,7 @@ class CeleryWorker:
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"samo-{uuid.uuid4().hex[:8]}-worker.log"
 
     def command(self) -> list[str]:
-        base = [sys.executable, "-m", self.module] if self.module else [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
+        base = [sys.executable, "-m", self.module] if self.module else [sys.executable, "-m", "celery", "-A", "tasks.worker"]
         return base + [
             "worker", "-Q", ",".join(self.queues), "-c", str(self.concurrency), "-n", self.name,
             "--without-gossip", "--without-mingle", "-l", "info", *self.extra_args,

@@ -81,10 +81,6 @@ def place(settings: Settings, staged: StagedUpload, job_id: uuid.UUID, filename:
     return target
 
 
-def save_upload(settings: Settings, job_id: uuid.UUID, filename: str | None, source: BinaryIO) -> Path:
-    return place(settings, stage_upload(settings, job_id, source), job_id, filename)
-
-
 def discard(settings: Settings, job_id: uuid.UUID | str) -> int:
     """Remove the job's file (and any partial write); returns how many files went."""
     root = Path(settings.media_dir)

@@ -1,7 +1,7 @@
-"""The one error type of the speech layer, with codes the API can map to responses.
+"""The one error type of uploaded audio and its transcription, with codes the API can map to responses.
 
-It lives apart from ``audio.py`` and ``transcriber.py`` so that the API process can catch it
-(and read its codes) without importing PyAV or the model stack.
+The API's upload probe (``db.audio_probe``) and the speech workers raise it; it imports
+nothing, so the API process can catch it and read its codes without the model stack.
 """
 from __future__ import annotations
 
