@@ -95,10 +95,6 @@ def job_type(name: str) -> JobType | None:
     return JOB_TYPES.get(name)
 
 
-def by_task(task_name: str) -> JobType | None:
-    return next((entry for entry in JOB_TYPES.values() if entry.task == task_name), None)
-
-
 def names() -> list[str]:
     return list(JOB_TYPES)
 

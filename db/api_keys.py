@@ -7,7 +7,6 @@ of randomness, so a fast digest is safe here (no password-style stretching neede
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -80,15 +79,6 @@ def create_api_key(
     session.add(record)
     session.flush()
     return IssuedKey(key=key, record=record)
-
-
-def find_active_key(session: Session, presented_key: str) -> ApiKey | None:
-    """Look the key up by digest, then compare digests in constant time."""
-    digest = hash_api_key(presented_key)
-    record = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
-    if record is None or not hmac.compare_digest(record.key_hash, digest) or not record.is_active:
-        return None
-    return record
 
 
 def revoke_api_key(session: Session, prefix: str) -> ApiKey | None:
