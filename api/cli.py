@@ -172,7 +172,7 @@ def keys_list(tenant_ref: str) -> None:
 @click.argument("prefix")
 def keys_revoke(prefix: str) -> None:
     """Revoke the key with PREFIX (e.g. samo_1a2b3c4d); its tokens stop working too, at once on every API process."""
-    from api.auth_cache import revoke_key
+    from api.auth.key_cache import revoke_key
 
     record = revoke_key(_settings(), prefix)
     if record is None:

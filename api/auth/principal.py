@@ -18,8 +18,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from api import jwt_tokens
-from api.auth_cache import AuthCache
+from api.auth import jwt as jwt_tokens
+from api.auth.key_cache import AuthCache
 from api.extensions import db_session, settings
 from api.problems import Problem
 from db.api_keys import hash_api_key
@@ -173,7 +173,7 @@ def auth_cache() -> AuthCache:
 
 def cached_lookup(subject: tuple[str, str], lookup: Callable[[], tuple[KeyRecord, str] | None]
                   ) -> tuple[KeyRecord, str] | None:
-    """``lookup()`` (the database), or its answer from the process's cache (``api.auth_cache``)."""
+    """``lookup()`` (the database), or its answer from the process's cache (``api.auth.key_cache``)."""
     cache = auth_cache()
     entry = cache.get(subject)
     if entry is not None:

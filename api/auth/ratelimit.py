@@ -22,11 +22,11 @@ from redis.exceptions import NoScriptError, ResponseError
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from api.auth import reauthenticate_if_keys_changed
-from api.auth_cache import EPOCH_KEY
-from api.coalescing import Coalescer
+from api.auth.key_cache import EPOCH_KEY
+from api.auth.principal import reauthenticate_if_keys_changed
 from api.extensions import redis_client
 from api.extensions import settings as app_settings
+from api.fastpath.coalescing import Coalescer
 from api.problems import Problem
 from config.settings import RateLimitTier, Settings
 from db.models import UNFINISHED_STATUSES, Job
@@ -56,7 +56,7 @@ ADMIT_ON_ESTIMATE_LUA = ADMIT_ON_ESTIMATE_FUNCTION + "return admit_on_estimate(K
 
 # Server TIME keeps every API process on one clock; one member per admitted request.
 # Returns {allowed, count, now_ms, oldest_ms (-1 if the window is empty), the value at KEYS[2]
-# if given (the API key epoch, api/auth_cache.py: read here to save a round trip) or false,
+# if given (the API key epoch, api/auth/key_cache.py: read here to save a round trip) or false,
 # and, if KEYS[3] is given, a job submission's admission on the in-flight estimate at KEYS[3]
 # (admit_on_estimate with ARGV[4] new jobs and cap ARGV[5], only when the request is
 # allowed) or false}.
@@ -216,7 +216,7 @@ class SlidingWindowLimiter:
     def _evalsha_pipeline(self, calls: list[tuple[list, list]]) -> list:
         """The calls pipelined on the limiter's own connection; each error reply in its call's place.
 
-        Only :meth:`hit_many` uses it, and only from one thread (``api.coalescing``), so it needs
+        Only :meth:`hit_many` uses it, and only from one thread (``api.fastpath.coalescing``), so it needs
         neither a pool checkout per round trip (redis-py polls a checked-out connection for
         stray data, a system call each time) nor a lock.
         """
@@ -323,7 +323,7 @@ def _add_headers(response: Response) -> Response:
 
 
 def count_jobs_in_flight(session: Session, tenant_id: uuid.UUID, up_to: int) -> int:
-    """Interactive jobs only: batch items have their own limit, batches in flight (api/batches.py).
+    """Interactive jobs only: batch items have their own limit, batches in flight (api/views/batches.py).
 
     Counts at most ``up_to`` rows, so a submission costs the same however far over its cap a
     tenant is.

@@ -1,7 +1,7 @@
 """Group commit for job submissions: concurrent submissions in one API process share their writes.
 
 A request thread hands its ready job row to the process's writer and waits
-(``api.coalescing``). The writer thread takes every row waiting at that moment, inserts them
+(``api.fastpath.coalescing``). The writer thread takes every row waiting at that moment, inserts them
 with one statement in one transaction, then publishes their broker messages in one Redis round
 trip (kombu's producer batch; emotion jobs share messages, ``tasks.enqueue``), and wakes the
 waiting threads. N submissions arriving together cost one INSERT, one COMMIT and one
@@ -13,7 +13,7 @@ committed; a row whose message could not be published is marked unpublished (the
 sends it); a row that violates a constraint (a reused ``Idempotency-Key`` raced by another
 request) fails alone: the group is written again row by row and only that request sees the
 ``IntegrityError``. Submissions that write more than their job row (a webhook subscription, an
-uploaded file) keep the request's own transaction (``api.jobs``).
+uploaded file) keep the request's own transaction (``api.views.jobs``).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import orjson
 from sqlalchemy import Connection, Engine, insert, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from api.coalescing import Coalescer
+from api.fastpath.coalescing import Coalescer
 from db.models import Job
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class JobWriter:
         self._recordset_insert = RecordsetInsert(engine.dialect) if engine.dialect.name == "postgresql" else None
 
     def write(self, row: dict) -> bool:
-        """Commit a new job's row (every column, as ``api.jobs.new_job_row`` gives them) and publish its
+        """Commit a new job's row (every column, as ``api.views.jobs.new_job_row`` gives them) and publish its
         message; returns whether the message went out.
 
         Raises what the INSERT raised for this row (``IntegrityError`` for a duplicate key, or

@@ -1,7 +1,7 @@
 """`Prefer: wait=N` (RFC 7240) on job submission: answer with the result if it comes within N seconds.
 
 The request waits for the job's completion message (published by ``tasks.events.job_finished``)
-through its process's one subscription (``api.completions``), not on the database, until the
+through its process's one subscription (``api.fastpath.completions``), not on the database, until the
 message or the deadline. Whatever happens it reads the job once more and answers 200 with the
 finished job, or the usual 202.
 

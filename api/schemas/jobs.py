@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.webhook_schemas import BatchWebhook, JobWebhook
+from api.schemas.webhooks import BatchWebhook, JobWebhook
 
 JobType = Literal["emotion", "summarize", "transcribe", "analyze"]
 ServiceName = Literal["emotion", "summary"]

@@ -1,7 +1,7 @@
 """`/v1/batches`: bulk uploads of many texts, their progress, streamed results, items and cancel.
 
 An upload (JSON array or object, JSONL or CSV, as the body or a multipart ``file``) is read
-row by row (``api.uploads``); its valid rows become jobs of one batch, inserted a few thousand
+row by row (``api.intake.uploads``); its valid rows become jobs of one batch, inserted a few thousand
 per statement in the request's transaction, then published as one `bulk` message per chunk of
 ``bulk_chunk_size`` items rather than one message per item. Invalid rows are reported by
 number and do not fail the valid ones.
@@ -23,15 +23,11 @@ from pydantic import ValidationError
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import current_principal, require_scope
+from api.auth.principal import current_principal, require_scope
 from api.extensions import celery_client, db_session, settings
-from api.jobs import job_document
-from api.metrics import JOBS_SUBMITTED
-from api.pagination import newest_first_page, parse_limit, parse_status_filter
-from api.problems import Problem
-from api.requests import form_webhook, idempotency_key, json_body, validation_problem
-from api.schemas import BatchCreate, BatchOut
-from api.uploads import (
+from api.intake.pagination import newest_first_page, parse_limit, parse_status_filter
+from api.intake.requests import form_webhook, idempotency_key, json_body, validation_problem
+from api.intake.uploads import (
     ParsedUpload,
     UploadLimits,
     UploadRejected,
@@ -39,8 +35,12 @@ from api.uploads import (
     parse_elements,
     parse_stream,
 )
-from api.webhook_schemas import BatchWebhook
-from api.webhooks import attach_batch_webhook
+from api.metrics import JOBS_SUBMITTED
+from api.problems import Problem
+from api.schemas.jobs import BatchCreate, BatchOut
+from api.schemas.webhooks import BatchWebhook
+from api.views.jobs import job_document
+from api.views.webhooks import attach_batch_webhook
 from db.batches import (
     batches_in_flight,
     cancel_batch,

@@ -8,17 +8,17 @@ from flask import Blueprint, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import current_principal, require_scope
+from api.auth.principal import current_principal, require_scope
+from api.auth.ratelimit import admits_jobs, enforce_jobs_in_flight
 from api.extensions import celery_client, db_session, end_request_transaction, job_writer, settings
-from api.job_types import AUDIO_TYPES, Submission, read_submission, release_submission
+from api.fastpath.waiting import respond_when_finished
+from api.intake.audio import allow_large_uploads
+from api.intake.pagination import newest_first_page, parse_limit, parse_status_filter
+from api.intake.requests import idempotency_key
+from api.intake.submissions import AUDIO_TYPES, Submission, read_submission, release_submission
 from api.metrics import record_job_submitted
-from api.pagination import newest_first_page, parse_limit, parse_status_filter
 from api.problems import Problem
-from api.ratelimit import admits_jobs, enforce_jobs_in_flight
-from api.requests import idempotency_key
-from api.uploads_audio import allow_large_uploads
-from api.waiting import respond_when_finished
-from api.webhooks import attach_job_webhook
+from api.views.webhooks import attach_job_webhook
 from db import documents
 from db.jobs import cancel_job, mark_unpublished
 from db.models import Job, JobStatus, utcnow
@@ -67,7 +67,7 @@ def find_by_idempotency_key(tenant_id: uuid.UUID, key: str) -> Job | None:
 @admits_jobs
 @require_scope("jobs:write")
 def create_job():
-    """JSON for text jobs, multipart/form-data for audio ones (see api/job_types.py).
+    """JSON for text jobs, multipart/form-data for audio ones (see api/intake/submissions.py).
 
     A job that is only its row (most are) goes through the process's group-commit writer and
     never opens a session of the request's own.

@@ -14,8 +14,8 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from api import jwt_tokens
-from api.auth import (
+from api.auth import jwt as jwt_tokens
+from api.auth.principal import (
     KeyRecord,
     invalid_api_key,
     lookup_api_key,

@@ -10,9 +10,9 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import update
 
-from api.auth import Principal
+from api.auth.principal import Principal
+from api.auth.ratelimit import InFlightEstimate, SlidingWindowLimiter, WindowHit, enforce_jobs_in_flight
 from api.problems import Problem
-from api.ratelimit import InFlightEstimate, SlidingWindowLimiter, WindowHit, enforce_jobs_in_flight
 from config.settings import RateLimitTier
 from db.api_keys import create_api_key, find_tenant
 from db.models import Job, JobStatus
