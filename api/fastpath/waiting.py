@@ -17,9 +17,8 @@ import uuid
 from typing import Callable
 
 from flask import request
-from sqlalchemy import select
-
 from api.extensions import completion_listener, db_session
+from db.jobs import job_status
 from db.models import TERMINAL_STATUSES, Job
 
 MAX_WAIT_S = 60
@@ -38,7 +37,7 @@ def requested_wait_s(header: str | None) -> int | None:
 
 def job_is_finished(job_id: uuid.UUID) -> bool:
     session = db_session()
-    status = session.scalar(select(Job.status).where(Job.id == job_id))
+    status = job_status(session, job_id)
     # End the transaction: no pooled connection sits idle in a transaction while we wait.
     session.rollback()
     return status in TERMINAL_STATUSES

@@ -14,7 +14,6 @@ import json
 import uuid
 
 from flask import Blueprint, request
-from sqlalchemy import select
 
 from api.auth.principal import current_principal, require_scope
 from api.extensions import celery_client, db_session, settings
@@ -36,6 +35,7 @@ from db.webhooks import (
     rearm_delivery,
     rotate_secret,
     tenant_deliveries_query,
+    tenant_endpoints,
     tenant_secret,
 )
 from tasks.webhook_events import enqueue_delivery
@@ -150,10 +150,7 @@ def create():
 @bp.get("/endpoints")
 @require_scope("webhooks:manage")
 def list_endpoints():
-    endpoints = db_session().scalars(
-        select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == current_principal().tenant_id)
-        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-    ).all()
+    endpoints = tenant_endpoints(db_session(), current_principal().tenant_id)
     return {"data": [endpoint_document(endpoint) for endpoint in endpoints]}
 
 
