@@ -23,6 +23,12 @@ JOB = {"type": "emotion", "input": {"text": "I am so proud of you."}}
 RATELIMIT = re.compile(r'^"(?P<tier>[^"]+)";r=(?P<r>\d+);t=(?P<t>\d+)$')
 
 
+@pytest.fixture
+def app(app, plain_app, submit_path):
+    """Every test here runs on both submission paths (tests/api/conftest.py)."""
+    return app if submit_path == "group-commit" else plain_app
+
+
 def parse_ratelimit(response):
     match = RATELIMIT.match(response.headers["RateLimit"])
     assert match, response.headers["RateLimit"]
