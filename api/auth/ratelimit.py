@@ -246,8 +246,9 @@ class EstimateAdmission:
 
 class _LimiterState:
     def __init__(self) -> None:
-        self.limiter: SlidingWindowLimiter | None = None
         self.hits: Coalescer[WindowHit, tuple] | None = None
+        self.client: redis.Redis | None = None
+        self.limiter: SlidingWindowLimiter | None = None
         self.skip_until = 0.0
         self.estimate: InFlightEstimate | None = None
 
@@ -256,23 +257,24 @@ def _state() -> _LimiterState:
     return current_app.extensions["samo_ratelimit"]
 
 
+def _limiter_hits() -> Coalescer[WindowHit, tuple]:
+    """The process's rate-limit calls: concurrent requests share one pipelined round trip."""
+    state = _state()
+    client = redis_client()
+    if state.hits is None or state.client is not client:
+        state.client = client
+        state.hits = Coalescer(SlidingWindowLimiter(client).hit_many, "samo-rate-limit", MAX_HITS_PER_ROUND_TRIP)
+    return state.hits
+
+
 def _limiter() -> SlidingWindowLimiter:
-    """The app's limiter, on its current Redis client."""
+    """A limiter for request threads' own round trips (:meth:`SlidingWindowLimiter.hit_and_read`
+    uses the client's pool), never the coalescer's: its ``hit_many`` connection has one user."""
     state = _state()
     client = redis_client()
     if state.limiter is None or state.limiter.client is not client:
         state.limiter = SlidingWindowLimiter(client)
-        state.hits = None
     return state.limiter
-
-
-def _limiter_hits() -> Coalescer[WindowHit, tuple]:
-    """The process's rate-limit calls: concurrent requests share one pipelined round trip."""
-    limiter = _limiter()
-    state = _state()
-    if state.hits is None:
-        state.hits = Coalescer(limiter.hit_many, "samo-rate-limit", MAX_HITS_PER_ROUND_TRIP)
-    return state.hits
 
 
 def _window_hit(hit: WindowHit) -> tuple[WindowState, str | None, int | None]:
