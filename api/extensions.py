@@ -77,9 +77,9 @@ def celery_client():
 
 
 def completion_listener():
-    """The process's listener for job completions that requests wait on (``api.completions``)."""
+    """The process's listener for job completions that requests wait on (``api.fastpath.completions``)."""
     def make():
-        from api.completions import CompletionListener
+        from api.fastpath.completions import CompletionListener
 
         return CompletionListener(redis_client())
 
@@ -87,9 +87,9 @@ def completion_listener():
 
 
 def job_writer():
-    """The process's group-commit writer for job rows (``api.job_writer``), made on first use."""
+    """The process's group-commit writer for job rows (``api.fastpath.job_writer``), made on first use."""
     def make():
-        from api.job_writer import JobWriter
+        from api.fastpath.job_writer import JobWriter
         from tasks.enqueue import JobPublisher
 
         return JobWriter(get_engine(settings().database_url), JobPublisher(celery_client()))

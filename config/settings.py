@@ -174,6 +174,8 @@ class Settings:
     webhook_disable_after_s: int = 24 * 3600
     webhook_secret_overlap_s: int = 24 * 3600
     webhook_progress_interval_s: int = 10
+    # Concurrent job submissions of an API process share their INSERT, publish and rate-limit round trip (api/fastpath).
+    group_commit: bool = True
 
     @property
     def celery_broker_url(self) -> str:
@@ -277,4 +279,5 @@ class Settings:
             webhook_progress_interval_s=_env_int(
                 "SAMO_WEBHOOK_PROGRESS_INTERVAL_S", defaults.webhook_progress_interval_s
             ),
+            group_commit=_env_bool("SAMO_GROUP_COMMIT", defaults.group_commit),
         )

@@ -10,8 +10,9 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.models import ApiKey, Tenant, utcnow
@@ -86,3 +87,32 @@ def revoke_api_key(session: Session, prefix: str) -> ApiKey | None:
     if record is not None and record.revoked_at is None:
         record.revoked_at = utcnow()
     return record
+
+
+def _key_with_tier(session: Session, condition) -> Row | None:
+    return session.execute(
+        select(ApiKey.id, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.scopes, ApiKey.revoked_at,
+               ApiKey.last_used_at, Tenant.tier)
+        .join(Tenant, Tenant.id == ApiKey.tenant_id).where(condition)
+    ).first()
+
+
+def key_with_tier_by_hash(session: Session, key_hash: str) -> Row | None:
+    """What authentication needs of the key with this digest, as plain columns (the tenant's tier last)."""
+    return _key_with_tier(session, ApiKey.key_hash == key_hash)
+
+
+def key_with_tier_by_id(session: Session, api_key_id: uuid.UUID) -> Row | None:
+    """The same columns as :func:`key_with_tier_by_hash`, for the key a token names."""
+    return _key_with_tier(session, ApiKey.id == api_key_id)
+
+
+def touch_last_used(session: Session, api_key_id: uuid.UUID, now: datetime, unless_since: datetime) -> None:
+    """Set ``last_used_at`` unless it is already after ``unless_since``: concurrent requests write it once."""
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == api_key_id)
+        .where(or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < unless_since))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -2,8 +2,8 @@
 
 A webhook's ``data`` must be exactly what ``GET /v1/jobs/{id}`` answers, and the workers that
 build webhook payloads must not import the Flask API, so the document is built here and
-``api.jobs.job_document`` adds only what needs a request (nothing, today, beyond the link).
-``tests/unit/test_job_documents.py`` checks it against ``api.schemas.JobOut``.
+``api.views.jobs.job_document`` adds only what needs a request (nothing, today, beyond the link).
+``tests/unit/test_job_documents.py`` checks it against ``api.schemas.jobs.JobOut``.
 """
 from __future__ import annotations
 

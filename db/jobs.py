@@ -217,3 +217,26 @@ def unfinished_job_ids(session: Session, job_ids: set[uuid.UUID]) -> set[uuid.UU
     return set(session.scalars(
         select(Job.id).where(Job.id.in_(job_ids), Job.status.in_(UNFINISHED_STATUSES))
     ))
+
+
+def job_by_idempotency_key(session: Session, tenant_id: uuid.UUID, key: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == key))
+
+
+def tenant_jobs_query(tenant_id: uuid.UUID, statuses=(), job_type: str | None = None,
+                      batch_id: uuid.UUID | None = None, interactive_only: bool = False):
+    """The tenant's jobs, narrowed by status, type and batch (``interactive_only``: no batch items)."""
+    query = select(Job).where(Job.tenant_id == tenant_id)
+    if statuses:
+        query = query.where(Job.status.in_(statuses))
+    if job_type:
+        query = query.where(Job.type == job_type)
+    if batch_id is not None:
+        query = query.where(Job.batch_id == batch_id)
+    if interactive_only:
+        query = query.where(Job.batch_id.is_(None))
+    return query
+
+
+def job_status(session: Session, job_id: uuid.UUID) -> JobStatus | None:
+    return session.scalar(select(Job.status).where(Job.id == job_id))

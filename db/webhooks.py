@@ -291,3 +291,11 @@ def attempts_of(session: Session, delivery_ids: list[uuid.UUID]) -> dict[uuid.UU
                                        .order_by(WebhookAttempt.number)):
             by_delivery[attempt.delivery_id].append(attempt)
     return by_delivery
+
+
+def tenant_endpoints(session: Session, tenant_id: uuid.UUID) -> list[WebhookEndpoint]:
+    """The tenant's endpoints, oldest first."""
+    return list(session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == tenant_id)
+        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+    ))

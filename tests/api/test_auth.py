@@ -10,7 +10,7 @@ import jwt
 import pytest
 from sqlalchemy import update
 
-from api.auth_cache import announce_key_change, revoke_key
+from api.auth.key_cache import announce_key_change, revoke_key
 from db.api_keys import create_api_key, find_tenant, revoke_api_key
 from db.models import ApiKey, utcnow
 from db.session import session_scope

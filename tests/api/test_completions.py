@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import redis as redis_lib
 
-from api.completions import SUBSCRIBE_WAIT_S, CompletionListener
+from api.fastpath.completions import SUBSCRIBE_WAIT_S, CompletionListener
 from db.models import utcnow
 from tasks.events import finished_channel
 

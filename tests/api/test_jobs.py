@@ -8,6 +8,12 @@ import pytest
 PROBLEM = "application/problem+json"
 
 
+@pytest.fixture
+def app(app, plain_app, submit_path):
+    """Every test here runs on both submission paths (tests/api/conftest.py)."""
+    return app if submit_path == "group-commit" else plain_app
+
+
 def submit(client, tenant, body=None, **kwargs):
     body = body if body is not None else {"type": "emotion", "input": {"text": "Thank you so much!"}}
     return client.post("/v1/jobs", json=body, headers={**tenant.headers, **kwargs.pop("headers", {})}, **kwargs)

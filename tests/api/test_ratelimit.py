@@ -10,9 +10,9 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import update
 
-from api.auth import Principal
+from api.auth.principal import Principal
+from api.auth.ratelimit import InFlightEstimate, SlidingWindowLimiter, WindowHit, enforce_jobs_in_flight
 from api.problems import Problem
-from api.ratelimit import InFlightEstimate, SlidingWindowLimiter, WindowHit, enforce_jobs_in_flight
 from config.settings import RateLimitTier
 from db.api_keys import create_api_key, find_tenant
 from db.models import Job, JobStatus
@@ -21,6 +21,12 @@ from db.session import session_scope
 PROBLEM = "application/problem+json"
 JOB = {"type": "emotion", "input": {"text": "I am so proud of you."}}
 RATELIMIT = re.compile(r'^"(?P<tier>[^"]+)";r=(?P<r>\d+);t=(?P<t>\d+)$')
+
+
+@pytest.fixture
+def app(app, plain_app, submit_path):
+    """Every test here runs on both submission paths (tests/api/conftest.py)."""
+    return app if submit_path == "group-commit" else plain_app
 
 
 def parse_ratelimit(response):

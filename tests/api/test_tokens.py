@@ -9,7 +9,7 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from api.auth_cache import revoke_key
+from api.auth.key_cache import revoke_key
 from db.models import ApiKey, RefreshToken
 from db.session import session_scope
 

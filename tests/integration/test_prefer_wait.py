@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import event, select, update
 
-from api.waiting import requested_wait_s
+from api.fastpath.waiting import requested_wait_s
 from db.models import Job, JobStatus, utcnow
 from db.session import get_engine, session_scope
 from tests.support.polling import wait_until

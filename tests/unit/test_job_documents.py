@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from api.schemas import JobOut
+from api.schemas.jobs import JobOut
 from db.documents import job_document
 from db.models import Job, JobStatus
 

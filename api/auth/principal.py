@@ -14,16 +14,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Literal
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from api import jwt_tokens
-from api.auth_cache import AuthCache
+from api.auth import jwt as jwt_tokens
+from api.auth.key_cache import AuthCache
 from api.extensions import db_session, settings
 from api.problems import Problem
+from db import api_keys
 from db.api_keys import hash_api_key
-from db.models import ApiKey, Tenant, utcnow
+from db.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -120,26 +120,21 @@ class KeyRecord:
         return self.revoked_at is None
 
 
-def _key_with_tier(session: Session, *conditions) -> tuple[KeyRecord, str] | None:
-    row = session.execute(
-        select(ApiKey.id, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.scopes, ApiKey.revoked_at,
-               ApiKey.last_used_at, Tenant.tier)
-        .join(Tenant, Tenant.id == ApiKey.tenant_id).where(*conditions)
-    ).first()
+def _record_and_tier(row) -> tuple[KeyRecord, str] | None:
     return (KeyRecord(*row[:6]), row[6]) if row is not None else None
 
 
 def lookup_api_key(session: Session, presented_key: str) -> tuple[KeyRecord, str] | None:
     """The active key record and its tenant's tier, or ``None`` for wrong or revoked keys."""
     digest = hash_api_key(presented_key)
-    found = _key_with_tier(session, ApiKey.key_hash == digest)
+    found = _record_and_tier(api_keys.key_with_tier_by_hash(session, digest))
     if found is None or not hmac.compare_digest(found[0].key_hash, digest) or not found[0].is_active:
         return None
     return found
 
 
 def lookup_key_by_id(session: Session, api_key_id: uuid.UUID, tenant_id: uuid.UUID) -> tuple[KeyRecord, str] | None:
-    found = _key_with_tier(session, ApiKey.id == api_key_id)
+    found = _record_and_tier(api_keys.key_with_tier_by_id(session, api_key_id))
     if found is None or not found[0].is_active or found[0].tenant_id != tenant_id:
         return None
     return found
@@ -154,13 +149,7 @@ def touch_last_used(session: Session, record: KeyRecord) -> None:
     if last_used is not None and now - last_used < LAST_USED_RESOLUTION:
         return
     try:
-        session.execute(
-            update(ApiKey)
-            .where(ApiKey.id == record.id)
-            .where(or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
-            .values(last_used_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        api_keys.touch_last_used(session, record.id, now, unless_since=now - LAST_USED_RESOLUTION)
         session.commit()
     except SQLAlchemyError:
         session.rollback()
@@ -173,7 +162,7 @@ def auth_cache() -> AuthCache:
 
 def cached_lookup(subject: tuple[str, str], lookup: Callable[[], tuple[KeyRecord, str] | None]
                   ) -> tuple[KeyRecord, str] | None:
-    """``lookup()`` (the database), or its answer from the process's cache (``api.auth_cache``)."""
+    """``lookup()`` (the database), or its answer from the process's cache (``api.auth.key_cache``)."""
     cache = auth_cache()
     entry = cache.get(subject)
     if entry is not None:

@@ -14,14 +14,13 @@ import json
 import uuid
 
 from flask import Blueprint, request
-from sqlalchemy import select
 
-from api.auth import current_principal, require_scope
+from api.auth.principal import current_principal, require_scope
 from api.extensions import celery_client, db_session, settings
-from api.pagination import newest_first_page, parse_limit
+from api.intake.pagination import newest_first_page, parse_limit
+from api.intake.requests import parse_body
 from api.problems import Problem
-from api.requests import parse_body
-from api.webhook_schemas import EndpointCreate, EndpointUpdate, JobWebhook
+from api.schemas.webhooks import EndpointCreate, EndpointUpdate, JobWebhook
 from db.documents import iso_datetime
 from db.models import Job, WebhookDelivery, WebhookEndpoint, utcnow
 from db.webhooks import (
@@ -36,6 +35,7 @@ from db.webhooks import (
     rearm_delivery,
     rotate_secret,
     tenant_deliveries_query,
+    tenant_endpoints,
     tenant_secret,
 )
 from tasks.webhook_events import enqueue_delivery
@@ -62,7 +62,7 @@ def attach_job_webhook(session, job: Job, webhook: JobWebhook | None) -> None:
 
 
 def attach_batch_webhook(session, batch, webhook) -> None:
-    """The same for a batch submission's ``webhook`` (``api.webhook_schemas.BatchWebhook``)."""
+    """The same for a batch submission's ``webhook`` (``api.schemas.webhooks.BatchWebhook``)."""
     attach_webhook(session, batch.tenant_id, webhook, "webhook.url", batch_id=batch.id)
 
 
@@ -150,10 +150,7 @@ def create():
 @bp.get("/endpoints")
 @require_scope("webhooks:manage")
 def list_endpoints():
-    endpoints = db_session().scalars(
-        select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == current_principal().tenant_id)
-        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-    ).all()
+    endpoints = tenant_endpoints(db_session(), current_principal().tenant_id)
     return {"data": [endpoint_document(endpoint) for endpoint in endpoints]}
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from api.webhook_schemas import BatchWebhook, JobWebhook
+from api.schemas.webhooks import BatchWebhook, JobWebhook
 from config import job_types
 from config.job_options import ServiceName
 

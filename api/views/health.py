@@ -16,12 +16,11 @@ from flask import Blueprint, Flask, current_app, request
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.exposition import choose_encoder
 from prometheus_flask_exporter import PrometheusMetrics
-from sqlalchemy import text
 
 from api.extensions import celery_client, redis_client, settings
 from api.metrics import JobsCollector
 from api.problems import Problem
-from db.session import get_engine
+from db.session import ping
 
 bp = Blueprint("health", __name__)
 
@@ -53,8 +52,7 @@ def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _check_database() -> dict[str, Any]:
-    with get_engine(settings().database_url).connect() as connection:
-        connection.execute(text("SELECT 1"))
+    ping(settings().database_url)
     return {}
 
 

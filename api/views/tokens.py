@@ -11,11 +11,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, jsonify, request
-from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from api import jwt_tokens
-from api.auth import (
+from api.auth import jwt as jwt_tokens
+from api.auth.principal import (
     KeyRecord,
     invalid_api_key,
     lookup_api_key,
@@ -29,6 +28,7 @@ from api.auth import (
 )
 from api.extensions import db_session, settings
 from api.problems import Problem
+from db import refresh_tokens
 from db.models import RefreshToken, utcnow
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,7 @@ def _issue(session: Session, record: KeyRecord, scopes: frozenset[str]) -> dict[
                                       ttl_s=config.jwt_refresh_ttl_s, **common)
     expired_before = datetime.fromtimestamp(now, timezone.utc)
     # Expired rows can never be presented again (their JWT exp has passed): prune them here.
-    session.execute(delete(RefreshToken).where(RefreshToken.api_key_id == record.id,
-                                               RefreshToken.expires_at < expired_before))
+    refresh_tokens.prune_expired(session, record.id, expired_before)
     session.add(RefreshToken(jti=refresh.jti, api_key_id=record.id,
                              expires_at=datetime.fromtimestamp(refresh.expires_at, timezone.utc)))
     session.commit()
@@ -131,16 +130,11 @@ def _refresh_grant(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
         claims = jwt_tokens.decode_token(settings().jwt_secret, token, jwt_tokens.REFRESH)
     except jwt_tokens.TokenError as error:
         raise token_problem(error) from None
-    # Lock the row so two concurrent refreshes with one token cannot both succeed.
-    stored = session.get(RefreshToken, claims.jti, with_for_update=True)
+    stored = refresh_tokens.locked_refresh_token(session, claims.jti)
     if stored is None or stored.api_key_id != claims.api_key_id:
         raise unauthorized("invalid-token", "Invalid token", "The refresh token is not recognised.")
     if stored.revoked_at is not None:
-        session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.api_key_id == stored.api_key_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+        refresh_tokens.revoke_live_tokens(session, stored.api_key_id, utcnow())
         session.commit()
         log.warning("spent refresh token presented again for API key %s; revoked its refresh tokens",
                     stored.api_key_id)

@@ -23,13 +23,13 @@ from flask import g, request
 from pydantic import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from api import schemas
-from config.job_types import JOB_TYPES, JobType
 from api.extensions import settings
+from api.intake.audio import AudioUpload, stage_audio, too_large
+from api.intake.requests import form_webhook, json_body, validation_problem
 from api.problems import Problem
-from api.requests import form_webhook, json_body, validation_problem
-from api.uploads_audio import AudioUpload, stage_audio, too_large
-from api.webhook_schemas import JobWebhook
+from api.schemas import jobs as schemas
+from api.schemas.webhooks import JobWebhook
+from config.job_types import JOB_TYPES, JobType
 from db.media import discard, place
 
 

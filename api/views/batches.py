@@ -1,7 +1,7 @@
 """`/v1/batches`: bulk uploads of many texts, their progress, streamed results, items and cancel.
 
 An upload (JSON array or object, JSONL or CSV, as the body or a multipart ``file``) is read
-row by row (``api.uploads``); its valid rows become jobs of one batch, inserted a few thousand
+row by row (``api.intake.uploads``); its valid rows become jobs of one batch, inserted a few thousand
 per statement in the request's transaction, then published as one `bulk` message per chunk of
 ``bulk_chunk_size`` items rather than one message per item. Invalid rows are reported by
 number and do not fail the valid ones.
@@ -20,18 +20,13 @@ from datetime import timezone
 
 from flask import Blueprint, Response, request, stream_with_context, url_for
 from pydantic import ValidationError
-from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import current_principal, require_scope
+from api.auth.principal import current_principal, require_scope
 from api.extensions import celery_client, db_session, services, settings
-from api.jobs import job_document
-from api.metrics import JOBS_SUBMITTED
-from api.pagination import newest_first_page, parse_limit, parse_status_filter
-from api.problems import Problem
-from api.requests import form_webhook, idempotency_key, json_body, validation_problem
-from api.schemas import BatchCreate, BatchOut
-from api.uploads import (
+from api.intake.pagination import newest_first_page, parse_limit, parse_status_filter
+from api.intake.requests import form_webhook, idempotency_key, json_body, validation_problem
+from api.intake.uploads import (
     ParsedUpload,
     UploadLimits,
     UploadRejected,
@@ -39,9 +34,14 @@ from api.uploads import (
     parse_elements,
     parse_stream,
 )
-from api.webhook_schemas import BatchWebhook
-from api.webhooks import attach_batch_webhook
+from api.metrics import JOBS_SUBMITTED
+from api.problems import Problem
+from api.schemas.jobs import BatchCreate, BatchOut
+from api.schemas.webhooks import BatchWebhook
+from api.views.jobs import job_document
+from api.views.webhooks import attach_batch_webhook
 from db.batches import (
+    batch_by_idempotency_key,
     batches_in_flight,
     cancel_batch,
     finished_items,
@@ -50,8 +50,11 @@ from db.batches import (
     mark_unpublished,
     plan_chunks,
     status_counts,
+    status_counts_of,
+    tenant_batches_query,
 )
-from db.models import Batch, BatchStatus, Job, JobStatus, utcnow
+from db.limits import TenantLock, lock_tenant
+from db.models import Batch, BatchStatus, JobStatus, utcnow
 from db.session import session_scope
 from tasks.enqueue import enqueue_chunk
 from tasks.events import batch_finished
@@ -62,8 +65,6 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 MULTIPART_FIELDS = {"file", "format", "type", "webhook"}
 RESULTS_PAGE_ROWS = 1000
 BATCHES_IN_FLIGHT_RETRY_AFTER_S = 30
-# Namespace for pg_advisory_xact_lock(int, int): serialises batch admission per tenant.
-BATCH_ADMISSION_LOCK_CLASS = 0x5A31
 CSV_COLUMNS = ("row", "id", "job_id", "status", "top_emotion", "confidence", "emotions", "cached",
                "error_code", "error_message")
 
@@ -131,10 +132,7 @@ def parse_multipart(limits: UploadLimits) -> ParsedUpload:
 
 def enforce_batches_in_flight(session, principal) -> None:
     """Refuse a batch beyond the tenant's running batches; on PostgreSQL serialised per tenant."""
-    if session.get_bind().dialect.name == "postgresql":
-        key = int.from_bytes(principal.tenant_id.bytes[:4], "big") - 2**31
-        session.execute(text("SELECT pg_advisory_xact_lock(:cls, :obj)"),
-                        {"cls": BATCH_ADMISSION_LOCK_CLASS, "obj": key})
+    lock_tenant(session, principal.tenant_id, TenantLock.BATCH_ADMISSION)
     limit = settings().batches_in_flight
     running = batches_in_flight(session, principal.tenant_id)
     if running >= limit:
@@ -224,7 +222,7 @@ def upload_fingerprint(upload: ParsedUpload, webhook: BatchWebhook | None) -> st
 
 
 def find_batch_by_idempotency_key(tenant_id: uuid.UUID, key: str) -> Batch | None:
-    return db_session().scalar(select(Batch).where(Batch.tenant_id == tenant_id, Batch.idempotency_key == key))
+    return batch_by_idempotency_key(db_session(), tenant_id, key)
 
 
 def replay_or_conflict(existing: Batch, fingerprint: str):
@@ -270,17 +268,11 @@ def cancel(batch_id: uuid.UUID):
 def list_batches():
     """Newest first, keyset-paginated on (created_at, id) like `/v1/jobs`."""
     limit = parse_limit(request.args.get("limit"))
-    query = select(Batch).where(Batch.tenant_id == current_principal().tenant_id)
-    if statuses := parse_status_filter(request.args.get("status"), BatchStatus):
-        query = query.where(Batch.status.in_(statuses))
+    query = tenant_batches_query(current_principal().tenant_id,
+                                 parse_status_filter(request.args.get("status"), BatchStatus))
     session = db_session()
     page, next_cursor = newest_first_page(session, query, Batch, limit, request.args.get("cursor"))
-    counts = {batch.id: {status.value: 0 for status in JobStatus} for batch in page}
-    if page:
-        rows = session.execute(select(Job.batch_id, Job.status, func.count())
-                               .where(Job.batch_id.in_(list(counts))).group_by(Job.batch_id, Job.status)).all()
-        for batch_id, status, number in rows:
-            counts[batch_id][JobStatus(status).value] = number
+    counts = status_counts_of(session, [batch.id for batch in page])
     return {"data": [batch_document(batch, counts[batch.id]) for batch in page], "next_cursor": next_cursor}
 
 

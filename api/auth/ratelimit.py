@@ -12,30 +12,26 @@ import math
 import os
 import time
 import uuid
-import zlib
 from dataclasses import dataclass
 from typing import Callable
 
 import redis
 from flask import Flask, Response, current_app, g, has_app_context, has_request_context, request
 from redis.exceptions import NoScriptError, ResponseError
-from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from api.auth import reauthenticate_if_keys_changed
-from api.auth_cache import EPOCH_KEY
-from api.coalescing import Coalescer
+from api.auth.key_cache import EPOCH_KEY
+from api.auth.principal import reauthenticate_if_keys_changed
 from api.extensions import redis_client
 from api.extensions import settings as app_settings
+from api.fastpath.coalescing import Coalescer
 from api.problems import Problem
 from config.settings import RateLimitTier, Settings
-from db.models import UNFINISHED_STATUSES, Job
+from db.limits import TenantLock, count_jobs_in_flight, lock_tenant
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "samo:ratelimit:"
-# Namespace for pg_advisory_xact_lock(int, int): serialises a tenant's admissions near its cap.
-JOBS_IN_FLIGHT_LOCK_CLASS = 0x5A30
 REDIS_BACKOFF_S = 5.0
 MAX_HITS_PER_ROUND_TRIP = 128
 JOBS_IN_FLIGHT_RETRY_AFTER_S = 5
@@ -56,7 +52,7 @@ ADMIT_ON_ESTIMATE_LUA = ADMIT_ON_ESTIMATE_FUNCTION + "return admit_on_estimate(K
 
 # Server TIME keeps every API process on one clock; one member per admitted request.
 # Returns {allowed, count, now_ms, oldest_ms (-1 if the window is empty), the value at KEYS[2]
-# if given (the API key epoch, api/auth_cache.py: read here to save a round trip) or false,
+# if given (the API key epoch, api/auth/key_cache.py: read here to save a round trip) or false,
 # and, if KEYS[3] is given, a job submission's admission on the in-flight estimate at KEYS[3]
 # (admit_on_estimate with ARGV[4] new jobs and cap ARGV[5], only when the request is
 # allowed) or false}.
@@ -216,7 +212,7 @@ class SlidingWindowLimiter:
     def _evalsha_pipeline(self, calls: list[tuple[list, list]]) -> list:
         """The calls pipelined on the limiter's own connection; each error reply in its call's place.
 
-        Only :meth:`hit_many` uses it, and only from one thread (``api.coalescing``), so it needs
+        Only :meth:`hit_many` uses it, and only from one thread (``api.fastpath.coalescing``), so it needs
         neither a pool checkout per round trip (redis-py polls a checked-out connection for
         stray data, a system call each time) nor a lock.
         """
@@ -252,6 +248,7 @@ class _LimiterState:
     def __init__(self) -> None:
         self.hits: Coalescer[WindowHit, tuple] | None = None
         self.client: redis.Redis | None = None
+        self.limiter: SlidingWindowLimiter | None = None
         self.skip_until = 0.0
         self.estimate: InFlightEstimate | None = None
 
@@ -268,6 +265,24 @@ def _limiter_hits() -> Coalescer[WindowHit, tuple]:
         state.client = client
         state.hits = Coalescer(SlidingWindowLimiter(client).hit_many, "samo-rate-limit", MAX_HITS_PER_ROUND_TRIP)
     return state.hits
+
+
+def _limiter() -> SlidingWindowLimiter:
+    """A limiter for request threads' own round trips (:meth:`SlidingWindowLimiter.hit_and_read`
+    uses the client's pool), never the coalescer's: its ``hit_many`` connection has one user."""
+    state = _state()
+    client = redis_client()
+    if state.limiter is None or state.limiter.client is not client:
+        state.limiter = SlidingWindowLimiter(client)
+    return state.limiter
+
+
+def _window_hit(hit: WindowHit) -> tuple[WindowState, str | None, int | None]:
+    """The request's call of the sliding-window script: through the process's coalescer on the
+    fast path (``api.fastpath``), else in a round trip of the request's own."""
+    if app_settings().group_commit:
+        return _limiter_hits().submit(hit)
+    return _limiter().hit_and_read(hit.subject, hit.tier, hit.read_key, hit.admit)
 
 
 def admits_jobs(view):
@@ -295,8 +310,7 @@ def _enforce_rate_limit() -> None:
     tier = tier_for(app_settings(), principal.tier)
     admission = _estimate_admission(principal, tier)
     try:
-        window, key_epoch, admitted = _limiter_hits().submit(
-            WindowHit(str(principal.api_key_id), tier, EPOCH_KEY, admission))
+        window, key_epoch, admitted = _window_hit(WindowHit(str(principal.api_key_id), tier, EPOCH_KEY, admission))
     except redis.RedisError as error:
         _redis_failed(error)
         return
@@ -320,21 +334,6 @@ def _add_headers(response: Response) -> Response:
         response.headers["RateLimit-Policy"] = policy_header(tier)
         response.headers["RateLimit"] = ratelimit_header(tier, window)
     return response
-
-
-def count_jobs_in_flight(session: Session, tenant_id: uuid.UUID, up_to: int) -> int:
-    """Interactive jobs only: batch items have their own limit, batches in flight (api/batches.py).
-
-    Counts at most ``up_to`` rows, so a submission costs the same however far over its cap a
-    tenant is.
-    """
-    unfinished = (
-        select(Job.id)
-        .where(Job.tenant_id == tenant_id, Job.status.in_(UNFINISHED_STATUSES), Job.batch_id.is_(None))
-        .limit(up_to)
-        .subquery()
-    )
-    return session.scalar(select(func.count()).select_from(unfinished)) or 0
 
 
 class InFlightEstimate:
@@ -398,12 +397,6 @@ class Admission:
     locked: bool
 
 
-def _lock_tenant_admission(session: Session, tenant_id: uuid.UUID) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:cls, :obj)"),
-                        {"cls": JOBS_IN_FLIGHT_LOCK_CLASS, "obj": zlib.crc32(tenant_id.bytes) - 2**31})
-
-
 def enforce_jobs_in_flight(sessions: Callable[[], Session], principal, new_jobs: int = 1,
                            config: Settings | None = None) -> Admission:
     """Refuse work beyond the tier's cap on unfinished jobs.
@@ -431,7 +424,7 @@ def enforce_jobs_in_flight(sessions: Callable[[], Session], principal, new_jobs:
         if admitted is not None:
             return Admission(admitted - new_jobs, locked=False)
     session = sessions()
-    _lock_tenant_admission(session, principal.tenant_id)
+    lock_tenant(session, principal.tenant_id, TenantLock.JOBS_IN_FLIGHT)
     in_flight = count_jobs_in_flight(session, principal.tenant_id, cap + 1)
     if in_flight + new_jobs > cap:
         raise Problem(

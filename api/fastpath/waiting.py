@@ -1,7 +1,7 @@
 """`Prefer: wait=N` (RFC 7240) on job submission: answer with the result if it comes within N seconds.
 
 The request waits for the job's completion message (published by ``tasks.events.job_finished``)
-through its process's one subscription (``api.completions``), not on the database, until the
+through its process's one subscription (``api.fastpath.completions``), not on the database, until the
 message or the deadline. Whatever happens it reads the job once more and answers 200 with the
 finished job, or the usual 202.
 
@@ -17,9 +17,8 @@ import uuid
 from typing import Callable
 
 from flask import request
-from sqlalchemy import select
-
 from api.extensions import completion_listener, db_session
+from db.jobs import job_status
 from db.models import TERMINAL_STATUSES, Job
 
 MAX_WAIT_S = 60
@@ -38,7 +37,7 @@ def requested_wait_s(header: str | None) -> int | None:
 
 def job_is_finished(job_id: uuid.UUID) -> bool:
     session = db_session()
-    status = session.scalar(select(Job.status).where(Job.id == job_id))
+    status = job_status(session, job_id)
     # End the transaction: no pooled connection sits idle in a transaction while we wait.
     session.rollback()
     return status in TERMINAL_STATUSES

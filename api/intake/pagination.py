@@ -13,10 +13,11 @@ from datetime import datetime
 from enum import Enum
 from typing import TypeVar
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from api.problems import Problem
+from db.pages import newest_first
 
 Status = TypeVar("Status", bound=Enum)
 
@@ -50,12 +51,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 def newest_first_page(session: Session, query: Select, model, limit: int, cursor: str | None) -> tuple[list, str | None]:
     """One page of ``query``'s rows of ``model`` and the cursor of the next page (None on the last)."""
-    if cursor:
-        created_at, last_id = decode_cursor(cursor)
-        query = query.where(or_(model.created_at < created_at,
-                                and_(model.created_at == created_at, model.id < last_id)))
-    rows = session.scalars(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)).all()
-    page = list(rows[:limit])
+    rows = newest_first(session, query, model, limit, decode_cursor(cursor) if cursor else None)
+    page = rows[:limit]
     return page, encode_cursor(page[-1]) if len(rows) > limit else None
 
 

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Generic, TypeVar
 
-from api.background import BackgroundThread
+from api.fastpath.background import BackgroundThread
 
 Item = TypeVar("Item")
 Outcome = TypeVar("Outcome")

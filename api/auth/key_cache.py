@@ -6,7 +6,7 @@ must not wait for that long, so every change that takes access away (revocation,
 scopes, another tier) is announced by bumping a counter in Redis, the *key epoch*
 (:func:`announce_key_change`, called by :func:`revoke_key` and the CLI). Each request already
 runs one Redis script for its rate limit; that script also reads the epoch
-(``api.ratelimit``), and a process that sees a new epoch drops its entries and authenticates the
+(``api.auth.ratelimit``), and a process that sees a new epoch drops its entries and authenticates the
 request again from the database. While Redis is unreachable, entries still expire after the TTL.
 A change made by editing the database by hand is seen within the TTL.
 """
@@ -30,7 +30,7 @@ MAX_ENTRIES = 10_000
 
 @dataclass(frozen=True)
 class CachedKey:
-    record: Any  # api.auth.KeyRecord
+    record: Any  # api.auth.principal.KeyRecord
     tier: str
     expires_at: float
 

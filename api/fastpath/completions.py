@@ -25,7 +25,7 @@ from typing import Callable
 
 import redis
 
-from api.background import BackgroundThread
+from api.fastpath.background import BackgroundThread
 from db.models import utcnow
 from tasks.events import FINISHED_CHANNEL
 

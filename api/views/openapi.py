@@ -7,7 +7,8 @@ from flask import Blueprint, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api import schemas, webhook_schemas
+from api.schemas import jobs as schemas
+from api.schemas import webhooks as webhook_schemas
 from config import job_types
 
 bp = Blueprint("openapi", __name__)
