@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from db.models import Batch, Job, JobStatus
-from tests.api.test_jobs import assert_problem
+from tests.support.problems import assert_problem
 
 
 def create(client, tenant, **kwargs):

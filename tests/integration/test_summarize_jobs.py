@@ -4,8 +4,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-import requests
 
+from tests.support.http import post_job
 from tests.support.polling import wait_for_job
 from workers.summarize.sentences import split_sentences
 
@@ -21,15 +21,9 @@ DIARY = (
 )
 
 
-def submit(base_url, headers, text, **options) -> dict:
-    response = requests.post(f"{base_url}/v1/jobs", json={"type": "summarize", "input": {"text": text},
-                                                           "options": options}, headers=headers, timeout=10)
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
 def summarized(base_url, tenant, text, **options) -> dict:
-    job = wait_for_job(base_url, submit(base_url, tenant.headers, text, **options)["id"], tenant.headers)
+    submitted = post_job(base_url, tenant.headers, text, "summarize", options)
+    job = wait_for_job(base_url, submitted["id"], tenant.headers)
     assert job["status"] == "succeeded", job
     return job["result"]
 
