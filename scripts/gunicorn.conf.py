@@ -89,8 +89,8 @@ def post_request(worker, req, environ, resp) -> None:
 
     A greenlet only yields when it waits; one whose client sends its next request at once (a
     load balancer's pooled connection hammering a fast path such as /healthz) would otherwise
-    serve it without ever waiting and starve the others: measured with wrk at saturation, GET
-    /healthz p99 0.9 s without this.
+    serve it without ever waiting and starve the others (GET /healthz p99 at saturation, in
+    docs/benchmarks.md).
     """
     if worker_class == "gevent":
         import gevent

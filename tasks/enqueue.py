@@ -93,8 +93,8 @@ def enqueue_jobs(celery: Celery, jobs: list[tuple[uuid.UUID, str]], producer: Pr
 class JobPublisher:
     """:func:`enqueue_jobs` for one thread (the API's job writer), on a producer it keeps.
 
-    Taking a producer from the app's pool for each publish re-binds its channel every time,
-    which cost more than a third of a one-message publish here (about 320 vs 250 us). After a
+    Taking a producer from the app's pool for each publish re-binds its channel every time, a
+    sizeable share of a one-message publish (docs/benchmarks.md). After a
     failed publish the producer goes back to the pool and the next publish takes another one,
     so a broken connection is not kept.
     """
