@@ -7,8 +7,8 @@ worker all resolve to exactly one terminal state and at most one stored result.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import json
 
@@ -42,15 +42,7 @@ def claim_job(session: Session, job_id: uuid.UUID) -> ClaimedJob | None:
         )
         .returning(Job.id, Job.tenant_id, Job.type, Job.input, Job.options, Job.attempts, Job.started_at)
     ).first()
-    return claimed_job(claimed) if claimed else None
-
-
-def claimed_job(row) -> ClaimedJob:
-    """SQLite hands timestamps back without their zone; they are UTC."""
-    job = ClaimedJob(*row)
-    if job.started_at is not None and job.started_at.tzinfo is None:
-        job = replace(job, started_at=job.started_at.replace(tzinfo=timezone.utc))
-    return job
+    return ClaimedJob(*claimed) if claimed else None
 
 
 def claim_jobs(session: Session, *criteria) -> list[ClaimedJob]:
@@ -66,7 +58,7 @@ def claim_jobs(session: Session, *criteria) -> list[ClaimedJob]:
         .returning(Job.id, Job.tenant_id, Job.type, Job.input, Job.options, Job.attempts, Job.started_at)
         .execution_options(synchronize_session=False)
     ).all()
-    return [claimed_job(row) for row in rows]
+    return [ClaimedJob(*row) for row in rows]
 
 
 def complete_emotion_jobs(session: Session, outcomes: list[tuple[ClaimedJob, dict]], model_name: str,
