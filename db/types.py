@@ -8,7 +8,7 @@ meant; on SQLite it would otherwise be stored as if it were UTC.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
@@ -27,12 +27,12 @@ class UtcDateTime(TypeDecorator):
             raise TypeError(f"a timestamp column takes a datetime, not {type(value).__name__}")
         if value.utcoffset() is None:
             raise ValueError("a timestamp column takes aware datetimes only; give it tzinfo=timezone.utc")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         """SQLite's values carry no zone: they were stored in UTC by :meth:`process_bind_param`."""
         if value is None:
             return None
         if value.utcoffset() is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
