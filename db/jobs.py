@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
@@ -39,14 +39,6 @@ class JobOutcome:
     emotion: dict | None = None
 
 
-def claimed_job(row) -> ClaimedJob:
-    """SQLite hands timestamps back without their zone; they are UTC."""
-    job = ClaimedJob(*row)
-    if job.started_at is not None and job.started_at.tzinfo is None:
-        job = replace(job, started_at=job.started_at.replace(tzinfo=timezone.utc))
-    return job
-
-
 def claim_jobs(session: Session, *criteria) -> list[ClaimedJob]:
     """Mark every unfinished job matching ``criteria`` running, in one UPDATE (the jobs of a
     message or batch of messages, a bulk chunk); finished and canceled jobs are left out."""
@@ -58,7 +50,7 @@ def claim_jobs(session: Session, *criteria) -> list[ClaimedJob]:
         .returning(Job.id, Job.tenant_id, Job.type, Job.input, Job.options, Job.attempts, Job.started_at)
         .execution_options(synchronize_session=False)
     ).all()
-    return [claimed_job(row) for row in rows]
+    return [ClaimedJob(*row) for row in rows]
 
 
 def complete_jobs(session: Session, outcomes: list[tuple[ClaimedJob, JobOutcome]]) -> list[ClaimedJob]:

@@ -18,6 +18,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
+from db.batches import status_counts
 from db.documents import batch_document, iso_datetime, job_document
 from db.models import Batch, Job, WebhookEndpoint, WebhookSubscription, utcnow
 from db.webhooks import create_deliveries
@@ -106,13 +107,13 @@ def stage_job_events(settings: Settings, session: Session, job_ids: list[uuid.UU
 
 
 def emit_batch_event(services: Services, batch_id: uuid.UUID, event_type: str) -> list[uuid.UUID]:
-    """``batch.completed`` or ``batch.progress``, with the batch and its item counts as ``data``."""
+    """``batch.completed`` or ``batch.progress``, with ``data`` what ``GET /v1/batches/{id}`` answers."""
     settings = services.settings
     with services.session() as session:
         batch = session.get(Batch, batch_id)
         if batch is None:
             return []
         delivery_ids = emit(settings, session, batch.tenant_id, event_type,
-                            lambda: batch_document(session, batch), batch_id=batch.id)
+                            lambda: batch_document(batch, status_counts(session, batch.id)), batch_id=batch.id)
     publish(settings, services.celery, delivery_ids)
     return delivery_ids

@@ -10,7 +10,7 @@ import hmac
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Literal
 
 from flask import Flask, current_app, g, request
@@ -144,8 +144,6 @@ def touch_last_used(session: Session, record: KeyRecord) -> None:
     """Record use at most once per minute per key; the conditional UPDATE settles races."""
     now = utcnow()
     last_used = record.last_used_at
-    if last_used is not None and last_used.tzinfo is None:  # SQLite hands back naive UTC
-        last_used = last_used.replace(tzinfo=timezone.utc)
     if last_used is not None and now - last_used < LAST_USED_RESOLUTION:
         return
     try:

@@ -44,7 +44,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created_at, row_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
+        when = datetime.fromisoformat(created_at)
+        if when.utcoffset() is None:
+            raise ValueError("the cursors this API writes carry their zone")
+        return when, uuid.UUID(row_id)
     except (ValueError, TypeError, binascii.Error):
         raise Problem(400, "invalid-cursor", "Invalid cursor", "`cursor` is not one this API returned.") from None
 

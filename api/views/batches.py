@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import uuid
-from datetime import timezone
 
 from flask import Blueprint, Response, request, stream_with_context, url_for
 from pydantic import ValidationError
@@ -36,10 +35,11 @@ from api.intake.uploads import (
 )
 from api.metrics import JOBS_SUBMITTED
 from api.problems import Problem
-from api.schemas.jobs import BatchCreate, BatchOut
+from api.schemas.jobs import BatchCreate
 from api.schemas.webhooks import BatchWebhook
 from api.views.jobs import job_document
 from api.views.webhooks import attach_batch_webhook
+from db import documents
 from db.batches import (
     batch_by_idempotency_key,
     batches_in_flight,
@@ -54,7 +54,7 @@ from db.batches import (
     tenant_batches_query,
 )
 from db.limits import TenantLock, lock_tenant
-from db.models import Batch, BatchStatus, JobStatus, utcnow
+from db.models import Batch, BatchStatus, JobStatus
 from db.session import session_scope
 from tasks.enqueue import enqueue_chunk
 from tasks.events import batch_finished
@@ -150,29 +150,12 @@ def publish_chunks(session, batch: Batch, chunks: list[list[int]]) -> None:
         session.commit()
 
 
-def eta_seconds(batch: Batch, counts: dict[str, int]) -> float | None:
-    """Items left over the rate items have been finishing at since the batch's first chunk began."""
-    done = counts["succeeded"] + counts["failed"]
-    left = counts["queued"] + counts["running"]
-    if batch.status != BatchStatus.RUNNING or batch.started_at is None or done == 0:
-        return None
-    started_at = batch.started_at if batch.started_at.tzinfo else batch.started_at.replace(tzinfo=timezone.utc)
-    elapsed = (utcnow() - started_at).total_seconds()
-    return round(left * elapsed / done, 1) if elapsed > 0 else None
-
-
 def batch_document(batch: Batch, counts: dict[str, int]) -> dict:
-    finished = counts["succeeded"] + counts["failed"] + counts["canceled"]
+    """``db.documents.batch_document`` (shared with webhook payloads), linked from this request's root."""
     links = {name: url_for(f"batches.{view}", batch_id=batch.id)
              for name, view in (("self", "get_batch"), ("results", "results"), ("jobs", "batch_jobs"),
                                 ("cancel", "cancel"))}
-    return BatchOut(
-        id=batch.id, type=batch.type, status=batch.status.value, format=batch.source_format,
-        total_items=batch.total_items, invalid_items=batch.invalid_items, counts=counts,
-        progress=round(finished / batch.total_items, 4) if batch.total_items else 1.0,
-        eta_s=eta_seconds(batch, counts), errors=batch.row_errors or [], created_at=batch.created_at,
-        started_at=batch.started_at, finished_at=batch.finished_at, links=links,
-    ).model_dump(mode="json")
+    return documents.batch_document(batch, counts) | {"links": links}
 
 
 @bp.post("")

@@ -29,7 +29,6 @@ from db.webhooks import (
     PENDING,
     SUCCEEDED,
     add_subscription,
-    as_utc,
     attempts_of,
     create_endpoint,
     rearm_delivery,
@@ -219,7 +218,7 @@ def rotate_signing_secret():
 
 
 def signing_secret_document(record, box) -> dict:
-    previous_expires = as_utc(record.previous_secret_expires_at)
+    previous_expires = record.previous_secret_expires_at
     return {"secret": open_secret(box, record.secret_ciphertext), "rotated_at": iso_datetime(record.rotated_at),
             "previous_secret_expires_at": iso_datetime(previous_expires)
             if previous_expires and previous_expires > utcnow() else None}

@@ -422,6 +422,22 @@ def test_a_completed_batch_sends_batch_completed_with_its_counts(
     assert receiver.received("/batch-items") == []
 
 
+def test_batch_completed_carries_what_get_batch_answers(settings, services, client, webhooks_worker, receiver, make_tenant):
+    """One batch document: the webhook's ``data`` is the API's body, links included (the app is mounted at /)."""
+    from tasks.events import batch_finished
+
+    tenant = make_tenant()
+    register(client, tenant, receiver.url("/batch-document"), events=["batch.completed"])
+    batch_id = stored_batch(settings, tenant)
+    batch_finished(services, batch_id, "completed")
+    [call] = wait_until(lambda: receiver.received("/batch-document"), timeout_s=30, message="batch webhook")
+    answered = client.get(f"/v1/batches/{batch_id}", headers=tenant.headers)
+    assert answered.status_code == 200
+    data, body = json.loads(call["body"])["data"], answered.get_json()
+    assert {k: v for k, v in data.items() if k != "links"} == {k: v for k, v in body.items() if k != "links"}
+    assert data["links"] == body["links"]
+
+
 def test_batch_progress_is_throttled(settings, services, client, webhooks_worker, receiver, make_tenant):
     from tasks.events import batch_progress
 
