@@ -14,6 +14,7 @@ import time
 
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
+
 from db.models import JobStatus
 from db.stats import job_counts_by_type_and_status
 

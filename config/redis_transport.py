@@ -8,7 +8,8 @@ LPUSH it then sends. So the channel keeps one client, made again if the pool is 
 That client holds one connection of the pool for its commands (``single_connection_client``,
 serialised by redis-py's lock) instead of checking one out per command: a checkout polls the
 connection for stray data, and under gevent (the API's gunicorn workers) that poll goes through
-gevent's select emulation, which costs about as much CPU as the command itself. Pipelines (a producer batch of several messages) still check out their own.
+gevent's select emulation, which costs about as much CPU as the command itself. Pipelines (a
+producer batch of several messages) still check out their own.
 Selected by ``config.celery`` for ``redis://`` brokers (other schemes keep kombu's own transports).
 """
 from __future__ import annotations

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -46,7 +46,7 @@ class AllowList:
     host_names: frozenset[str] = frozenset()
 
     @classmethod
-    def parse(cls, entries: Iterable[str]) -> "AllowList":
+    def parse(cls, entries: Iterable[str]) -> AllowList:
         networks, names = [], set()
         for entry in (e.strip() for e in entries):
             if not entry:

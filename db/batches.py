@@ -55,7 +55,8 @@ def insert_items(session: Session, batch: Batch, items: list[NewItem], queue: st
         if postgresql:
             session.execute(INSERT_ITEMS, {
                 "tenant_id": batch.tenant_id, "batch_id": batch.id, "type": batch.type, "queue": queue, "now": now,
-                "items": json.dumps([{"row": item.row, "text": item.text, "client_id": item.client_id} for item in part],
+                "items": json.dumps([{"row": item.row, "text": item.text, "client_id": item.client_id}
+                                     for item in part],
                                     separators=(",", ":")),
             })
             continue

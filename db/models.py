@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -42,7 +42,7 @@ JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -79,7 +79,7 @@ class Tenant(Base):
     tier: Mapped[str] = mapped_column(String(50), default="free")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    api_keys: Mapped[list["ApiKey"]] = relationship(back_populates="tenant")
+    api_keys: Mapped[list[ApiKey]] = relationship(back_populates="tenant")
 
 
 class ApiKey(Base):

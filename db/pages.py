@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 def newest_first(session: Session, query: Select, model, limit: int,
                  after: tuple[datetime, uuid.UUID] | None = None) -> list:
-    """Up to ``limit + 1`` rows of ``model`` older than ``after`` (created_at, id): the extra row says a next page exists."""
+    """Up to ``limit + 1`` rows of ``model`` older than ``after`` (created_at, id); the extra row
+    says a next page exists."""
     if after is not None:
         created_at, last_id = after
         query = query.where(or_(model.created_at < created_at,

@@ -9,9 +9,9 @@ someone asks for it with ``redeliver``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 from cryptography.fernet import MultiFernet
 from sqlalchemy import func, or_, select, update

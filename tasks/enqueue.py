@@ -77,7 +77,8 @@ def enqueue_jobs(celery: Celery, jobs: list[tuple[uuid.UUID, str]], producer: Pr
     declared = _declared_tasks.setdefault(celery, set())
     messages = broker_messages(jobs)
     try:
-        with celery.producer_or_acquire(producer) as producer, (producer.batch() if len(messages) > 1 else nullcontext()):
+        with (celery.producer_or_acquire(producer) as producer,
+              producer.batch() if len(messages) > 1 else nullcontext()):
             for task, args in messages:
                 options = {"declare": []} if task in declared else {}
                 celery.send_task(task, args=args, argsrepr=repr(args), producer=producer,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from celery import Celery
 from sqlalchemy import exists, or_, select
@@ -61,7 +61,8 @@ def first_delay_s(settings: Settings) -> float:
 
 
 def emit(settings: Settings, session: Session, tenant_id: uuid.UUID, event_type: str,
-         make_data: Callable[[], dict], job_id: uuid.UUID | None = None, batch_id: uuid.UUID | None = None) -> list[uuid.UUID]:
+         make_data: Callable[[], dict], job_id: uuid.UUID | None = None,
+         batch_id: uuid.UUID | None = None) -> list[uuid.UUID]:
     """Store the deliveries in ``session``; the caller publishes them with :func:`publish` after commit."""
     delay = first_delay_s(settings)
     return create_deliveries(

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection, Sequence
 from itertools import count
-from typing import Any, Collection, Sequence
+from typing import Any
 
 from celery.worker import state as worker_state
 from celery_batches import Batches, SimpleRequest, consume_queue

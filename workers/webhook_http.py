@@ -16,8 +16,8 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from config.webhook_destinations import ResolvedTarget
 
@@ -86,7 +86,7 @@ class _Watchdog:
         self._timer = threading.Timer(total_timeout_s, self._abort)
         self._timer.daemon = True
 
-    def __enter__(self) -> "_Watchdog":
+    def __enter__(self) -> _Watchdog:
         self._timer.start()
         return self
 

@@ -25,7 +25,7 @@ def secret_bytes(secret: str) -> bytes:
 
 def sign_webhook(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """One ``v1,<base64>`` signature of ``msg_id.timestamp.body``."""
-    signed_content = f"{msg_id}.{timestamp}.".encode("utf-8") + body
+    signed_content = f"{msg_id}.{timestamp}.".encode() + body
     digest = hmac.new(secret_bytes(secret), signed_content, hashlib.sha256).digest()
     return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"
 

@@ -9,9 +9,10 @@ import functools
 import hmac
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Literal
+from typing import Literal
 
 from flask import Flask, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError

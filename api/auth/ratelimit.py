@@ -12,8 +12,8 @@ import math
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import redis
 from flask import Flask, Response, current_app, g, has_app_context, has_request_context, request
@@ -347,7 +347,8 @@ class InFlightEstimate:
     admission adds to it. Finished jobs never lower it, so it errs high, and a refusal is
     always decided by the exact count. A submission admitted in its rate-limit round trip
     (:func:`admits_jobs`) counts even if its body then turns out invalid or replays an
-    ``Idempotency-Key``: that, too, only raises the estimate. One race remains: jobs admitted on the estimate but not yet committed are not
+    ``Idempotency-Key``: that, too, only raises the estimate. One race remains: jobs admitted on the
+    estimate but not yet committed are not
     in a concurrent exact count, so the cap can be passed by at most the submissions in flight
     at that moment, the price of not serialising every submission of a tenant.
     """

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from flask import request
+
 from api.extensions import completion_listener, db_session
 from db.jobs import job_status
 from db.models import TERMINAL_STATUSES, Job

@@ -52,7 +52,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Problem(400, "invalid-cursor", "Invalid cursor", "`cursor` is not one this API returned.") from None
 
 
-def newest_first_page(session: Session, query: Select, model, limit: int, cursor: str | None) -> tuple[list, str | None]:
+def newest_first_page(session: Session, query: Select, model, limit: int,
+                      cursor: str | None) -> tuple[list, str | None]:
     """One page of ``query``'s rows of ``model`` and the cursor of the next page (None on the last)."""
     rows = newest_first(session, query, model, limit, decode_cursor(cursor) if cursor else None)
     page = rows[:limit]

@@ -32,7 +32,6 @@ from api.schemas.webhooks import JobWebhook
 from config.job_types import JOB_TYPES, JobType
 from db.media import discard, place
 
-
 #: Form fields a multipart submission may carry besides the `file` part.
 FORM_FIELDS = {"type", "options", "services", "webhook"}
 

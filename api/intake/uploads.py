@@ -20,8 +20,9 @@ import codecs
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Iterator
+from typing import IO
 
 from db.batches import NewItem
 
@@ -82,7 +83,8 @@ def item_from(row: int, text: object, client_id: object, limits: UploadLimits) -
     if not text.strip():
         return RowError(row, "empty-text", "`text` must contain non-whitespace characters.")
     if len(text) > limits.max_text_chars:
-        return RowError(row, "text-too-long", f"`text` has {len(text)} characters; the limit is {limits.max_text_chars}.")
+        return RowError(row, "text-too-long",
+                        f"`text` has {len(text)} characters; the limit is {limits.max_text_chars}.")
     if client_id is not None and (isinstance(client_id, bool) or not isinstance(client_id, (str, int))):
         return RowError(row, "invalid-id", "`id` must be a string or an integer.")
     client_id = None if client_id in (None, "") else str(client_id)
@@ -130,7 +132,8 @@ def parse_json_stream(stream: IO[bytes], limits: UploadLimits) -> ParsedUpload:
     try:
         elements = json.load(io.TextIOWrapper(stream, encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UploadRejected(400, "invalid-json", "Invalid JSON", f"The uploaded file is not UTF-8 JSON: {error}.") from None
+        raise UploadRejected(400, "invalid-json", "Invalid JSON",
+                             f"The uploaded file is not UTF-8 JSON: {error}.") from None
     return parse_elements(elements, limits)
 
 
@@ -183,7 +186,8 @@ def parse_csv(stream: IO[bytes], limits: UploadLimits) -> ParsedUpload:
         if header is None:
             raise UploadRejected(422, "empty-batch", "Empty batch", "The upload holds no items.")
         if isinstance(header, csv.Error):
-            raise UploadRejected(422, "invalid-csv-header", "Invalid CSV header", f"The header row is unreadable: {header}.")
+            raise UploadRejected(422, "invalid-csv-header", "Invalid CSV header",
+                                 f"The header row is unreadable: {header}.")
         text_column, id_column = header_columns(header)
         for row, record in enumerate(records, 1):
             parsed.add(csv_item(row, record, text_column, id_column, limits))

@@ -18,14 +18,14 @@ from api.intake.submissions import Submission, read_submission, release_submissi
 from api.metrics import record_job_submitted
 from api.problems import Problem
 from api.views.webhooks import attach_job_webhook
+from config.job_types import audio_types, job_type
 from db import documents
 from db.jobs import cancel_job, job_by_idempotency_key, mark_unpublished, tenant_jobs_query
+from db.media import discard
 from db.models import Job, JobStatus, utcnow
-from config.job_types import audio_types, job_type
 from tasks.enqueue import enqueue_job
 from tasks.events import job_finished
 from tasks.webhook_events import stage_job_events
-from db.media import discard
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 bp.before_request(allow_large_uploads)

@@ -97,7 +97,8 @@ def batch_paths() -> dict:
                                 "description": "A retry of the same upload answers with the batch it started; "
                                                "a different upload under the same key is a 409."}],
                 "requestBody": {"required": True, "content": BATCH_UPLOAD},
-                "responses": {"202": {"description": "Accepted; poll the Location.", "content": json_content(schemas.BatchOut)},
+                "responses": {"202": {"description": "Accepted; poll the Location.",
+                                      "content": json_content(schemas.BatchOut)},
                               **problems(400, 401, 403, 409, 413, 415, 422, 429)},
             },
             "get": {
@@ -148,14 +149,17 @@ def paths() -> dict:
                 "description": f"Text jobs ({', '.join(types_taking('text'))}) take JSON; audio jobs "
                                f"({', '.join(types_taking('audio'))} of a recording) take multipart/form-data.",
                 "requestBody": {"required": True, "content": {**json_content(schemas.JobCreate), **audio_upload()}},
-                "responses": {"200": {"description": "Finished within `Prefer: wait`", "content": json_content(schemas.JobOut)},
-                              "202": {"description": "Accepted; poll the Location.", "content": json_content(schemas.JobOut)},
+                "responses": {"200": {"description": "Finished within `Prefer: wait`",
+                                      "content": json_content(schemas.JobOut)},
+                              "202": {"description": "Accepted; poll the Location.",
+                                      "content": json_content(schemas.JobOut)},
                               **problems(400, 401, 403, 409, 413, 415, 422, 429)},
             },
             "get": {
                 "summary": "List jobs, newest first",
                 "parameters": [
-                    {"name": "status", "in": "query", "schema": {"type": "string"}, "description": "Comma-separated statuses."},
+                    {"name": "status", "in": "query", "schema": {"type": "string"},
+                     "description": "Comma-separated statuses."},
                     {"name": "type", "in": "query", "schema": {"type": "string", "enum": job_types.names()}},
                     {"name": "batch", "in": "query", "schema": {"type": "string"},
                      "description": "A batch id (its items) or `none` (interactive jobs only)."},

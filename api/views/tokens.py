@@ -7,7 +7,7 @@ revoked too; the holder of the key can always start over with the ``api_key`` gr
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -89,11 +89,11 @@ def _issue(session: Session, record: KeyRecord, scopes: frozenset[str]) -> dict[
                                      ttl_s=config.jwt_access_ttl_s, **common)
     refresh = jwt_tokens.encode_token(config.jwt_secret, typ=jwt_tokens.REFRESH,
                                       ttl_s=config.jwt_refresh_ttl_s, **common)
-    expired_before = datetime.fromtimestamp(now, timezone.utc)
+    expired_before = datetime.fromtimestamp(now, UTC)
     # Expired rows can never be presented again (their JWT exp has passed): prune them here.
     refresh_tokens.prune_expired(session, record.id, expired_before)
     session.add(RefreshToken(jti=refresh.jti, api_key_id=record.id,
-                             expires_at=datetime.fromtimestamp(refresh.expires_at, timezone.utc)))
+                             expires_at=datetime.fromtimestamp(refresh.expires_at, UTC)))
     session.commit()
     return {
         "access_token": access.token,

@@ -21,8 +21,10 @@ from api.intake.pagination import newest_first_page, parse_limit
 from api.intake.requests import parse_body
 from api.problems import Problem
 from api.schemas.webhooks import EndpointCreate, EndpointUpdate, JobWebhook
+from config.webhook_destinations import AllowList, DestinationRefused, parse_webhook_url
 from db.documents import iso_datetime
 from db.models import Job, WebhookDelivery, WebhookEndpoint, utcnow
+from db.secrets import open_secret, secret_box
 from db.webhooks import (
     DEAD,
     FAILED,
@@ -38,8 +40,6 @@ from db.webhooks import (
     tenant_secret,
 )
 from tasks.webhook_events import enqueue_delivery
-from config.webhook_destinations import AllowList, DestinationRefused, parse_webhook_url
-from db.secrets import open_secret, secret_box
 
 bp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks")
 
@@ -231,7 +231,8 @@ def parse_uuid_arg(name: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise Problem(400, f"invalid-{name.replace('_', '-')}", f"Invalid {name}", f"`{name}` must be a UUID.") from None
+        raise Problem(400, f"invalid-{name.replace('_', '-')}", f"Invalid {name}",
+                      f"`{name}` must be a UUID.") from None
 
 
 def parse_delivery_status() -> str | None:

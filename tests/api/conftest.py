@@ -19,5 +19,6 @@ def plain_app(settings):
 
 @pytest.fixture(params=list(SUBMIT_PATHS))
 def submit_path(request) -> str:
-    """A module runs on both paths by overriding ``app`` with ``app if submit_path == "group-commit" else plain_app``."""
+    """A module runs on both paths by overriding ``app`` with
+    ``app if submit_path == "group-commit" else plain_app``."""
     return request.param

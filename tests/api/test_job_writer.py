@@ -15,7 +15,6 @@ from api.views.jobs import new_job_row
 from db.models import Job, JobStatus, utcnow
 from db.session import get_engine
 
-
 JOB_COLUMNS = tuple(column.key for column in Job.__table__.columns)
 
 

@@ -84,7 +84,8 @@ def test_the_cache_never_answers_for_another_model_version(redis_url, settings):
     ResultCache.for_model(settings, model).put_many([text], [{"top_emotion": "joy"}])
     assert ResultCache.for_model(settings, model).get_many([text, "unseen"]) == [{"top_emotion": "joy"}, None]
     assert ResultCache.for_model(settings, retrained).get_many([text]) == [None]
-    assert ResultCache.for_model(settings, SimpleNamespace(**{**vars(model), "max_length": 64})).get_many([text]) == [None]
+    shorter = SimpleNamespace(**{**vars(model), "max_length": 64})
+    assert ResultCache.for_model(settings, shorter).get_many([text]) == [None]
 
 
 def test_workers_killed_mid_batch_lose_no_job_and_store_each_result_once(settings, make_tenant, db_session):
@@ -130,7 +131,8 @@ def test_workers_killed_mid_batch_lose_no_job_and_store_each_result_once(setting
     for job in done:
         assert job["attempts"] == (2 if job["id"] in killed else 1), job
         assert score_count(db_session, job["id"]) == len(job["result"]["probabilities"])
-    items = db_session.execute(select(Job.id, Job.status, Job.attempts).where(Job.batch_id == uuid.UUID(batch["id"]))).all()
+    items = db_session.execute(
+        select(Job.id, Job.status, Job.attempts).where(Job.batch_id == uuid.UUID(batch["id"]))).all()
     assert {status for _, status, _ in items} == {JobStatus.SUCCEEDED}
     assert sorted(attempts for _, _, attempts in items) == [1] * 20 + [2] * 10
     labels = len(done[0]["result"]["probabilities"])

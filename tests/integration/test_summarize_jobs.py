@@ -123,7 +123,6 @@ def test_a_configured_seq2seq_model_writes_abstractive_summaries(worker_settings
 
 def test_a_text_too_long_for_the_seq2seq_model_is_summarised_extractively(worker_settings, tiny_bart):
     from tasks.summarize import summarize_text
-
     from workers.models import summarizer
 
     configured = worker_settings(str(tiny_bart))

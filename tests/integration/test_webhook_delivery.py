@@ -422,7 +422,8 @@ def test_a_completed_batch_sends_batch_completed_with_its_counts(
     assert receiver.received("/batch-items") == []
 
 
-def test_batch_completed_carries_what_get_batch_answers(settings, services, client, webhooks_worker, receiver, make_tenant):
+def test_batch_completed_carries_what_get_batch_answers(settings, services, client, webhooks_worker, receiver,
+                                                       make_tenant):
     """One batch document: the webhook's ``data`` is the API's body, links included (the app is mounted at /)."""
     from tasks.events import batch_finished
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from db.audio_errors import TranscriptionError
 from tests.support import audio
 from workers.speech.audio import (
     AudioInfo,
@@ -16,7 +17,6 @@ from workers.speech.audio import (
     peak_level_dbfs,
     probe_audio,
 )
-from db.audio_errors import TranscriptionError
 
 EXPECTED_CODECS = {"wav": "pcm_s16le", "mp3": "mp3", "flac": "flac", "m4a": "aac"}
 

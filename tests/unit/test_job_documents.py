@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from api.schemas.jobs import BatchOut, JobOut
 from db.documents import batch_document, job_document
@@ -14,9 +14,9 @@ def finished_job(**overrides) -> Job:
         id=uuid.uuid4(), tenant_id=uuid.uuid4(), type="emotion", status=JobStatus.SUCCEEDED,
         input={"text": "hi"}, options={}, result={"top_emotion": "joy"}, error_code=None, error_message=None,
         model_name="m", model_version="1", attempts=1, processing_ms=12,
-        created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc),
-        started_at=datetime(2026, 1, 2, 3, 4, 6, tzinfo=timezone.utc),
-        finished_at=datetime(2026, 1, 2, 3, 4, 7, tzinfo=timezone.utc),
+        created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        started_at=datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC),
+        finished_at=datetime(2026, 1, 2, 3, 4, 7, tzinfo=UTC),
     )
     values.update(overrides)
     return Job(**values)
@@ -41,7 +41,7 @@ def batch(**overrides) -> Batch:
     values = dict(
         id=uuid.uuid4(), tenant_id=uuid.uuid4(), type="emotion", status=BatchStatus.RUNNING, source_format="csv",
         total_items=4, invalid_items=1, row_errors=[{"row": 3, "code": "empty-text", "message": "Empty."}],
-        chunk_size=100, created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc),
+        chunk_size=100, created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
         started_at=utcnow() - timedelta(seconds=30), finished_at=None,
     )
     values.update(overrides)

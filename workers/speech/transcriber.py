@@ -168,7 +168,7 @@ class Transcriber:
         cpu_threads: int = 0,
         beam_size: int = 5,
         batch_size: int | None = None,
-    ) -> "Transcriber":
+    ) -> Transcriber:
         """Resolve the model and device, and load the model (once per process).
 
         ``cpu_threads=0`` lets CTranslate2 choose. Raises ``TranscriptionError`` with
