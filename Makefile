@@ -1,5 +1,6 @@
 # Entry points: `make run` (whole stack on this machine, nothing but python3.11 needed),
-# `make test`, `make bench`, `make lint`. The virtualenv is created and filled on first use.
+# `make test`, `make test-unit` (no PostgreSQL or Redis needed), `make bench`, `make lint`.
+# The virtualenv is created and filled on first use.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,13 +10,13 @@ STAMP := $(VENV)/.requirements-dev.stamp
 TORCH_INDEX_URL ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint deps system-deps clean-venv
+.PHONY: run test test-unit bench lint deps system-deps clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 
-$(STAMP): requirements/dev.txt requirements/api.txt requirements/worker.txt | $(PY)
+$(STAMP): requirements/dev.txt requirements/api.txt requirements/worker.txt requirements/constraints.txt | $(PY)
 	@if [ -n "$(TORCH_INDEX_URL)" ]; then \
 		$(PY) -m pip install --index-url "$(TORCH_INDEX_URL)" "$$(grep '^torch==' requirements/worker.txt)"; \
 	fi
@@ -33,13 +34,16 @@ system-deps:
 test: deps system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Tests marked `services` (tests/conftest.py marks them) need the real PostgreSQL and Redis.
+test-unit: deps system-deps
+	$(PY) -m pytest -m "not services" $(PYTEST_ARGS)
+
 bench: deps
 	$(PY) bench/api_submit.py
 
-lint:
-	@if [ -x $(VENV)/bin/ruff ]; then $(VENV)/bin/ruff check .; \
-	elif command -v ruff >/dev/null 2>&1; then ruff check .; \
-	else echo "ruff is not installed: $(PY) -m pip install ruff"; exit 1; fi
+# ruff is pinned in requirements/constraints.txt and configured in pyproject.toml.
+lint: deps
+	$(VENV)/bin/ruff check .
 
 clean-venv:
 	rm -rf $(VENV)

@@ -31,9 +31,10 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     problems.init_app(app)
     extensions.init_app(app)
 
-    from api import auth, batches, health, jobs, openapi, ratelimit, tokens, webhooks
+    from api.auth import principal, ratelimit
+    from api.views import batches, health, jobs, openapi, tokens, webhooks
 
-    auth.init_app(app)
+    principal.init_app(app)
     ratelimit.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(tokens.bp)

@@ -12,7 +12,6 @@ import uuid
 from typing import Any
 
 import click
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from config.settings import Settings
@@ -128,18 +127,10 @@ def tenants_create(name: str, tier: str | None) -> None:
 @tenants.command("list")
 def tenants_list() -> None:
     """List tenants with their tier and number of active keys."""
-    from db.models import ApiKey, Tenant
+    from db.tenants import tenants_with_active_keys
 
-    active_keys = (
-        select(ApiKey.tenant_id, func.count().label("n"))
-        .where(ApiKey.revoked_at.is_(None)).group_by(ApiKey.tenant_id).subquery()
-    )
     with _session_scope() as session:
-        rows = session.execute(
-            select(Tenant, func.coalesce(active_keys.c.n, 0))
-            .outerjoin(active_keys, active_keys.c.tenant_id == Tenant.id)
-            .order_by(Tenant.created_at, Tenant.name)
-        ).all()
+        rows = tenants_with_active_keys(session)
         click.echo(f"{'ID':36}  {'TIER':12}  {'KEYS':>4}  {'CREATED':25}  NAME")
         for tenant, keys in rows:
             click.echo(f"{str(tenant.id):36}  {tenant.tier:12}  {keys:>4}  {_when(tenant.created_at):25}  {tenant.name}")
@@ -177,13 +168,11 @@ def keys_create(tenant_ref: str, scopes: tuple[str, ...], name: str) -> None:
 @click.option("--tenant", "tenant_ref", required=True, help="Tenant name or id.")
 def keys_list(tenant_ref: str) -> None:
     """List a tenant's keys by prefix (the keys themselves are never stored)."""
-    from db.models import ApiKey
+    from db.tenants import tenant_keys
 
     with _session_scope() as session:
         tenant = _find_tenant_or_fail(session, tenant_ref)
-        records = session.scalars(
-            select(ApiKey).where(ApiKey.tenant_id == tenant.id).order_by(ApiKey.created_at)
-        ).all()
+        records = tenant_keys(session, tenant.id)
         click.echo(f"{'PREFIX':15}  {'STATUS':7}  {'CREATED':25}  {'LAST USED':25}  {'NAME':20}  SCOPES")
         for record in records:
             status = "active" if record.is_active else "revoked"
@@ -197,7 +186,7 @@ def keys_list(tenant_ref: str) -> None:
 @click.argument("prefix")
 def keys_revoke(prefix: str) -> None:
     """Revoke the key with PREFIX (e.g. samo_1a2b3c4d); its tokens stop working too, at once on every API process."""
-    from api.auth_cache import revoke_key
+    from api.auth.key_cache import revoke_key
 
     record = revoke_key(_settings(), prefix)
     if record is None:

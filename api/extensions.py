@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from db.session import get_engine, get_sessionmaker
+from tasks.services import Services
 
 _extension_lock = threading.RLock()  # a maker may ask for another extension
 
@@ -42,6 +43,7 @@ def _close_session(_exc: BaseException | None) -> None:
 
 
 def init_app(app: Flask) -> None:
+    app.extensions["samo_services"] = Services(app.config["SAMO_SETTINGS"])
     app.extensions["samo_redis"] = redis.Redis.from_url(
         app.config["SAMO_SETTINGS"].redis_url,
         socket_timeout=2,
@@ -64,20 +66,20 @@ def _made_once_per_app(name: str, make):
     return value
 
 
+def services():
+    """The process's clients for the task layer (``tasks.services``), made with the app."""
+    return current_app.extensions["samo_services"]
+
+
 def celery_client():
-    """A Celery app used only to publish; built from this app's settings on first use."""
-    def make():
-        from workers.celery_app import make_celery
-
-        return make_celery(settings())
-
-    return _made_once_per_app("samo_celery", make)
+    """The Celery app this process publishes with; built from the app's settings on first use."""
+    return services().celery
 
 
 def completion_listener():
-    """The process's listener for job completions that requests wait on (``api.completions``)."""
+    """The process's listener for job completions that requests wait on (``api.fastpath.completions``)."""
     def make():
-        from api.completions import CompletionListener
+        from api.fastpath.completions import CompletionListener
 
         return CompletionListener(redis_client())
 
@@ -85,9 +87,9 @@ def completion_listener():
 
 
 def job_writer():
-    """The process's group-commit writer for job rows (``api.job_writer``), made on first use."""
+    """The process's group-commit writer for job rows (``api.fastpath.job_writer``), made on first use."""
     def make():
-        from api.job_writer import JobWriter
+        from api.fastpath.job_writer import JobWriter
         from tasks.enqueue import JobPublisher
 
         return JobWriter(get_engine(settings().database_url), JobPublisher(celery_client()))

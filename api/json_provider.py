@@ -1,8 +1,8 @@
 """Flask's JSON responses encoded by orjson (C) instead of the standard library.
 
-Every API response is a JSON document: measured in-process on the job-submission path
-(interleaved A/B, medians of 21 rounds, twice), the stdlib provider cost 4% of a request more.
-Reading stays with the stdlib: orjson reads an integer beyond 64 bits as a float, losing
+Every API response is a JSON document, so its encoder is on every request's path
+(docs/benchmarks.md has the comparison). Reading stays with the stdlib: orjson reads an integer
+beyond 64 bits as a float, losing
 digits a client sent.
 
 The output stays what Flask's default provider gives: datetimes and dataclasses still go

@@ -14,10 +14,9 @@ import time
 
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select, text
 
-from db.models import Job, JobStatus
-from db.session import get_engine
+from db.models import JobStatus
+from db.stats import job_counts_by_type_and_status
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +52,7 @@ class JobsCollector:
             self._cached = None
 
     def _query(self) -> dict[tuple[str, str], int]:
-        engine = get_engine(self.database_url)
-        with engine.connect() as connection:
-            if engine.dialect.name == "postgresql":
-                # A slow count must not hold a scrape (or a connection) hostage.
-                connection.execute(text(f"SET LOCAL statement_timeout = {QUERY_TIMEOUT_MS}"))
-            rows = connection.execute(
-                select(Job.type, Job.status, func.count()).group_by(Job.type, Job.status)
-            ).all()
+        rows = job_counts_by_type_and_status(self.database_url, QUERY_TIMEOUT_MS)
         counts: dict[tuple[str, str], int] = {}
         for job_type, status, number in rows:
             # Every status of a seen type is exported, zeros included, so rates and alerts

@@ -28,7 +28,7 @@ import re
 import sys
 import time
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -156,7 +156,7 @@ def main() -> None:
         headers = {"Authorization": f"ApiKey {api_key(env)}"}
 
         print(f"end to end: POST /v1/batches with {len(texts)} texts, worker passes of {best_size}", flush=True)
-        started_wall = datetime.now(timezone.utc)
+        started_wall = datetime.now(UTC)
         started = time.perf_counter()
         response = requests.post(f"{base}/v1/batches", json=texts, headers=headers, timeout=600)
         accepted_s = time.perf_counter() - started

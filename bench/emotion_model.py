@@ -115,7 +115,8 @@ def main() -> None:
         f1 = {name: evaluate(clf, dev, labels, batch_size=64) for name, clf in models.items()}
         drop = f1["fp32"]["macro_f1"] - f1["int8"]["macro_f1"]
         for name in models:
-            print(f"dev ({f1[name]['n']}) {name}: macro-F1 {f1[name]['macro_f1']:.4f} micro-F1 {f1[name]['micro_f1']:.4f}")
+            scores = f1[name]
+            print(f"dev ({scores['n']}) {name}: macro-F1 {scores['macro_f1']:.4f} micro-F1 {scores['micro_f1']:.4f}")
         print(f"int8 macro-F1 change: {-drop:+.4f} (budget -0.01)")
         summary.update({f"dev_macro_f1_{k}": round(v["macro_f1"], 4) for k, v in f1.items()})
         summary.update({f"dev_micro_f1_{k}": round(v["micro_f1"], 4) for k, v in f1.items()})

@@ -14,9 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import requests
 
@@ -126,7 +126,7 @@ def start_worker(stack: ExitStack, env: dict[str, str], queue: str, name: str, c
     """A worker as the Procfile runs it, returned once its model is loaded; ``concurrency=None``
     leaves Celery's default (one process per CPU)."""
     options = ["--concurrency", str(concurrency)] if concurrency else []
-    worker = Process(name, [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queue,
+    worker = Process(name, [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "-Q", queue,
                             "--hostname", f"{name}-{os.getpid()}@%h", *options,
                             "--loglevel", "INFO", "--without-gossip", "--without-mingle"], env)
     stack.callback(worker.stop)

@@ -1,8 +1,16 @@
-"""Celery configuration under Celery's documented setting names, built from ``Settings``."""
+"""The Celery app, built by :func:`make_celery` from ``Settings`` under Celery's documented setting names.
+
+Nothing here runs at import: every process makes its app once, the worker's entry point
+(``tasks.worker``) for workers, beat and Flower, ``tasks.services`` for processes that
+only publish (the API). Routing and the task modules a worker imports derive from the job-type
+registry (``config.job_types``).
+"""
 from __future__ import annotations
 
+from celery import Celery
 from kombu import Queue
 
+from config import job_types
 from config.redis_transport import TRANSPORT
 from config.settings import Settings
 
@@ -11,19 +19,40 @@ from config.settings import Settings
 QUEUES = ("cpu", "gpu", "webhooks", "bulk")
 
 
+#: Task modules that are not job types: housekeeping, bulk chunks, webhook sending.
+SERVICE_TASK_MODULES = ("tasks.bulk", "tasks.maintenance", "tasks.webhooks")
+#: The module that makes one Celery task per registered job type.
+JOB_TASK_MODULE = "tasks.jobs"
+
+
+def task_modules() -> list[str]:
+    """What a worker imports: the job tasks, their handlers' modules, and the service tasks."""
+    return list(dict.fromkeys([JOB_TASK_MODULE, *job_types.handler_modules(), *SERVICE_TASK_MODULES]))
+
+
 def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
-    """Model work goes to `gpu` when GPU workers are configured, else `cpu`; housekeeping stays on `cpu`."""
-    model_queue = {"queue": settings.model_queue}
+    """Each job type's task to its queue (model work to `gpu` when GPU workers are configured,
+    else `cpu`); housekeeping stays on `cpu`, chunks go to `bulk`, deliveries to `webhooks`."""
+    routes = {entry.task: {"queue": entry.queue_name(settings)} for entry in job_types.JOB_TYPES.values()}
     return {
-        "tasks.emotion.*": model_queue,
-        "tasks.speech.*": model_queue,
-        "tasks.summarize.*": model_queue,
-        "tasks.analyze.*": model_queue,
+        **routes,
         "tasks.maintenance.*": {"queue": "cpu"},
         "tasks.bulk.requeue_stale_chunks": {"queue": "cpu"},
         "tasks.bulk.*": {"queue": "bulk"},
         "tasks.webhooks.*": {"queue": "webhooks"},
     }
+
+
+def webhook_time_limit_s(settings: Settings) -> int:
+    return int(settings.webhook_connect_timeout_s + settings.webhook_timeout_s + 60)
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app configured from ``settings``, with the job types of ``SAMO_JOB_TYPE_PLUGINS`` registered."""
+    job_types.load_plugins(settings.job_type_plugins)
+    celery = Celery("samo", include=task_modules())
+    celery.config_from_object(celery_config(settings))
+    return celery
 
 
 def broker_transport(broker_url: str) -> str | None:
@@ -57,6 +86,7 @@ def celery_config(settings: Settings) -> dict:
         "task_queues": [Queue(name) for name in QUEUES],
         "task_default_queue": "cpu",
         "task_routes": task_routes(settings),
+        "task_annotations": {"tasks.webhooks.deliver": {"time_limit": webhook_time_limit_s(settings)}},
         "task_serializer": "json",
         "accept_content": ["json"],
         "worker_send_task_events": True,

@@ -2,14 +2,14 @@
 
 kombu sends every command outside its event loop (each publish, for one) through a redis-py
 client it constructs on the spot (``Channel.conn_or_acquire``). Since redis-py 5, constructing
-a client fills its response-callback table (~170 entries): measured 0.43 ms, more than the
+a client fills its response-callback table (about 170 entries), which costs more than the
 LPUSH it then sends. So the channel keeps one client, made again if the pool is replaced.
 
 That client holds one connection of the pool for its commands (``single_connection_client``,
 serialised by redis-py's lock) instead of checking one out per command: a checkout polls the
 connection for stray data, and under gevent (the API's gunicorn workers) that poll goes through
-gevent's select emulation, measured at 130-170 us of CPU per command, about as much as the
-command itself. Pipelines (a producer batch of several messages) still check out their own.
+gevent's select emulation, which costs about as much CPU as the command itself. Pipelines (a
+producer batch of several messages) still check out their own.
 Selected by ``config.celery`` for ``redis://`` brokers (other schemes keep kombu's own transports).
 """
 from __future__ import annotations

@@ -107,15 +107,19 @@ class Settings:
         7 * 24 * 3600, env="SAMO_JWT_REFRESH_TTL_S", group="security", help="Lifetime of a refresh token")
     auth_cache_ttl_s: float = setting(
         10.0, env="SAMO_AUTH_CACHE_TTL_S", group="security",
-        help="Seconds an API process trusts an API key it verified (api/auth_cache.py); 0 turns the cache off")
+        help="Seconds an API process trusts an API key it verified (api/auth/key_cache.py); 0 turns the cache off")
     secrets_key: str = setting(
         "", env="SAMO_SECRETS_KEY", group="security", secret=True,
         help="Fernet keys encrypting webhook signing secrets (comma-separated, first encrypts); "
-             "empty: a key derived from SAMO_JWT_SECRET (see workers/webhook_signing.py)")
+             "empty: a key derived from SAMO_JWT_SECRET (see db/secrets.py)")
 
     problem_base_uri: str = setting(
         "https://samo-brain.dev/problems/", env="SAMO_PROBLEM_BASE_URI", group="api",
         help="Prefix of the `type` URI of application/problem+json error responses")
+    group_commit: bool = setting(
+        True, env="SAMO_GROUP_COMMIT", group="api",
+        help="Concurrent submissions of an API process share their INSERT, publish and rate-limit round trip "
+             "(api/fastpath); false: one transaction per request")
 
     max_text_chars: int = setting(
         10_000, env="SAMO_MAX_TEXT_CHARS", group="limits",
@@ -171,6 +175,9 @@ class Settings:
     preload_models: tuple[str, ...] = setting(
         ("emotion",), env="SAMO_PRELOAD_MODELS", group="models",
         help="Models a model worker loads at start; the others load on their first job")
+    job_type_plugins: tuple[str, ...] = setting(
+        (), env="SAMO_JOB_TYPE_PLUGINS", group="models",
+        help="Job types to register besides the built-in ones: `module:attribute` entries (config/job_types.py)")
 
     cpu_batch_max_size: int = setting(
         32, env="SAMO_CPU_BATCH_MAX_SIZE", group="batching",

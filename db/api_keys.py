@@ -7,12 +7,12 @@ of randomness, so a fast digest is safe here (no password-style stretching neede
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.models import ApiKey, Tenant, utcnow
@@ -82,17 +82,37 @@ def create_api_key(
     return IssuedKey(key=key, record=record)
 
 
-def find_active_key(session: Session, presented_key: str) -> ApiKey | None:
-    """Look the key up by digest, then compare digests in constant time."""
-    digest = hash_api_key(presented_key)
-    record = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
-    if record is None or not hmac.compare_digest(record.key_hash, digest) or not record.is_active:
-        return None
-    return record
-
-
 def revoke_api_key(session: Session, prefix: str) -> ApiKey | None:
     record = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if record is not None and record.revoked_at is None:
         record.revoked_at = utcnow()
     return record
+
+
+def _key_with_tier(session: Session, condition) -> Row | None:
+    return session.execute(
+        select(ApiKey.id, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.scopes, ApiKey.revoked_at,
+               ApiKey.last_used_at, Tenant.tier)
+        .join(Tenant, Tenant.id == ApiKey.tenant_id).where(condition)
+    ).first()
+
+
+def key_with_tier_by_hash(session: Session, key_hash: str) -> Row | None:
+    """What authentication needs of the key with this digest, as plain columns (the tenant's tier last)."""
+    return _key_with_tier(session, ApiKey.key_hash == key_hash)
+
+
+def key_with_tier_by_id(session: Session, api_key_id: uuid.UUID) -> Row | None:
+    """The same columns as :func:`key_with_tier_by_hash`, for the key a token names."""
+    return _key_with_tier(session, ApiKey.id == api_key_id)
+
+
+def touch_last_used(session: Session, api_key_id: uuid.UUID, now: datetime, unless_since: datetime) -> None:
+    """Set ``last_used_at`` unless it is already after ``unless_since``: concurrent requests write it once."""
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == api_key_id)
+        .where(or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < unless_since))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )

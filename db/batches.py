@@ -55,7 +55,8 @@ def insert_items(session: Session, batch: Batch, items: list[NewItem], queue: st
         if postgresql:
             session.execute(INSERT_ITEMS, {
                 "tenant_id": batch.tenant_id, "batch_id": batch.id, "type": batch.type, "queue": queue, "now": now,
-                "items": json.dumps([{"row": item.row, "text": item.text, "client_id": item.client_id} for item in part],
+                "items": json.dumps([{"row": item.row, "text": item.text, "client_id": item.client_id}
+                                     for item in part],
                                     separators=(",", ":")),
             })
             continue
@@ -194,3 +195,25 @@ def stale_chunks(session: Session, requeue_after_s: float | None, running_stale_
         numbers = [item.batch_item for item in items]
         chunks.extend((batch_id, numbers[start:start + size]) for start in range(0, len(numbers), size))
     return chunks
+
+
+def batch_by_idempotency_key(session: Session, tenant_id: uuid.UUID, key: str) -> Batch | None:
+    return session.scalar(select(Batch).where(Batch.tenant_id == tenant_id, Batch.idempotency_key == key))
+
+
+def tenant_batches_query(tenant_id: uuid.UUID, statuses=()):
+    query = select(Batch).where(Batch.tenant_id == tenant_id)
+    if statuses:
+        query = query.where(Batch.status.in_(statuses))
+    return query
+
+
+def status_counts_of(session: Session, batch_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    """:func:`status_counts` of several batches in one query."""
+    counts = {batch_id: {status.value: 0 for status in JobStatus} for batch_id in batch_ids}
+    if batch_ids:
+        rows = session.execute(select(Job.batch_id, Job.status, func.count())
+                               .where(Job.batch_id.in_(batch_ids)).group_by(Job.batch_id, Job.status)).all()
+        for batch_id, status, number in rows:
+            counts[batch_id][JobStatus(status).value] = number
+    return counts

@@ -1,25 +1,24 @@
 """The JSON documents that describe a job or a batch, shared by the API and by webhook payloads.
 
-A webhook's ``data`` must be exactly what ``GET /v1/jobs/{id}`` answers, and the workers that
-build webhook payloads must not import the Flask API, so the document is built here and
-``api.jobs.job_document`` adds only what needs a request (nothing, today, beyond the link).
-``tests/unit/test_job_documents.py`` checks it against ``api.schemas.JobOut``.
+A webhook's ``data`` must be exactly what ``GET /v1/jobs/{id}`` or ``GET /v1/batches/{id}``
+answers, and the workers that build webhook payloads must not import the Flask API, so each
+document is built here, once; ``api.views.jobs.job_document`` and ``api.views.batches.batch_document``
+replace only the links, with ones under the request's root. ``tests/unit/test_job_documents.py``
+checks them against ``api.schemas.jobs.JobOut`` and ``BatchOut``.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
 from pydantic import TypeAdapter
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from db.models import Batch, Job, JobStatus
+from db.models import Batch, BatchStatus, Job, utcnow
 
 _datetime_json = TypeAdapter(datetime | None)
 
 
 def iso_datetime(value: datetime | None) -> str | None:
-    """The same text pydantic writes for the API's datetimes (``...Z`` for UTC)."""
+    """The text pydantic writes for the API's datetimes: ``...Z``, as every stored timestamp is UTC."""
     return _datetime_json.dump_python(value, mode="json")
 
 
@@ -51,22 +50,37 @@ def batch_path(batch_id) -> str:
     return f"/v1/batches/{batch_id}"
 
 
-def batch_document(session: Session, batch: Batch) -> dict:
-    """A batch and how many of its items are in each state (read from the items themselves)."""
-    counts = dict.fromkeys((status.value for status in JobStatus), 0)
-    for status, count in session.execute(
-        select(Job.status, func.count()).where(Job.batch_id == batch.id).group_by(Job.status)
-    ):
-        counts[status.value] = count
+def batch_links(batch_id) -> dict[str, str]:
+    path = batch_path(batch_id)
+    return {"self": path, "results": f"{path}/results", "jobs": f"{path}/jobs", "cancel": f"{path}/cancel"}
+
+
+def eta_seconds(batch: Batch, counts: dict[str, int]) -> float | None:
+    """Items left over the rate items have been finishing at since the batch's first chunk began."""
+    done = counts["succeeded"] + counts["failed"]
+    left = counts["queued"] + counts["running"]
+    if batch.status != BatchStatus.RUNNING or batch.started_at is None or done == 0:
+        return None
+    elapsed = (utcnow() - batch.started_at).total_seconds()
+    return round(left * elapsed / done, 1) if elapsed > 0 else None
+
+
+def batch_document(batch: Batch, counts: dict[str, int]) -> dict:
+    """A batch with ``counts``, its items by status (``db.batches.status_counts``, every status present)."""
+    finished = counts["succeeded"] + counts["failed"] + counts["canceled"]
     return {
         "id": str(batch.id),
         "type": batch.type,
         "status": batch.status.value,
+        "format": batch.source_format,
         "total_items": batch.total_items,
         "invalid_items": batch.invalid_items,
-        "counts": counts,
+        "counts": dict(counts),
+        "progress": round(finished / batch.total_items, 4) if batch.total_items else 1.0,
+        "eta_s": eta_seconds(batch, counts),
+        "errors": batch.row_errors or [],
         "created_at": iso_datetime(batch.created_at),
         "started_at": iso_datetime(batch.started_at),
         "finished_at": iso_datetime(batch.finished_at),
-        "links": {"self": batch_path(batch.id)},
+        "links": batch_links(batch.id),
     }

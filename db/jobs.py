@@ -6,11 +6,10 @@ worker all resolve to exactly one terminal state and at most one stored result.
 """
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-
 import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
@@ -29,35 +28,20 @@ class ClaimedJob:
     started_at: datetime
 
 
-def claim_job(session: Session, job_id: uuid.UUID) -> ClaimedJob | None:
-    """Mark a queued (or redelivered running) job as running; None if it is finished or gone."""
-    now = utcnow()
-    claimed = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_(UNFINISHED_STATUSES))
-        .values(
-            status=JobStatus.RUNNING,
-            attempts=Job.attempts + 1,
-            started_at=func.coalesce(Job.started_at, now),
-        )
-        .returning(Job.id, Job.tenant_id, Job.type, Job.input, Job.options, Job.attempts, Job.started_at)
-    ).first()
-    return claimed_job(claimed) if claimed else None
+@dataclass
+class JobOutcome:
+    """What a succeeded job stores: its result, the model that made it and, when the result holds
+    an emotion analysis of the whole input, that analysis (stored as per-label score rows too)."""
 
-
-def claimed_job(row) -> ClaimedJob:
-    """SQLite hands timestamps back without their zone; they are UTC."""
-    job = ClaimedJob(*row)
-    if job.started_at is not None and job.started_at.tzinfo is None:
-        job = replace(job, started_at=job.started_at.replace(tzinfo=timezone.utc))
-    return job
+    result: dict
+    model_name: str | None = None
+    model_version: str | None = None
+    emotion: dict | None = None
 
 
 def claim_jobs(session: Session, *criteria) -> list[ClaimedJob]:
-    """Claim in one UPDATE every unfinished job matching ``criteria`` (a batch of messages, a bulk chunk).
-
-    The same condition as :func:`claim_job`: finished and canceled jobs are left out.
-    """
+    """Mark every unfinished job matching ``criteria`` running, in one UPDATE (the jobs of a
+    message or batch of messages, a bulk chunk); finished and canceled jobs are left out."""
     now = utcnow()
     rows = session.execute(
         update(Job)
@@ -66,31 +50,36 @@ def claim_jobs(session: Session, *criteria) -> list[ClaimedJob]:
         .returning(Job.id, Job.tenant_id, Job.type, Job.input, Job.options, Job.attempts, Job.started_at)
         .execution_options(synchronize_session=False)
     ).all()
-    return [claimed_job(row) for row in rows]
+    return [ClaimedJob(*row) for row in rows]
 
 
-def complete_emotion_jobs(session: Session, outcomes: list[tuple[ClaimedJob, dict]], model_name: str,
-                          model_version: str) -> list[ClaimedJob]:
-    """Store many results and their scores in one transaction, each only if its job still runs.
+def complete_jobs(session: Session, outcomes: list[tuple[ClaimedJob, JobOutcome]]) -> list[ClaimedJob]:
+    """Store many results and their emotion scores in one transaction, each only if its job still runs.
 
     Returns the jobs stored; one canceled or finished elsewhere meanwhile is left out. A bulk
     chunk stores hundreds of results at a time, so on PostgreSQL one UPDATE finishes them all
-    and one INSERT .. SELECT derives the score rows from the stored results, inside the
-    database; elsewhere (SQLite) it is one UPDATE per job and the rows are built here.
+    and, for results that are themselves an emotion analysis, one INSERT .. SELECT derives the
+    score rows from the stored results inside the database; elsewhere (SQLite) it is one UPDATE
+    per job and the rows are built here.
     """
     if not outcomes:
         return []
     now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
-        stored_ids = _finish_many_postgresql(session, outcomes, now, model_name, model_version)
-        if stored_ids:
-            session.execute(INSERT_SCORES_FROM_RESULTS, {"job_ids": [str(job_id) for job_id in stored_ids],
+        stored_ids = _finish_many_postgresql(session, outcomes, now)
+        stored = [(job, outcome) for job, outcome in outcomes if job.id in stored_ids]
+        derived = [job.id for job, outcome in stored if outcome.emotion is outcome.result]
+        if derived:
+            session.execute(INSERT_SCORES_FROM_RESULTS, {"job_ids": [str(job_id) for job_id in derived],
                                                          "created_at": now})
-        return [job for job, _ in outcomes if job.id in stored_ids]
-    stored = [(job, result) for job, result in outcomes
-              if _finish(session, job.id, JobStatus.SUCCEEDED, job.started_at, result=result,
-                         model_name=model_name, model_version=model_version)]
-    scores = [row for job, result in stored for row in emotion_score_values(job, result, now)]
+        built = [(job, outcome) for job, outcome in stored
+                 if outcome.emotion is not None and outcome.emotion is not outcome.result]
+    else:
+        stored = [(job, outcome) for job, outcome in outcomes
+                  if _finish(session, job.id, JobStatus.SUCCEEDED, job.started_at, result=outcome.result,
+                             model_name=outcome.model_name, model_version=outcome.model_version)]
+        built = [(job, outcome) for job, outcome in stored if outcome.emotion is not None]
+    scores = [row for job, outcome in built for row in emotion_score_values(job, outcome.emotion, now)]
     if scores:
         session.execute(insert(EmotionScore), scores)
     return [job for job, _ in stored]
@@ -100,13 +89,14 @@ def complete_emotion_jobs(session: Session, outcomes: list[tuple[ClaimedJob, dic
 FINISH_MANY = text("""
     UPDATE jobs SET status = 'succeeded', finished_at = :now, result = finished.result,
            processing_ms = CAST(EXTRACT(EPOCH FROM (:now - jobs.started_at)) * 1000 AS INTEGER),
-           model_name = :model_name, model_version = :model_version
-    FROM jsonb_to_recordset(CAST(:finished AS JSONB)) AS finished(id UUID, result JSONB)
+           model_name = finished.model_name, model_version = finished.model_version
+    FROM jsonb_to_recordset(CAST(:finished AS JSONB))
+         AS finished(id UUID, result JSONB, model_name TEXT, model_version TEXT)
     WHERE jobs.id = finished.id AND jobs.status = 'running'
     RETURNING jobs.id
 """)
 
-# The rows emotion_score_rows builds, computed from the results just stored.
+# The rows emotion_score_values builds, computed from the emotion results just stored.
 INSERT_SCORES_FROM_RESULTS = text("""
     INSERT INTO emotion_scores (job_id, tenant_id, label, probability, is_top, above_threshold, created_at)
     SELECT jobs.id, jobs.tenant_id, scores.key, CAST(scores.value AS DOUBLE PRECISION),
@@ -117,17 +107,17 @@ INSERT_SCORES_FROM_RESULTS = text("""
 """)
 
 
-def _finish_many_postgresql(session: Session, outcomes: list[tuple[ClaimedJob, dict]], now: datetime,
-                            model_name: str, model_version: str) -> set[uuid.UUID]:
-    finished = json.dumps([{"id": str(job.id), "result": result} for job, result in outcomes],
+def _finish_many_postgresql(session: Session, outcomes: list[tuple[ClaimedJob, JobOutcome]],
+                            now: datetime) -> set[uuid.UUID]:
+    finished = json.dumps([{"id": str(job.id), "result": outcome.result, "model_name": outcome.model_name,
+                            "model_version": outcome.model_version} for job, outcome in outcomes],
                           separators=(",", ":"))
-    rows = session.execute(FINISH_MANY, {"now": now, "model_name": model_name, "model_version": model_version,
-                                         "finished": finished})
+    rows = session.execute(FINISH_MANY, {"now": now, "finished": finished})
     return {uuid.UUID(str(row[0])) for row in rows}
 
 
 def emotion_score_values(job: ClaimedJob, result: dict, created_at: datetime) -> list[dict]:
-    """:func:`emotion_score_rows` as plain rows, for one INSERT of many jobs' scores."""
+    """One row per label of an emotion result, for one INSERT of many jobs' scores."""
     above = set(result.get("emotions", []))
     top = result.get("top_emotion")
     return [
@@ -146,38 +136,6 @@ def _finish(session: Session, job_id: uuid.UUID, status: JobStatus, started_at: 
         .values(status=status, finished_at=now, processing_ms=processing_ms, **values)
     )
     return result.rowcount == 1
-
-
-def complete_emotion_job(
-    session: Session, job: ClaimedJob, result: dict, model_name: str, model_version: str
-) -> bool:
-    """Store the result and its per-label scores in one transaction, only if the job still runs."""
-    if not _finish(session, job.id, JobStatus.SUCCEEDED, job.started_at, result=result,
-                   model_name=model_name, model_version=model_version):
-        return False
-    session.add_all(emotion_score_rows(job, result))
-    return True
-
-
-def emotion_score_rows(job: ClaimedJob, result: dict) -> list[EmotionScore]:
-    above = set(result.get("emotions", []))
-    return [
-        EmotionScore(
-            job_id=job.id,
-            tenant_id=job.tenant_id,
-            label=label,
-            probability=probability,
-            is_top=label == result.get("top_emotion"),
-            above_threshold=label in above,
-        )
-        for label, probability in result.get("probabilities", {}).items()
-    ]
-
-
-def complete_job(session: Session, job: ClaimedJob, result: dict, model_name: str | None = None,
-                 model_version: str | None = None) -> bool:
-    return _finish(session, job.id, JobStatus.SUCCEEDED, job.started_at, result=result,
-                   model_name=model_name, model_version=model_version)
 
 
 def fail_job(session: Session, job: ClaimedJob, code: str, message: str) -> bool:
@@ -251,3 +209,26 @@ def unfinished_job_ids(session: Session, job_ids: set[uuid.UUID]) -> set[uuid.UU
     return set(session.scalars(
         select(Job.id).where(Job.id.in_(job_ids), Job.status.in_(UNFINISHED_STATUSES))
     ))
+
+
+def job_by_idempotency_key(session: Session, tenant_id: uuid.UUID, key: str) -> Job | None:
+    return session.scalar(select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == key))
+
+
+def tenant_jobs_query(tenant_id: uuid.UUID, statuses=(), job_type: str | None = None,
+                      batch_id: uuid.UUID | None = None, interactive_only: bool = False):
+    """The tenant's jobs, narrowed by status, type and batch (``interactive_only``: no batch items)."""
+    query = select(Job).where(Job.tenant_id == tenant_id)
+    if statuses:
+        query = query.where(Job.status.in_(statuses))
+    if job_type:
+        query = query.where(Job.type == job_type)
+    if batch_id is not None:
+        query = query.where(Job.batch_id == batch_id)
+    if interactive_only:
+        query = query.where(Job.batch_id.is_(None))
+    return query
+
+
+def job_status(session: Session, job_id: uuid.UUID) -> JobStatus | None:
+    return session.scalar(select(Job.status).where(Job.id == job_id))

@@ -1,11 +1,11 @@
 """Engines and session factories, built once per process and database URL."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -62,3 +62,9 @@ def dispose_engines() -> None:
     """Forget pooled connections inherited over fork: a child must open its own sockets."""
     for engine in _engines.values():
         engine.dispose(close=False)
+
+
+def ping(database_url: str) -> None:
+    """One round trip on a pooled connection; raises what the database raised."""
+    with get_engine(database_url).connect() as connection:
+        connection.execute(text("SELECT 1"))

@@ -9,9 +9,9 @@ someone asks for it with ``redeliver``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import datetime, timedelta
 
 from cryptography.fernet import MultiFernet
 from sqlalchemy import func, or_, select, update
@@ -27,23 +27,16 @@ from db.models import (
     WebhookTenantSecret,
     utcnow,
 )
-from workers.webhook_signing import generate_secret, open_secret, seal_secret
+from db.secrets import generate_secret, open_secret, seal_secret
 
 PENDING, SUCCEEDED, FAILED, DEAD = "pending", "succeeded", "failed", "dead"
 RESPONSE_EXCERPT_CHARS = 1024
 
 
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; they are UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
-
-
 def signing_secrets(record: RotatableSecret, box: MultiFernet, now: datetime) -> list[str]:
     """The current secret, then the previous one while its overlap lasts."""
     secrets_now = [open_secret(box, record.secret_ciphertext)]
-    expires = as_utc(record.previous_secret_expires_at)
+    expires = record.previous_secret_expires_at
     if record.previous_secret_ciphertext and expires and expires > now:
         secrets_now.append(open_secret(box, record.previous_secret_ciphertext))
     return secrets_now
@@ -219,7 +212,7 @@ def endpoint_failed(session: Session, endpoint_id: uuid.UUID, now: datetime, dis
                     disable_after_s: float, error: str) -> bool:
     """Count a failed attempt; disable the endpoint once it has failed long and often enough."""
     failures, failing_since = _count_failure(session, endpoint_id, now)
-    failing_for = (now - as_utc(failing_since)).total_seconds()
+    failing_for = (now - failing_since).total_seconds()
     if failures >= disable_after_failures and failing_for >= disable_after_s:
         return disable_endpoint(session, endpoint_id, now, (
             f"Disabled after {failures} consecutive failed attempts over {int(failing_for)} s; "
@@ -291,3 +284,11 @@ def attempts_of(session: Session, delivery_ids: list[uuid.UUID]) -> dict[uuid.UU
                                        .order_by(WebhookAttempt.number)):
             by_delivery[attempt.delivery_id].append(attempt)
     return by_delivery
+
+
+def tenant_endpoints(session: Session, tenant_id: uuid.UUID) -> list[WebhookEndpoint]:
+    """The tenant's endpoints, oldest first."""
+    return list(session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == tenant_id)
+        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+    ))

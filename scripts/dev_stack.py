@@ -113,7 +113,7 @@ def commands(args: argparse.Namespace, env: dict[str, str]) -> dict[str, list[st
     # to start without CUDA, which is the point).
     model_queue = Settings.from_env().model_queue
     queues = [q for q in QUEUES if q != "gpu" or model_queue == "gpu"]
-    celery = [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
+    celery = [sys.executable, "-m", "celery", "-A", "tasks.worker"]
     procs = {
         "api": [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "scripts" / "gunicorn.conf.py"),
                 "--bind", f"127.0.0.1:{args.api_port}", "api:create_app()"],

@@ -6,7 +6,7 @@ numbers measured are the numbers deployed. Everything is overridable by environm
 Prometheus: with more than one gunicorn worker each process holds its own counters, and a
 scrape would see one random worker's numbers. So whenever ``workers > 1`` this config turns on
 prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, created if unset and wiped
-at start), and ``api.health`` then serves ``/metrics`` aggregated over all workers. The variable
+at start), and ``api.views.health`` then serves ``/metrics`` aggregated over all workers. The variable
 must be in the environment before any worker imports prometheus_client; setting it here, in the
 master before the app is loaded, achieves that.
 """
@@ -24,7 +24,7 @@ def _int(name: str, default: int) -> int:
 
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT') or '5000'}"
 # The API validates, then waits on Redis and PostgreSQL (which concurrent requests share, see
-# api/coalescing.py) and, with `Prefer: wait`, on a job: gevent workers (greenlets, with
+# api/fastpath/coalescing.py) and, with `Prefer: wait`, on a job: gevent workers (greenlets, with
 # psycopg2 made cooperative in post_fork) hold many waiting requests each at little cost, where
 # a thread per request would spend its CPU on handing the GIL around. GUNICORN_WORKER_CLASS=gthread
 # still works (GUNICORN_THREADS threads each).
@@ -89,8 +89,8 @@ def post_request(worker, req, environ, resp) -> None:
 
     A greenlet only yields when it waits; one whose client sends its next request at once (a
     load balancer's pooled connection hammering a fast path such as /healthz) would otherwise
-    serve it without ever waiting and starve the others: measured with wrk at saturation, GET
-    /healthz p99 0.9 s without this.
+    serve it without ever waiting and starve the others (GET /healthz p99 at saturation, in
+    docs/benchmarks.md).
     """
     if worker_class == "gevent":
         import gevent

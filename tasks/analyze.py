@@ -5,54 +5,41 @@ segments get their own emotion results in the same batched inference as the whol
 """
 from __future__ import annotations
 
-import logging
-import uuid
-
-from sqlalchemy.exc import OperationalError
-
-from db.jobs import ClaimedJob
-from tasks.job_runner import Outcome, emotion_model, model_info, run_job
+from db.jobs import ClaimedJob, JobOutcome
+from tasks.lifecycle import per_job
+from tasks.models import emotion_model, model_info
+from tasks.services import Services
 from tasks.speech import add_emotions, transcribe_audio
 from tasks.summarize import summarize_text
-from workers.celery_app import app
-
-log = logging.getLogger(__name__)
 
 DEFAULT_SERVICES = ("emotion", "summary")
 
 
-@app.task(name="tasks.analyze.analyze_job", bind=True, max_retries=5)
-def analyze_job(self, job_id: str) -> None:
-    try:
-        run_job(uuid.UUID(job_id), analyze)
-    except OperationalError as error:
-        log.warning("database unavailable for job %s; retrying", job_id)
-        raise self.retry(exc=error, countdown=min(2 ** self.request.retries, 30))
-
-
-def analyze(job: ClaimedJob) -> Outcome:
-    services = list(job.options.get("services") or DEFAULT_SERVICES)
-    result: dict = {"services": services}
+@per_job
+def analyze(services: Services, job: ClaimedJob) -> JobOutcome:
+    settings = services.settings
+    requested = list(job.options.get("services") or DEFAULT_SERVICES)
+    result: dict = {"services": requested}
     models: dict = {}
     if "audio" in job.input:
-        transcript, model = transcribe_audio(job)
+        transcript, model = transcribe_audio(settings, job)
         models["transcription"] = model_info(model)
         result["transcript"] = transcript
         text = transcript["text"]
     else:
         transcript, text = None, job.input["text"]
     emotion = None
-    if "emotion" in services:
-        classifier = emotion_model()
+    if "emotion" in requested:
+        classifier = emotion_model(settings)
         models["emotion"] = model_info(classifier)
         if transcript is not None:
-            emotion = add_emotions(transcript, classifier)
+            emotion = add_emotions(settings, transcript, classifier)
         else:
             emotion = classifier.predict([text])[0]
         result["emotion"] = emotion
-    if "summary" in services:
-        result["summary"], summariser = summarize_text(text, job.options)
+    if "summary" in requested:
+        result["summary"], summariser = summarize_text(settings, text, job.options)
         models["summary"] = {**model_info(summariser), "method": summariser.method}
     result["models"] = models
     primary = next(iter(models.values()))
-    return Outcome(result, primary["name"], primary["version"], emotion=emotion)
+    return JobOutcome(result, primary["name"], primary["version"], emotion=emotion)

@@ -2,7 +2,7 @@
 
 A chunk message names a batch and the row numbers of up to ``bulk_chunk_size`` of its items.
 The worker claims the unfinished ones in one UPDATE, analyses them like interactive jobs
-(``tasks.emotion.analyze_claimed``: result cache, length-sorted passes of
+(``tasks.lifecycle.process_claimed`` with the emotion handler: result cache, length-sorted passes of
 ``bulk_batch_size`` texts, one transaction for the results) and then completes the batch if
 none of its items is left unfinished. Canceled items are not claimed, and a result for an item
 canceled meanwhile is discarded by the conditional UPDATE.
@@ -18,28 +18,34 @@ import time
 import uuid
 
 import redis
+from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
+from config.job_types import job_type
 from db.batches import claim_chunk, complete_if_done, mark_enqueued, stale_chunks
-from db.session import session_scope
-from tasks.emotion import DATABASE_RETRY_DELAY_S, BatchReport, analyze_claimed
 from tasks.enqueue import enqueue_chunk
 from tasks.events import batch_finished, batch_progress
+from tasks.jobs import DATABASE_RETRY_DELAY_S
+from tasks.lifecycle import BatchReport, process_claimed
+from tasks.services import Services, current
 from workers.batching import DynamicBatches
-from workers.celery_app import app, settings
 from workers.metrics import queue_keys
+
+#: The job type of every batch item.
+ITEM_TYPE = "emotion"
 
 log = logging.getLogger(__name__)
 
 
-@app.task(base=DynamicBatches, name="tasks.bulk.process_chunk")
+@shared_task(base=DynamicBatches, name="tasks.bulk.process_chunk")
 def process_chunk(requests) -> dict:
     """`process_chunk(batch_id, rows)` messages, one chunk at a time (``flush_every`` is 1 here)."""
-    report = BatchReport("bulk", announce_jobs=False)
+    services = current()
+    report = BatchReport("bulk", type=ITEM_TYPE, announce_jobs=False, max_size=services.settings.bulk_batch_size)
     try:
         for request in requests:
             batch_id, rows = request.args
-            run_chunk(uuid.UUID(batch_id), [int(row) for row in rows], report)
+            run_chunk(services, uuid.UUID(batch_id), [int(row) for row in rows], report)
     except OperationalError:
         log.warning("database unavailable for a bulk chunk; handing it back", exc_info=True)
         time.sleep(DATABASE_RETRY_DELAY_S)
@@ -47,29 +53,29 @@ def process_chunk(requests) -> dict:
     return report.as_dict()
 
 
-def run_chunk(batch_id: uuid.UUID, rows: list[int], report: BatchReport) -> None:
-    with session_scope(settings.database_url) as session:
+def run_chunk(services: Services, batch_id: uuid.UUID, rows: list[int], report: BatchReport) -> None:
+    with services.session() as session:
         jobs = claim_chunk(session, batch_id, rows)
     if not jobs:
         log.info("chunk of batch %s: nothing left to do", batch_id)
         return
-    stored = analyze_claimed(jobs, settings.bulk_batch_size, report)
+    stored = process_claimed(services, job_type(ITEM_TYPE), jobs, report)
     if stored:
-        finish_batch_if_done(batch_id)
+        finish_batch_if_done(services, batch_id)
 
 
-def finish_batch_if_done(batch_id: uuid.UUID) -> None:
+def finish_batch_if_done(services: Services, batch_id: uuid.UUID) -> None:
     """Complete the batch if this chunk was its last; otherwise report progress (throttled in events)."""
-    with session_scope(settings.database_url) as session:
+    with services.session() as session:
         completed = complete_if_done(session, batch_id)
     if completed:
         log.info("batch %s completed", batch_id)
-        batch_finished(settings, batch_id, "completed")
+        batch_finished(services, batch_id, "completed")
     else:
-        batch_progress(settings, batch_id)
+        batch_progress(services, batch_id)
 
 
-@app.task(name="tasks.bulk.requeue_stale_chunks")
+@shared_task(name="tasks.bulk.requeue_stale_chunks")
 def requeue_stale_chunks() -> int:
     """Publish again the chunks of batch items whose message may have been lost.
 
@@ -78,14 +84,16 @@ def requeue_stale_chunks() -> int:
     behind a long queue, waiting is no sign of a lost message. Publishing twice is harmless
     (claims are conditional), publishing never loses work.
     """
-    waiting_after_s = settings.requeue_after_s if bulk_queue_is_empty() else None
-    with session_scope(settings.database_url) as session:
+    services = current()
+    settings = services.settings
+    waiting_after_s = settings.requeue_after_s if bulk_queue_is_empty(settings.celery_broker_url) else None
+    with services.session() as session:
         chunks = stale_chunks(session, waiting_after_s, settings.broker_visibility_timeout_s * 2,
                               settings.requeue_unpublished_after_s)
     sent = 0
     for batch_id, rows in chunks:
-        if enqueue_chunk(app, batch_id, rows):
-            with session_scope(settings.database_url) as session:
+        if enqueue_chunk(services.celery, batch_id, rows):
+            with services.session() as session:
                 mark_enqueued(session, batch_id, rows)
             sent += 1
     if sent:
@@ -93,9 +101,8 @@ def requeue_stale_chunks() -> int:
     return sent
 
 
-def bulk_queue_is_empty() -> bool:
+def bulk_queue_is_empty(broker_url: str) -> bool:
     """True when no chunk message waits in Redis; False when unknown (another broker, Redis down)."""
-    broker_url = settings.celery_broker_url
     if not broker_url.startswith(("redis://", "rediss://", "unix://")):
         return False
     try:

@@ -9,14 +9,9 @@ from contextlib import nullcontext
 from celery import Celery
 from kombu import Producer
 
-log = logging.getLogger(__name__)
+from config.job_types import job_type as registered_type
 
-TASK_BY_JOB_TYPE = {
-    "emotion": "tasks.emotion.analyze_job",
-    "summarize": "tasks.summarize.summarize_job",
-    "transcribe": "tasks.speech.transcribe_job",
-    "analyze": "tasks.analyze.analyze_job",
-}
+log = logging.getLogger(__name__)
 
 # Fail fast when the broker is down: the job is already stored and the requeue sweep sends it later.
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
@@ -44,8 +39,6 @@ def enqueue_job(celery: Celery, job_id: uuid.UUID, job_type: str) -> bool:
 _declared_tasks: weakref.WeakKeyDictionary[Celery, set[str]] = weakref.WeakKeyDictionary()
 
 
-#: Job types whose task takes many job ids in one message (a batching task, ``tasks.emotion``).
-BATCHED_JOB_TYPES = frozenset({"emotion"})
 #: Job ids per message of a batched type; a larger group is sent in several messages.
 MAX_JOBS_PER_MESSAGE = 64
 
@@ -53,18 +46,18 @@ MAX_JOBS_PER_MESSAGE = 64
 def broker_messages(jobs: list[tuple[uuid.UUID, str]]) -> list[tuple[str, list[str]]]:
     """(task name, args) of each message that carries ``jobs``.
 
-    Jobs of a batched type share messages (their task is ``analyze_job(*job_ids)``: the
-    worker batches messages anyway, and one message per committed group costs the API one
-    message's work instead of one per job); other jobs get one message each.
+    Jobs of a batched type share messages (their task takes ``(*job_ids)``: the worker
+    batches messages anyway, and one message per committed group costs the API one message's
+    work instead of one per job); other jobs get one message each.
     """
     batched: dict[str, list[str]] = {}
     messages = []
-    for job_id, job_type in jobs:
-        task = TASK_BY_JOB_TYPE[job_type]
-        if job_type in BATCHED_JOB_TYPES:
-            batched.setdefault(task, []).append(str(job_id))
+    for job_id, type_name in jobs:
+        entry = registered_type(type_name)
+        if entry.batched:
+            batched.setdefault(entry.task, []).append(str(job_id))
         else:
-            messages.append((task, [str(job_id)]))
+            messages.append((entry.task, [str(job_id)]))
     for task, job_ids in batched.items():
         messages += [(task, job_ids[start:start + MAX_JOBS_PER_MESSAGE])
                      for start in range(0, len(job_ids), MAX_JOBS_PER_MESSAGE)]
@@ -84,7 +77,8 @@ def enqueue_jobs(celery: Celery, jobs: list[tuple[uuid.UUID, str]], producer: Pr
     declared = _declared_tasks.setdefault(celery, set())
     messages = broker_messages(jobs)
     try:
-        with celery.producer_or_acquire(producer) as producer, (producer.batch() if len(messages) > 1 else nullcontext()):
+        with (celery.producer_or_acquire(producer) as producer,
+              producer.batch() if len(messages) > 1 else nullcontext()):
             for task, args in messages:
                 options = {"declare": []} if task in declared else {}
                 celery.send_task(task, args=args, argsrepr=repr(args), producer=producer,
@@ -100,8 +94,8 @@ def enqueue_jobs(celery: Celery, jobs: list[tuple[uuid.UUID, str]], producer: Pr
 class JobPublisher:
     """:func:`enqueue_jobs` for one thread (the API's job writer), on a producer it keeps.
 
-    Taking a producer from the app's pool for each publish re-binds its channel every time,
-    which cost more than a third of a one-message publish here (about 320 vs 250 us). After a
+    Taking a producer from the app's pool for each publish re-binds its channel every time, a
+    sizeable share of a one-message publish (docs/benchmarks.md). After a
     failed publish the producer goes back to the pool and the next publish takes another one,
     so a broken connection is not kept.
     """

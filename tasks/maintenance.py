@@ -3,26 +3,27 @@ from __future__ import annotations
 
 import logging
 
-from celery import Celery
+from celery import Celery, shared_task
 
 from config.settings import Settings
 from db.jobs import mark_enqueued, stale_jobs, unfinished_job_ids
+from db.media import files_older_than
 from db.session import session_scope
 from tasks.enqueue import enqueue_job
-from workers.celery_app import app, settings
-from workers.media_storage import files_older_than
+from tasks.services import current
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="tasks.maintenance.requeue_stale_jobs")
+@shared_task(name="tasks.maintenance.requeue_stale_jobs")
 def requeue_stale_jobs() -> int:
     """Publish again jobs that were never published, or sat queued or running for too long.
 
     Redelivery is safe: a job is claimed and finished by conditional updates, so a duplicate
     message for a job that is in fact running or done writes nothing.
     """
-    return requeue_stale(settings, app)
+    services = current()
+    return requeue_stale(services.settings, services.celery)
 
 
 def requeue_stale(settings: Settings, celery: Celery) -> int:
@@ -38,7 +39,7 @@ def requeue_stale(settings: Settings, celery: Celery) -> int:
     return len(sent)
 
 
-@app.task(name="tasks.maintenance.sweep_orphan_media")
+@shared_task(name="tasks.maintenance.sweep_orphan_media")
 def sweep_orphan_media() -> int:
     """Delete uploads nobody will read: older than ``media_ttl_s`` and not of an unfinished job.
 
@@ -46,6 +47,10 @@ def sweep_orphan_media() -> int:
     (an API process that died between storing a file and committing its job, a worker killed
     after storing the result). Files of queued or running jobs are kept however old they are.
     """
+    return sweep_orphans(current().settings)
+
+
+def sweep_orphans(settings: Settings) -> int:
     old = files_older_than(settings, settings.media_ttl_s)
     if not old:
         return 0

@@ -5,31 +5,18 @@ a recording of a hundred segments costs one batched inference, not a hundred.
 """
 from __future__ import annotations
 
-import logging
 import time
-import uuid
 
-from sqlalchemy.exc import OperationalError
-
-from db.jobs import ClaimedJob
-from tasks.job_runner import Outcome, emotion_model, model_info, run_job
-from workers.celery_app import app, settings
-from workers.media_storage import media_path
+from config.settings import Settings
+from db.jobs import ClaimedJob, JobOutcome
+from db.media import media_path
+from tasks.lifecycle import per_job
+from tasks.models import emotion_model, model_info
+from tasks.services import Services
 from workers.models import transcriber
 
-log = logging.getLogger(__name__)
 
-
-@app.task(name="tasks.speech.transcribe_job", bind=True, max_retries=5)
-def transcribe_job(self, job_id: str) -> None:
-    try:
-        run_job(uuid.UUID(job_id), transcribe)
-    except OperationalError as error:
-        log.warning("database unavailable for job %s; retrying", job_id)
-        raise self.retry(exc=error, countdown=min(2 ** self.request.retries, 30))
-
-
-def transcribe_audio(job: ClaimedJob) -> tuple[dict, object]:
+def transcribe_audio(settings: Settings, job: ClaimedJob) -> tuple[dict, object]:
     """The transcript of the job's upload, and the transcriber that made it.
 
     Raises ``TranscriptionError`` for bad audio (the job fails with its code).
@@ -41,7 +28,7 @@ def transcribe_audio(job: ClaimedJob) -> tuple[dict, object]:
     return transcript, model
 
 
-def add_emotions(transcript: dict, classifier) -> dict:
+def add_emotions(settings: Settings, transcript: dict, classifier) -> dict:
     """Attach an emotion result to every segment; returns the whole text's (one predict call)."""
     segments = transcript["segments"]
     results = classifier.predict([transcript["text"]] + [s["text"] for s in segments],
@@ -51,13 +38,15 @@ def add_emotions(transcript: dict, classifier) -> dict:
     return results[0]
 
 
-def transcribe(job: ClaimedJob) -> Outcome:
+@per_job
+def transcribe(services: Services, job: ClaimedJob) -> JobOutcome:
+    settings = services.settings
     started = time.perf_counter()
-    transcript, model = transcribe_audio(job)
+    transcript, model = transcribe_audio(settings, job)
     transcribed = time.perf_counter()
-    classifier = emotion_model()
-    transcript["emotion"] = add_emotions(transcript, classifier)
+    classifier = emotion_model(settings)
+    transcript["emotion"] = add_emotions(settings, transcript, classifier)
     transcript["models"] = {"transcription": model_info(model), "emotion": model_info(classifier)}
     transcript["timings_ms"] = {"transcription": round((transcribed - started) * 1000),
                                 "emotion": round((time.perf_counter() - transcribed) * 1000)}
-    return Outcome(transcript, model.name, model.version, emotion=transcript["emotion"])
+    return JobOutcome(transcript, model.name, model.version, emotion=transcript["emotion"])

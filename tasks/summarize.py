@@ -2,28 +2,17 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
-from sqlalchemy.exc import OperationalError
-
-from db.jobs import ClaimedJob
-from tasks.job_runner import Outcome, run_job
-from workers.celery_app import app, settings
+from config.settings import Settings
+from db.jobs import ClaimedJob, JobOutcome
+from tasks.lifecycle import per_job
+from tasks.services import Services
 from workers.models import summarizer
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="tasks.summarize.summarize_job", bind=True, max_retries=5)
-def summarize_job(self, job_id: str) -> None:
-    try:
-        run_job(uuid.UUID(job_id), summarize)
-    except OperationalError as error:
-        log.warning("database unavailable for job %s; retrying", job_id)
-        raise self.retry(exc=error, countdown=min(2 ** self.request.retries, 30))
-
-
-def summarize_text(text: str, options: dict) -> tuple[dict, object]:
+def summarize_text(settings: Settings, text: str, options: dict) -> tuple[dict, object]:
     """The summary of ``text`` and the summariser that wrote it.
 
     ``sentences``/``ratio`` set the length of extractive summaries. An abstractive model
@@ -41,6 +30,7 @@ def summarize_text(text: str, options: dict) -> tuple[dict, object]:
     return model.summarize(text, sentences=options.get("sentences"), ratio=options.get("ratio")), model
 
 
-def summarize(job: ClaimedJob) -> Outcome:
-    result, model = summarize_text(job.input["text"], job.options)
-    return Outcome(result, model.name, model.version)
+@per_job
+def summarize(services: Services, job: ClaimedJob) -> JobOutcome:
+    result, model = summarize_text(services.settings, job.input["text"], job.options)
+    return JobOutcome(result, model.name, model.version)

@@ -10,18 +10,19 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from celery import Celery
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
+from db.batches import status_counts
 from db.documents import batch_document, iso_datetime, job_document
 from db.models import Batch, Job, WebhookEndpoint, WebhookSubscription, utcnow
-from db.session import session_scope
 from db.webhooks import create_deliveries
+from tasks.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +38,6 @@ def countdown_limit_s(settings: Settings) -> float:
     handed out again, once per timeout; hours-long retry delays would multiply messages.
     """
     return min(300.0, settings.broker_visibility_timeout_s / 2)
-
-
-_publishers: dict[str, Celery] = {}
-
-
-def publisher(settings: Settings) -> Celery:
-    """A Celery app that publishes to ``settings``' broker (callers outside a worker have no ``app``)."""
-    if settings.celery_broker_url not in _publishers:
-        from workers.celery_app import make_celery
-
-        _publishers[settings.celery_broker_url] = make_celery(settings)
-    return _publishers[settings.celery_broker_url]
 
 
 def enqueue_delivery(celery: Celery, delivery_id: uuid.UUID, countdown_s: float = 0.0) -> bool:
@@ -72,7 +61,8 @@ def first_delay_s(settings: Settings) -> float:
 
 
 def emit(settings: Settings, session: Session, tenant_id: uuid.UUID, event_type: str,
-         make_data: Callable[[], dict], job_id: uuid.UUID | None = None, batch_id: uuid.UUID | None = None) -> list[uuid.UUID]:
+         make_data: Callable[[], dict], job_id: uuid.UUID | None = None,
+         batch_id: uuid.UUID | None = None) -> list[uuid.UUID]:
     """Store the deliveries in ``session``; the caller publishes them with :func:`publish` after commit."""
     delay = first_delay_s(settings)
     return create_deliveries(
@@ -117,14 +107,14 @@ def stage_job_events(settings: Settings, session: Session, job_ids: list[uuid.UU
     return delivery_ids
 
 
-
-def emit_batch_event(settings: Settings, celery: Celery, batch_id: uuid.UUID, event_type: str) -> list[uuid.UUID]:
-    """``batch.completed`` or ``batch.progress``, with the batch and its item counts as ``data``."""
-    with session_scope(settings.database_url) as session:
+def emit_batch_event(services: Services, batch_id: uuid.UUID, event_type: str) -> list[uuid.UUID]:
+    """``batch.completed`` or ``batch.progress``, with ``data`` what ``GET /v1/batches/{id}`` answers."""
+    settings = services.settings
+    with services.session() as session:
         batch = session.get(Batch, batch_id)
         if batch is None:
             return []
         delivery_ids = emit(settings, session, batch.tenant_id, event_type,
-                            lambda: batch_document(session, batch), batch_id=batch.id)
-    publish(settings, celery, delivery_ids)
+                            lambda: batch_document(batch, status_counts(session, batch.id)), batch_id=batch.id)
+    publish(settings, services.celery, delivery_ids)
     return delivery_ids

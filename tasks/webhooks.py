@@ -14,11 +14,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from celery import Celery
-from sqlalchemy.exc import OperationalError
+from celery import Celery, shared_task
 
 from config.settings import Settings
+from config.webhook_destinations import (
+    AllowList,
+    DestinationRefused,
+    ResolutionFailed,
+    check_destination,
+    system_resolver,
+)
 from db.models import WebhookEndpoint, utcnow
+from db.secrets import secret_box
 from db.session import session_scope
 from db.webhooks import (
     DEAD,
@@ -37,18 +44,12 @@ from db.webhooks import (
     signing_record,
     signing_secrets,
 )
+from tasks.jobs import RETRY_OPTIONS
+from tasks.services import current
 from tasks.webhook_events import countdown_limit_s, enqueue_delivery
-from workers.celery_app import app, settings
-from workers.webhook_http import (
-    AllowList,
-    DestinationRefused,
-    ResolutionFailed,
-    check_destination,
-    post,
-    system_resolver,
-)
+from workers.webhook_http import post
 from workers.webhook_retries import Verdict, next_delay, retry_after_seconds, verdict_of
-from workers.webhook_signing import secret_box, webhook_headers
+from workers.webhook_signing import webhook_headers
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +68,17 @@ def lease_s(settings: Settings) -> float:
     return settings.webhook_connect_timeout_s + settings.webhook_timeout_s + 30
 
 
-@app.task(name="tasks.webhooks.deliver", bind=True, max_retries=5,
-          time_limit=int(settings.webhook_connect_timeout_s + settings.webhook_timeout_s + 60))
-def deliver(self, delivery_id: str) -> str:
-    try:
-        return deliver_once(settings, app, uuid.UUID(delivery_id))
-    except OperationalError as error:
-        log.warning("database unavailable for webhook delivery %s; retrying", delivery_id)
-        raise self.retry(exc=error, countdown=min(2 ** self.request.retries, 30))
+@shared_task(name="tasks.webhooks.deliver", **RETRY_OPTIONS)
+def deliver(delivery_id: str) -> str:
+    """One attempt; its time limit comes from the settings (``config.celery``, ``task_annotations``)."""
+    services = current()
+    return deliver_once(services.settings, services.celery, uuid.UUID(delivery_id))
 
 
-@app.task(name="tasks.webhooks.dispatch_due")
+@shared_task(name="tasks.webhooks.dispatch_due")
 def dispatch_due() -> int:
-    return dispatch_due_deliveries(settings, app)
+    services = current()
+    return dispatch_due_deliveries(services.settings, services.celery)
 
 
 def dispatch_due_deliveries(settings: Settings, celery: Celery) -> int:

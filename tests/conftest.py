@@ -6,16 +6,36 @@ database and Redis database number, see tests/support/services.py) and real Cele
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 import redis as redis_lib
 
 from config.settings import Settings, parse_tiers
 from tests.support.services import claimed_redis_database, temporary_database
+from tests.support.tenants import new_tenant
 
 TEST_JWT_SECRET = "test-jwt-secret-" + uuid.uuid4().hex
+INTEGRATION_DIR = Path(__file__).parent / "integration"
+#: Fixtures that reach the real PostgreSQL or Redis, or start what does (servers, workers, stacks).
+SERVICE_FIXTURES = frozenset({
+    "database_url", "redis_url", "settings", "app", "client", "db_session", "redis", "make_tenant",
+    "live_server", "cpu_worker", "batching_stack",
+})
+
+
+def pytest_collection_modifyitems(items):
+    """Mark what needs the servers, so ``-m "not services"`` runs anywhere without remembering a marker.
+
+    ``fixturenames`` is the closure over every fixture a test pulls in, so a fixture built on
+    ``settings`` (a worker, an app of its own) marks its tests too.
+    """
+    for item in items:
+        if SERVICE_FIXTURES.intersection(item.fixturenames) or INTEGRATION_DIR in item.path.parents:
+            item.add_marker(pytest.mark.services)
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +83,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def services(settings):
+    """The task layer's clients for code run in the test process (events, webhook emits)."""
+    from tasks.services import Services
+
+    return Services(settings)
+
+
+@pytest.fixture(scope="session")
 def app(settings):
     from api import create_app
 
@@ -92,28 +120,7 @@ def redis(redis_url):
 @pytest.fixture
 def make_tenant(settings):
     """Each test gets tenants of its own, so tests never see each other's jobs or limits."""
-    from db.api_keys import create_api_key, create_tenant
-    from db.session import session_scope
-
-    def factory(tier: str = "free", scopes=None, name: str | None = None):
-        with session_scope(settings.database_url) as session:
-            tenant = create_tenant(session, name or f"tenant-{uuid.uuid4().hex[:10]}", tier)
-            issued = create_api_key(session, tenant, **({"scopes": scopes} if scopes is not None else {}))
-            return TenantCredentials(tenant.id, tenant.name, issued.key, issued.record.prefix)
-
-    return factory
-
-
-@dataclasses.dataclass(frozen=True)
-class TenantCredentials:
-    tenant_id: uuid.UUID
-    name: str
-    api_key: str
-    key_prefix: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"ApiKey {self.api_key}"}
+    return functools.partial(new_tenant, settings.database_url)
 
 
 @pytest.fixture(scope="session")

@@ -68,14 +68,14 @@ def test_every_procfile_process_runs_the_same_command_in_compose():
 
 
 def test_celery_commands_name_the_real_app_and_configured_queues():
-    importlib.import_module("workers.celery_app")
+    importlib.import_module("tasks.worker")
     commands = list(procfile().values()) + [
         service["command"] for service in compose()["services"].values() if "command" in service
     ]
     celery_commands = [normalise(c) for c in commands if normalise(c)[0] == "celery"]
     assert len(celery_commands) >= 10
     for tokens in celery_commands:
-        assert tokens[1:3] == ["-A", "workers.celery_app"], tokens
+        assert tokens[1:3] == ["-A", "tasks.worker"], tokens
         if "-Q" in tokens:
             queues = tokens[tokens.index("-Q") + 1].split(",")
             assert set(queues) <= set(QUEUES), tokens

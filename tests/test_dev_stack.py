@@ -5,7 +5,6 @@ import importlib.util
 import os
 import re
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -16,6 +15,8 @@ import pytest
 import redis
 import requests
 
+from tests.support.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,12 +25,6 @@ def load_dev_stack():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_embedded_valkey_is_a_real_server_that_keeps_its_data(tmp_path):

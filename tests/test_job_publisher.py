@@ -4,9 +4,9 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
+from config.celery import make_celery
 from tasks.enqueue import JobPublisher
 from tests.support.services import claimed_redis_database
-from workers.celery_app import make_celery
 
 
 def received_job_ids(celery, queue_name: str, messages: int) -> list[list[str]]:

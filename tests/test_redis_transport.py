@@ -4,11 +4,10 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from config.celery import broker_transport
+from config.celery import broker_transport, make_celery
 from config.redis_transport import TRANSPORT, Channel
 from tasks.enqueue import enqueue_jobs
 from tests.support.services import claimed_redis_database
-from workers.celery_app import make_celery
 
 
 def test_plain_redis_brokers_get_it_and_other_schemes_keep_their_own():

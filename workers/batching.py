@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection, Sequence
 from itertools import count
-from typing import Any, Collection, Sequence
+from typing import Any
 
 from celery.worker import state as worker_state
 from celery_batches import Batches, SimpleRequest, consume_queue
@@ -36,7 +37,6 @@ from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EMOTION_TASK = "tasks.emotion.analyze_job"
 BULK_TASK = "tasks.bulk.process_chunk"
 MODEL_QUEUES = ("gpu", "cpu")
 
@@ -131,6 +131,17 @@ class DynamicBatches(Batches):
         )
 
 
+class JobBatches(DynamicBatches):
+    """The batching task of a job type: a message carries the ids of every job one API process
+    committed together, and counts as that many jobs toward ``flush_every``."""
+
+    abstract = True
+
+    @staticmethod
+    def jobs_in(request) -> int:
+        return max(1, len(request.args or ()))
+
+
 def consumed_queues(worker) -> set[str]:
     return {queue.name for queue in worker.app.amqp.queues.consume_from.values()}
 
@@ -144,15 +155,16 @@ def configure_worker(worker, settings: Settings) -> None:
     """
     queues = consumed_queues(worker)
     model_queue = next((queue for queue in MODEL_QUEUES if queue in queues), None)
-    if model_queue is not None and EMOTION_TASK in worker.app.tasks:
+    batching = [task for task in worker.app.tasks.values() if isinstance(task, JobBatches)]
+    if model_queue is not None and batching:
         max_size, max_wait_ms = settings.batch_policy(model_queue)
-        task = worker.app.tasks[EMOTION_TASK]
-        task.flush_every = max(1, max_size)
-        task.flush_interval = max(0.0005, max_wait_ms / 1000)
+        for task in batching:
+            task.flush_every = max(1, max_size)
+            task.flush_interval = max(0.0005, max_wait_ms / 1000)
         if "bulk" not in queues and worker.prefetch_multiplier == 1:
-            raise_prefetch(worker, 2 * task.flush_every)
+            raise_prefetch(worker, 2 * max(1, max_size))
         log.info("dynamic batching on %s: up to %d jobs, %.1f ms wait, prefetch %d", model_queue,
-                 task.flush_every, max_wait_ms, worker.consumer.initial_prefetch_count)
+                 max(1, max_size), max_wait_ms, worker.consumer.initial_prefetch_count)
     if BULK_TASK in worker.app.tasks:
         bulk = worker.app.tasks[BULK_TASK]
         bulk.flush_every = 1

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import redis
 
@@ -42,7 +42,7 @@ class ResultCache:
         self._skip_until = 0.0
 
     @classmethod
-    def for_model(cls, settings: Settings, classifier) -> "ResultCache":
+    def for_model(cls, settings: Settings, classifier) -> ResultCache:
         model_key = f"{classifier.name}\0{classifier.version}\0{classifier.max_length}"
         client = _client(settings.redis_url) if settings.result_cache_ttl_s > 0 else None
         return cls(client, settings.result_cache_ttl_s, model_key)

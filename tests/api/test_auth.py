@@ -10,22 +10,13 @@ import jwt
 import pytest
 from sqlalchemy import update
 
-from api.auth_cache import announce_key_change, revoke_key
+from api.auth.key_cache import announce_key_change, revoke_key
 from db.api_keys import create_api_key, find_tenant, revoke_api_key
 from db.models import ApiKey, utcnow
 from db.session import session_scope
+from tests.support.problems import assert_problem
 
-PROBLEM = "application/problem+json"
 JOB = {"type": "emotion", "input": {"text": "What a lovely day."}}
-
-
-def assert_problem(response, status, slug):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["type"].endswith("/" + slug)
-    assert body["status"] == status
-    return body
 
 
 def assert_unauthorized(response, slug):

@@ -1,4 +1,4 @@
-"""The per-process cache of verified API keys (api/auth_cache.py), against real PostgreSQL and Redis.
+"""The per-process cache of verified API keys (api/auth/key_cache.py), against real PostgreSQL and Redis.
 
 What it promises: a change announced through Redis (``revoke_key``, the CLI) takes effect on the
 next request; a change made behind its back (an UPDATE by hand) within the TTL; with TTL 0,
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from api.auth_cache import AuthCache, revoke_key
+from api.auth.key_cache import AuthCache, revoke_key
 from db.api_keys import revoke_api_key
 from db.session import session_scope
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from db.models import Batch, Job, JobStatus
-from tests.api.test_jobs import assert_problem
+from tests.support.problems import assert_problem
 
 
 def create(client, tenant, **kwargs):
@@ -94,7 +94,8 @@ def test_a_batch_upload_may_be_larger_than_the_json_body_limit(client, make_tena
     texts = ["a fairly long sentence about feelings " * 20] * (settings.max_request_bytes // 700 + 10)
     body = json.dumps(texts)
     assert len(body) > settings.max_request_bytes
-    assert accepted(create(client, make_tenant(), data=body, content_type="application/json"))["total_items"] == len(texts)
+    response = create(client, make_tenant(), data=body, content_type="application/json")
+    assert accepted(response)["total_items"] == len(texts)
 
 
 def test_batches_in_flight_are_limited_per_tenant(app, client, make_tenant, settings):

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import redis as redis_lib
 
-from api.completions import SUBSCRIBE_WAIT_S, CompletionListener
+from api.fastpath.completions import SUBSCRIBE_WAIT_S, CompletionListener
 from db.models import utcnow
 from tasks.events import finished_channel
 
@@ -27,7 +27,11 @@ def listener(redis_url):
 
 
 def publish_soon(redis, job_id, delay_s: float) -> threading.Thread:
-    thread = threading.Thread(target=lambda: (time.sleep(delay_s), redis.publish(finished_channel(job_id), "succeeded")))
+    def publish():
+        time.sleep(delay_s)
+        redis.publish(finished_channel(job_id), "succeeded")
+
+    thread = threading.Thread(target=publish)
     thread.start()
     return thread
 

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,9 +15,11 @@ import pytest
 import requests
 
 from tests.conftest import settings_env
+from tests.support.ports import free_port
+from tests.support.problems import PROBLEM
+from tests.support.processes import run_python_json
 
 ROOT = Path(__file__).resolve().parents[2]
-PROBLEM = "application/problem+json"
 MODEL_LIBRARIES = ("torch", "transformers", "faster_whisper", "ctranslate2", "peft")
 DEAD = {"database_url": "postgresql+psycopg2://postgres@127.0.0.1:1/none", "redis_url": "redis://127.0.0.1:1/0"}
 
@@ -142,18 +142,7 @@ for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
 client.post("/v1/jobs", json={{"type": "emotion", "input": {{"text": "hi"}}}})
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {MODEL_LIBRARIES!r})))
 """
-    env = {**os.environ, **settings_env(settings), "PYTHONPATH": str(ROOT)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    assert run_python_json(script, settings_env(settings)) == []
 
 
 @pytest.fixture

@@ -6,18 +6,16 @@ import hashlib
 import io
 import json
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.api.test_jobs import assert_problem
 from tests.conftest import settings_env
 from tests.support import audio
+from tests.support.problems import assert_problem
+from tests.support.processes import run_python_json
 
-ROOT = Path(__file__).resolve().parents[2]
 FORMATS = ("wav", "flac", "mp3", "ogg", "m4a")
 
 
@@ -297,9 +295,4 @@ client.post("/v1/jobs/" + response.get_json()["id"] + "/cancel", headers={{"X-AP
 heavy = {{"torch", "transformers", "faster_whisper", "ctranslate2"}}
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))
 """
-    env = {**os.environ, **settings_env(settings), "PYTHONPATH": str(ROOT)}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert run_python_json(script, settings_env(settings)) == []

@@ -1,4 +1,4 @@
-"""The group-commit writer (api/job_writer.py) against the real PostgreSQL."""
+"""The group-commit writer (api/fastpath/job_writer.py) against the real PostgreSQL."""
 from __future__ import annotations
 
 import threading
@@ -9,12 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from api.job_types import Submission
-from api.job_writer import JobWriter
-from api.jobs import new_job_row
+from api.fastpath.job_writer import JobWriter
+from api.intake.submissions import Submission
+from api.views.jobs import new_job_row
 from db.models import Job, JobStatus, utcnow
 from db.session import get_engine
-
 
 JOB_COLUMNS = tuple(column.key for column in Job.__table__.columns)
 

@@ -5,23 +5,14 @@ import uuid
 
 import pytest
 
-PROBLEM = "application/problem+json"
+from tests.support.http import submit
+from tests.support.problems import assert_problem
 
 
-def submit(client, tenant, body=None, **kwargs):
-    body = body if body is not None else {"type": "emotion", "input": {"text": "Thank you so much!"}}
-    return client.post("/v1/jobs", json=body, headers={**tenant.headers, **kwargs.pop("headers", {})}, **kwargs)
-
-
-def assert_problem(response, status, slug):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["type"].endswith("/" + slug)
-    assert body["status"] == status
-    assert body["title"]
-    assert "Traceback" not in response.get_data(as_text=True)
-    return body
+@pytest.fixture
+def app(app, plain_app, submit_path):
+    """Every test here runs on both submission paths (tests/api/conftest.py)."""
+    return app if submit_path == "group-commit" else plain_app
 
 
 def test_submit_answers_202_with_location_and_queued_job(client, make_tenant):

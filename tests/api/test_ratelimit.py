@@ -10,31 +10,30 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import update
 
-from api.auth import Principal
+from api.auth.principal import Principal
+from api.auth.ratelimit import InFlightEstimate, SlidingWindowLimiter, WindowHit, enforce_jobs_in_flight
 from api.problems import Problem
-from api.ratelimit import InFlightEstimate, SlidingWindowLimiter, WindowHit, enforce_jobs_in_flight
 from config.settings import RateLimitTier
 from db.api_keys import create_api_key, find_tenant
 from db.models import Job, JobStatus
 from db.session import session_scope
+from tests.support.problems import assert_problem
+from tests.support.threads import run_on_threads
 
-PROBLEM = "application/problem+json"
 JOB = {"type": "emotion", "input": {"text": "I am so proud of you."}}
 RATELIMIT = re.compile(r'^"(?P<tier>[^"]+)";r=(?P<r>\d+);t=(?P<t>\d+)$')
+
+
+@pytest.fixture
+def app(app, plain_app, submit_path):
+    """Every test here runs on both submission paths (tests/api/conftest.py)."""
+    return app if submit_path == "group-commit" else plain_app
 
 
 def parse_ratelimit(response):
     match = RATELIMIT.match(response.headers["RateLimit"])
     assert match, response.headers["RateLimit"]
     return match["tier"], int(match["r"]), int(match["t"])
-
-
-def assert_problem(response, status, slug):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["type"].endswith("/" + slug)
-    return body
 
 
 def test_headers_on_successful_responses(client, make_tenant):
@@ -117,11 +116,7 @@ def test_concurrent_hits_admit_exactly_the_limit(redis):
         for _ in range(5):
             results.append(limiter.hit("key", tier).allowed)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_on_threads(worker, 8)
     assert len(results) == 40 and results.count(True) == 7
 
 
@@ -232,11 +227,7 @@ def test_concurrent_submissions_cannot_both_pass_the_cap(make_tenant, settings):
             session.rollback()
             session.close()
 
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_on_threads(submit, 2)
     assert sorted(outcomes) == ["admitted", "too-many-jobs-in-flight"]
 
 

@@ -9,20 +9,13 @@ import jwt
 import pytest
 from sqlalchemy import select
 
-from api.auth_cache import revoke_key
+from api.auth.key_cache import revoke_key
 from db.models import ApiKey, RefreshToken
 from db.session import session_scope
+from tests.support.problems import assert_problem
+from tests.support.threads import run_on_threads
 
-PROBLEM = "application/problem+json"
 TOKEN_URL = "/v1/auth/token"
-
-
-def assert_problem(response, status, slug):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["type"].endswith("/" + slug)
-    return body
 
 
 def grant_key(client, tenant, **fields):
@@ -188,9 +181,5 @@ def test_concurrent_refreshes_with_one_token_admit_one(app, make_tenant):
         barrier.wait()
         statuses.append(refresh(client, first["refresh_token"]).status_code)
 
-    threads = [threading.Thread(target=attempt) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_on_threads(attempt, 2)
     assert sorted(statuses) == [200, 401]

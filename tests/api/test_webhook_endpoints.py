@@ -7,9 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from db.models import WebhookEndpoint, WebhookSubscription, WebhookTenantSecret
+from tests.support.http import EMOTION_JOB, submit
+from tests.support.problems import PROBLEM
 
 RECEIVER = "https://hooks.example.com/samo"
-PROBLEM = "application/problem+json"
 
 
 def register(client, tenant, **body):
@@ -114,14 +115,9 @@ def test_the_submission_signing_secret_is_made_once_and_rotates(client, make_ten
     assert rotated["secret"] not in stored.secret_ciphertext
 
 
-def submit(client, tenant, webhook):
-    body = {"type": "emotion", "input": {"text": "Thank you so much!"}, "webhook": webhook}
-    return client.post("/v1/jobs", json=body, headers=tenant.headers)
-
-
 def test_a_job_can_carry_its_own_webhook(client, make_tenant, db_session):
     tenant = make_tenant()
-    response = submit(client, tenant, {"url": RECEIVER, "events": ["job.succeeded"]})
+    response = submit(client, tenant, {**EMOTION_JOB, "webhook": {"url": RECEIVER, "events": ["job.succeeded"]}})
     assert response.status_code == 202
     job_id = uuid.UUID(response.get_json()["id"])
     subscription = db_session.scalar(select(WebhookSubscription).where(WebhookSubscription.job_id == job_id))
@@ -137,7 +133,7 @@ def test_a_job_can_carry_its_own_webhook(client, make_tenant, db_session):
 ])
 def test_bad_job_webhooks_are_refused_and_store_no_job(client, make_tenant, webhook, slug):
     tenant = make_tenant()
-    response = submit(client, tenant, webhook)
+    response = submit(client, tenant, {**EMOTION_JOB, "webhook": webhook})
     assert response.status_code == 422 and problem_slug(response) == slug
     assert client.get("/v1/jobs", headers=tenant.headers).get_json()["data"] == []
 

@@ -8,9 +8,11 @@ import requests
 from sqlalchemy import func, select
 
 from db.models import EmotionScore
+from tests.integration.conftest import SPOKEN
 from tests.integration.test_summarize_jobs import DIARY, assert_quotes_the_input
-from tests.integration.test_transcribe_jobs import SPOKEN, spoken_clips, upload, word_error_rate  # noqa: F401
+from tests.support.http import post_upload
 from tests.support.polling import wait_for_job
+from tests.support.transcripts import word_error_rate
 
 
 def finished(base_url, tenant, job) -> dict:
@@ -41,8 +43,8 @@ def test_a_text_gets_emotion_and_summary_in_one_result(live_server, cpu_worker, 
 
 def test_a_recording_is_transcribed_then_analysed(live_server, cpu_worker, make_tenant, spoken_clips, settings):
     tenant = make_tenant()
-    done = finished(live_server, tenant, upload(live_server, tenant.headers, spoken_clips["mp3"], job_type="analyze",
-                                                options='{"sentences": 1}'))
+    job = post_upload(live_server, tenant.headers, spoken_clips["mp3"], job_type="analyze", options='{"sentences": 1}')
+    done = finished(live_server, tenant, job)
     result = done["result"]
     transcript = result["transcript"]
     assert word_error_rate(SPOKEN, transcript["text"]) <= 0.15

@@ -13,6 +13,8 @@ import requests
 from sqlalchemy import func, select
 
 from db.models import Batch, BatchStatus, EmotionScore, Job, JobStatus
+from tests.support.http import post_job
+from tests.support.jobs import stored_job
 from tests.support.polling import wait_for_job, wait_until
 from tests.support.processes import CeleryWorker
 from tests.support.stack import isolated_stack
@@ -26,13 +28,6 @@ PHRASES = ["Thank you so much for your help!", "I am so angry right now.", "This
 @pytest.fixture
 def stack(batching_stack):
     return batching_stack
-
-
-def submit(base_url: str, headers: dict, text: str) -> dict:
-    response = requests.post(f"{base_url}/v1/jobs", json={"type": "emotion", "input": {"text": text}},
-                             headers=headers, timeout=30)
-    assert response.status_code == 202, response.text
-    return response.json()
 
 
 def batch_sizes(metrics_text: str, queue: str) -> tuple[float, float, float]:
@@ -57,7 +52,7 @@ def test_concurrent_submissions_are_served_in_batches_larger_than_one(stack, mak
     passes_before, texts_before, singles_before = batch_sizes(stack.metrics("cpu"), "cpu")
 
     with ThreadPoolExecutor(len(texts)) as pool:
-        jobs = list(pool.map(lambda text: submit(stack.base_url, tenant.headers, text), texts))
+        jobs = list(pool.map(lambda text: post_job(stack.base_url, tenant.headers, text), texts))
         done = list(pool.map(lambda job: wait_for_job(stack.base_url, job["id"], tenant.headers), jobs))
 
     assert [job["status"] for job in done] == ["succeeded"] * len(texts), done
@@ -73,8 +68,8 @@ def test_concurrent_submissions_are_served_in_batches_larger_than_one(stack, mak
 def test_a_repeated_text_is_answered_from_the_cache(stack, make_tenant):
     tenant = make_tenant()
     text = f"I can't believe how kind everyone has been #{uuid.uuid4().hex[:6]}"
-    first = wait_for_job(stack.base_url, submit(stack.base_url, tenant.headers, text)["id"], tenant.headers)
-    second = wait_for_job(stack.base_url, submit(stack.base_url, tenant.headers, text)["id"], tenant.headers)
+    first = wait_for_job(stack.base_url, post_job(stack.base_url, tenant.headers, text)["id"], tenant.headers)
+    second = wait_for_job(stack.base_url, post_job(stack.base_url, tenant.headers, text)["id"], tenant.headers)
     assert (first["result"]["cached"], second["result"]["cached"]) == (False, True)
     assert second["result"]["probabilities"] == first["result"]["probabilities"]
     assert second["model"] == first["model"]
@@ -89,12 +84,8 @@ def test_the_cache_never_answers_for_another_model_version(redis_url, settings):
     ResultCache.for_model(settings, model).put_many([text], [{"top_emotion": "joy"}])
     assert ResultCache.for_model(settings, model).get_many([text, "unseen"]) == [{"top_emotion": "joy"}, None]
     assert ResultCache.for_model(settings, retrained).get_many([text]) == [None]
-    assert ResultCache.for_model(settings, SimpleNamespace(**{**vars(model), "max_length": 64})).get_many([text]) == [None]
-
-
-def job_row(db_session, job_id) -> Job:
-    db_session.expire_all()
-    return db_session.get(Job, uuid.UUID(str(job_id)))
+    shorter = SimpleNamespace(**{**vars(model), "max_length": 64})
+    assert ResultCache.for_model(settings, shorter).get_many([text]) == [None]
 
 
 def test_workers_killed_mid_batch_lose_no_job_and_store_each_result_once(settings, make_tenant, db_session):
@@ -107,13 +98,13 @@ def test_workers_killed_mid_batch_lose_no_job_and_store_each_result_once(setting
     with isolated_stack(settings, {"cpu": ("cpu",), "bulk": ("bulk",)}, module="tests.support.slow_worker",
                         extra_env=slow_env, start_workers=False, bulk_chunk_size=10) as slow:
         tenant = make_tenant()
-        jobs = [submit(slow.base_url, tenant.headers, f"{phrase} #{uuid.uuid4().hex[:6]}") for phrase in PHRASES[:6]]
+        jobs = [post_job(slow.base_url, tenant.headers, f"{phrase} #{uuid.uuid4().hex[:6]}") for phrase in PHRASES[:6]]
         batch = requests.post(f"{slow.base_url}/v1/batches", headers=tenant.headers, timeout=30,
                               json=[f"bulk item {i} {PHRASES[i % 8]}" for i in range(30)]).json()
         for worker in slow.workers.values():
             worker.start()
         try:
-            wait_until(lambda: any(job_row(db_session, job["id"]).status == JobStatus.RUNNING for job in jobs),
+            wait_until(lambda: any(stored_job(db_session, job["id"]).status == JobStatus.RUNNING for job in jobs),
                        timeout_s=120, message="a batch running")
             wait_until(lambda: db_session.scalar(
                 select(func.count()).select_from(Job).where(Job.batch_id == uuid.UUID(batch["id"]),
@@ -123,7 +114,7 @@ def test_workers_killed_mid_batch_lose_no_job_and_store_each_result_once(setting
         finally:
             for worker in slow.workers.values():
                 worker.kill()
-        killed = {job["id"] for job in jobs if job_row(db_session, job["id"]).status == JobStatus.RUNNING}
+        killed = {job["id"] for job in jobs if stored_job(db_session, job["id"]).status == JobStatus.RUNNING}
         assert len(killed) >= 2, "the killed batch held a single job"
 
         survivor = CeleryWorker({**slow.env, "SAMO_PRELOAD_MODELS": "emotion"}, queues=("cpu", "bulk"))
@@ -140,7 +131,8 @@ def test_workers_killed_mid_batch_lose_no_job_and_store_each_result_once(setting
     for job in done:
         assert job["attempts"] == (2 if job["id"] in killed else 1), job
         assert score_count(db_session, job["id"]) == len(job["result"]["probabilities"])
-    items = db_session.execute(select(Job.id, Job.status, Job.attempts).where(Job.batch_id == uuid.UUID(batch["id"]))).all()
+    items = db_session.execute(
+        select(Job.id, Job.status, Job.attempts).where(Job.batch_id == uuid.UUID(batch["id"]))).all()
     assert {status for _, status, _ in items} == {JobStatus.SUCCEEDED}
     assert sorted(attempts for _, _, attempts in items) == [1] * 20 + [2] * 10
     labels = len(done[0]["result"]["probabilities"])

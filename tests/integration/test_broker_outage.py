@@ -13,8 +13,8 @@ UNREACHABLE_BROKER = "redis://127.0.0.1:9/0"
 
 def test_job_accepted_during_broker_outage_is_published_by_the_sweep(settings, cpu_worker, make_tenant, db_session):
     from api import create_app
+    from config.celery import make_celery
     from tasks.maintenance import requeue_stale
-    from workers.celery_app import make_celery
 
     outage = create_app(dataclasses.replace(settings, broker_url=UNREACHABLE_BROKER), {"TESTING": True})
     tenant = make_tenant()

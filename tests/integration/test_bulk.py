@@ -12,9 +12,7 @@ import requests
 from sqlalchemy import func, select
 
 from db.models import EmotionScore, Job
-from tests.support.polling import wait_for_job, wait_until
-
-TERMINAL = {"succeeded", "failed", "canceled"}
+from tests.support.polling import TERMINAL, wait_for_job, wait_until
 
 
 @pytest.fixture

@@ -7,19 +7,13 @@ import requests
 from sqlalchemy import func, select
 
 from db.models import EmotionScore
+from tests.support.http import post_job
 from tests.support.polling import wait_for_job
-
-
-def submit(base_url, headers, text):
-    response = requests.post(f"{base_url}/v1/jobs", json={"type": "emotion", "input": {"text": text}},
-                             headers=headers, timeout=10)
-    assert response.status_code == 202, response.text
-    return response.json()
 
 
 def test_a_submitted_job_is_analysed_and_stored(live_server, cpu_worker, make_tenant, db_session):
     tenant = make_tenant()
-    job = submit(live_server, tenant.headers, "Thank you so much for your help, I really appreciate it!")
+    job = post_job(live_server, tenant.headers, "Thank you so much for your help, I really appreciate it!")
     done = wait_for_job(live_server, job["id"], tenant.headers)
 
     assert done["status"] == "succeeded", done
@@ -42,7 +36,7 @@ def test_a_submitted_job_is_analysed_and_stored(live_server, cpu_worker, make_te
 def test_emotion_counts_per_day_are_queryable(live_server, cpu_worker, make_tenant, db_session):
     tenant = make_tenant()
     for text in ("I am so angry at you!", "This is infuriating, I hate it."):
-        wait_for_job(live_server, submit(live_server, tenant.headers, text)["id"], tenant.headers)
+        wait_for_job(live_server, post_job(live_server, tenant.headers, text)["id"], tenant.headers)
     per_day = db_session.execute(
         select(func.date(EmotionScore.created_at), EmotionScore.label, func.count())
         .where(EmotionScore.tenant_id == tenant.tenant_id, EmotionScore.is_top)
@@ -57,5 +51,5 @@ def test_a_job_submitted_with_a_jwt_completes(live_server, cpu_worker, make_tena
     tokens = requests.post(f"{live_server}/v1/auth/token", json={"grant_type": "api_key"},
                            headers=tenant.headers, timeout=10).json()
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
-    job = submit(live_server, bearer, "Haha, that is hilarious!")
+    job = post_job(live_server, bearer, "Haha, that is hilarious!")
     assert wait_for_job(live_server, job["id"], bearer)["result"]["top_emotion"] == "amusement"

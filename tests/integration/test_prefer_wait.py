@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import event, select, update
 
-from api.waiting import requested_wait_s
+from api.fastpath.waiting import requested_wait_s
 from db.models import Job, JobStatus, utcnow
 from db.session import get_engine, session_scope
 from tests.support.polling import wait_until
@@ -61,6 +61,7 @@ def test_a_job_that_takes_longer_answers_202_when_the_wait_is_over(unserved_clie
 def finish_the_tenants_job_soon(settings, tenant_id, delay_s=0.3) -> threading.Thread:
     """Play the worker: store a result for the tenant's job, then announce it as workers do."""
     from tasks.events import job_finished
+    from tasks.services import Services
 
     def run():
         def pending_job():
@@ -71,7 +72,7 @@ def finish_the_tenants_job_soon(settings, tenant_id, delay_s=0.3) -> threading.T
         with session_scope(settings.database_url) as session:
             session.execute(update(Job).where(Job.id == job_id).values(
                 status=JobStatus.SUCCEEDED, result={"top_emotion": "joy"}, finished_at=utcnow()))
-        job_finished(settings, job_id, "succeeded")
+        job_finished(Services(settings), job_id, "succeeded")
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-import requests
 
+from tests.support.http import post_job
 from tests.support.polling import wait_for_job
 from workers.summarize.sentences import split_sentences
 
@@ -21,15 +21,9 @@ DIARY = (
 )
 
 
-def submit(base_url, headers, text, **options) -> dict:
-    response = requests.post(f"{base_url}/v1/jobs", json={"type": "summarize", "input": {"text": text},
-                                                           "options": options}, headers=headers, timeout=10)
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
 def summarized(base_url, tenant, text, **options) -> dict:
-    job = wait_for_job(base_url, submit(base_url, tenant.headers, text, **options)["id"], tenant.headers)
+    submitted = post_job(base_url, tenant.headers, text, "summarize", options)
+    job = wait_for_job(base_url, submitted["id"], tenant.headers)
     assert job["status"] == "succeeded", job
     return job["result"]
 
@@ -84,12 +78,10 @@ def test_a_long_text_is_summarised_to_the_requested_length(live_server, cpu_work
 @pytest.fixture
 def worker_settings(settings, monkeypatch):
     """Run the task code in this process with a given summary model (no worker needed)."""
-    import tasks.summarize
     import workers.models
 
     def configure(summary_model: str):
         configured = dataclasses.replace(settings, summary_model=summary_model)
-        monkeypatch.setattr(tasks.summarize, "settings", configured)
         monkeypatch.setattr(workers.models, "_summarizer", None)
         return configured
 
@@ -123,22 +115,22 @@ def tiny_bart(tmp_path_factory):
 def test_a_configured_seq2seq_model_writes_abstractive_summaries(worker_settings, tiny_bart):
     from tasks.summarize import summarize_text
 
-    worker_settings(str(tiny_bart))
-    result, model = summarize_text(DIARY, {})
+    configured = worker_settings(str(tiny_bart))
+    result, model = summarize_text(configured, DIARY, {})
     assert result["method"] == model.method == "abstractive"
     assert result["summary"] and result["sentence_indices"] == []
 
 
 def test_a_text_too_long_for_the_seq2seq_model_is_summarised_extractively(worker_settings, tiny_bart):
     from tasks.summarize import summarize_text
-
     from workers.models import summarizer
 
-    model = summarizer(worker_settings(str(tiny_bart)))
+    configured = worker_settings(str(tiny_bart))
+    model = summarizer(configured)
     text = DIARY
     while len(model.chunk(text)) <= model.max_chunks:
         text += " " + DIARY
-    result, _ = summarize_text(text, {"sentences": 2})
+    result, _ = summarize_text(configured, text, {"sentences": 2})
     assert result["method"] == "extractive"
     assert len(result["sentence_indices"]) == 2
 
@@ -146,6 +138,6 @@ def test_a_text_too_long_for_the_seq2seq_model_is_summarised_extractively(worker
 def test_an_unavailable_seq2seq_model_falls_back_to_extractive(worker_settings, tmp_path):
     from tasks.summarize import summarize_text
 
-    worker_settings(str(tmp_path / "no-such-model"))
-    result, _ = summarize_text(DIARY, {"sentences": 2})
+    configured = worker_settings(str(tmp_path / "no-such-model"))
+    result, _ = summarize_text(configured, DIARY, {"sentences": 2})
     assert result["method"] == "extractive"

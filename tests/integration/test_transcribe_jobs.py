@@ -6,74 +6,31 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import time
 import uuid
 from pathlib import Path
 
-import jiwer
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from db.models import EmotionScore, Job, JobStatus
-from tests.conftest import TenantCredentials
+from tests.integration.conftest import FORMATS, SPOKEN
 from tests.support import audio
+from tests.support.http import post_upload
 from tests.support.polling import wait_for_job
-
-SENTENCES = [
-    "She opened the window and listened to the birds singing in the garden.",
-    "I am very happy with the progress we made on the project this week.",
-]
-SPOKEN = " ".join(SENTENCES)
-FORMATS = ("wav", "mp3", "ogg")
-
-
-def normalise(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    return jiwer.wer(normalise(reference), normalise(hypothesis))
-
-
-def upload(base_url, headers, path, job_type="transcribe", **fields) -> dict:
-    with open(path, "rb") as f:
-        response = requests.post(f"{base_url}/v1/jobs", data={"type": job_type, **fields},
-                                 files={"file": (Path(path).name, f)}, headers=headers, timeout=30)
-    assert response.status_code == 202, response.text
-    return response.json()
+from tests.support.tenants import new_tenant
+from tests.support.transcripts import word_error_rate
 
 
 def media_of(settings, job_id) -> list[Path]:
     return list(Path(settings.media_dir).glob(f"{job_id}*"))
 
 
-@pytest.fixture(scope="session")
-def spoken_clips(tmp_path_factory):
-    """The two sentences with a pause between them, in each format the issue names."""
-    folder = tmp_path_factory.mktemp("voice-jobs")
-    parts = [audio.speak(s, folder / f"part-{i}.wav") for i, s in enumerate(SENTENCES)]
-    wav = audio.concatenate(parts, folder / "spoken.wav", gap_s=1.5)
-    return {"wav": wav, **{ext: audio.convert(wav, folder / f"spoken.{ext}", sample_rate=16_000)
-                           for ext in FORMATS[1:]}}
-
-
-def new_tenant(settings) -> TenantCredentials:
-    from db.api_keys import create_api_key, create_tenant
-    from db.session import session_scope
-
-    with session_scope(settings.database_url) as session:
-        tenant = create_tenant(session, f"voice-{uuid.uuid4().hex[:10]}", "free")
-        issued = create_api_key(session, tenant)
-        return TenantCredentials(tenant.id, tenant.name, issued.key, issued.record.prefix)
-
-
 @pytest.fixture(scope="module")
 def transcribed(live_server, cpu_worker, settings, spoken_clips):
     """One job per format, submitted together and awaited together."""
-    tenant = new_tenant(settings)
-    jobs = {fmt: upload(live_server, tenant.headers, spoken_clips[fmt]) for fmt in FORMATS}
+    tenant = new_tenant(settings.database_url, name=f"voice-{uuid.uuid4().hex[:10]}")
+    jobs = {fmt: post_upload(live_server, tenant.headers, spoken_clips[fmt]) for fmt in FORMATS}
     return {fmt: wait_for_job(live_server, job["id"], tenant.headers, timeout_s=180) for fmt, job in jobs.items()}
 
 
@@ -121,8 +78,8 @@ def test_bad_audio_fails_its_job_clearly_and_the_worker_takes_the_next(live_serv
     corrupt = audio.garbage_file(tmp_path / "corrupt.wav")
     not_audio = audio.text_file(tmp_path / "notes.wav")
     silent = audio.silence(tmp_path / "silent.wav", seconds=2)
-    bad = [upload(live_server, tenant.headers, path) for path in (corrupt, not_audio, silent)]
-    good = upload(live_server, tenant.headers, spoken_clips["wav"])
+    bad = [post_upload(live_server, tenant.headers, path) for path in (corrupt, not_audio, silent)]
+    good = post_upload(live_server, tenant.headers, spoken_clips["wav"])
 
     failed = [wait_for_job(live_server, job["id"], tenant.headers, timeout_s=120) for job in bad]
     assert [job["status"] for job in failed] == ["failed"] * 3
@@ -140,11 +97,10 @@ def test_bad_audio_fails_its_job_clearly_and_the_worker_takes_the_next(live_serv
 
 
 def test_the_sweep_removes_old_orphans_but_keeps_unfinished_jobs_uploads(settings, make_tenant, db_session,
-                                                                         tmp_path, monkeypatch):
+                                                                         tmp_path):
     import tasks.maintenance as maintenance
 
     swept = dataclasses.replace(settings, media_dir=str(tmp_path / "media"), media_ttl_s=60)
-    monkeypatch.setattr(maintenance, "settings", swept)
     tenant = make_tenant()
     queued = Job(tenant_id=tenant.tenant_id, type="transcribe", status=JobStatus.QUEUED)
     done = Job(tenant_id=tenant.tenant_id, type="transcribe", status=JobStatus.SUCCEEDED)
@@ -161,5 +117,5 @@ def test_the_sweep_removes_old_orphans_but_keeps_unfinished_jobs_uploads(setting
         if key != "fresh":
             os.utime(root / name, (an_hour_ago, an_hour_ago))
 
-    assert maintenance.sweep_orphan_media() == 4
+    assert maintenance.sweep_orphans(swept) == 4
     assert sorted(p.name for p in root.iterdir()) == sorted([names["queued"], names["fresh"]])

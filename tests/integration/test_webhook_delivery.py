@@ -116,7 +116,7 @@ def api_url(webhook_app):
 
 @pytest.fixture(scope="module")
 def celery(settings):
-    from workers.celery_app import make_celery
+    from config.celery import make_celery
 
     return make_celery(settings)
 
@@ -403,14 +403,14 @@ def stored_batch(settings, tenant, items=((JobStatus.SUCCEEDED, 2), (JobStatus.F
 
 
 def test_a_completed_batch_sends_batch_completed_with_its_counts(
-        settings, client, celery, webhooks_worker, receiver, make_tenant):
+        settings, services, client, celery, webhooks_worker, receiver, make_tenant):
     from tasks.events import batch_finished
 
     tenant = make_tenant()
     register(client, tenant, receiver.url("/batches"), events=["batch.completed"])
     register(client, tenant, receiver.url("/batch-items"), events=["job.succeeded"])
     batch_id = stored_batch(settings, tenant)
-    batch_finished(settings, batch_id, "completed")
+    batch_finished(services, batch_id, "completed")
     [call] = wait_until(lambda: receiver.received("/batches"), timeout_s=30, message="batch webhook")
     payload = json.loads(call["body"])
     assert payload["type"] == "batch.completed"
@@ -422,14 +422,31 @@ def test_a_completed_batch_sends_batch_completed_with_its_counts(
     assert receiver.received("/batch-items") == []
 
 
-def test_batch_progress_is_throttled(settings, client, webhooks_worker, receiver, make_tenant):
+def test_batch_completed_carries_what_get_batch_answers(settings, services, client, webhooks_worker, receiver,
+                                                       make_tenant):
+    """One batch document: the webhook's ``data`` is the API's body, links included (the app is mounted at /)."""
+    from tasks.events import batch_finished
+
+    tenant = make_tenant()
+    register(client, tenant, receiver.url("/batch-document"), events=["batch.completed"])
+    batch_id = stored_batch(settings, tenant)
+    batch_finished(services, batch_id, "completed")
+    [call] = wait_until(lambda: receiver.received("/batch-document"), timeout_s=30, message="batch webhook")
+    answered = client.get(f"/v1/batches/{batch_id}", headers=tenant.headers)
+    assert answered.status_code == 200
+    data, body = json.loads(call["body"])["data"], answered.get_json()
+    assert {k: v for k, v in data.items() if k != "links"} == {k: v for k, v in body.items() if k != "links"}
+    assert data["links"] == body["links"]
+
+
+def test_batch_progress_is_throttled(settings, services, client, webhooks_worker, receiver, make_tenant):
     from tasks.events import batch_progress
 
     tenant = make_tenant()
     register(client, tenant, receiver.url("/progress"), events=["batch.progress"])
     batch_id = stored_batch(settings, tenant)
     for _ in range(5):
-        batch_progress(settings, batch_id)
+        batch_progress(services, batch_id)
     wait_until(lambda: receiver.received("/progress"), timeout_s=30, message="progress webhook")
     time.sleep(1)
     assert [json.loads(c["body"])["type"] for c in receiver.received("/progress")] == ["batch.progress"]

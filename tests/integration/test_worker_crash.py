@@ -9,8 +9,9 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from db.models import EmotionScore, Job, JobStatus
+from db.models import EmotionScore, JobStatus
 from tests.conftest import settings_env
+from tests.support.jobs import stored_job
 from tests.support.polling import wait_for_job, wait_until
 from tests.support.processes import CeleryWorker, serve_app_in_thread
 from tests.support.services import claimed_redis_database
@@ -27,11 +28,6 @@ def isolated_stack(settings):
             yield isolated, base_url
 
 
-def job_row(db_session, job_id):
-    db_session.expire_all()
-    return db_session.get(Job, uuid.UUID(job_id))
-
-
 def test_sigkilled_worker_mid_job_then_restarted_completes_the_job_once(isolated_stack, make_tenant, db_session):
     settings, base_url = isolated_stack
     env = settings_env(settings)
@@ -42,11 +38,11 @@ def test_sigkilled_worker_mid_job_then_restarted_completes_the_job_once(isolated
                              headers=tenant.headers, timeout=10)
     job_id = response.json()["id"]
     try:
-        wait_until(lambda: job_row(db_session, job_id).status == JobStatus.RUNNING, timeout_s=60,
+        wait_until(lambda: stored_job(db_session, job_id).status == JobStatus.RUNNING, timeout_s=60,
                    message="job running on the slow worker")
     finally:
         slow.kill()
-    assert job_row(db_session, job_id).status == JobStatus.RUNNING
+    assert stored_job(db_session, job_id).status == JobStatus.RUNNING
 
     restarted = CeleryWorker(env)
     restarted.start()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from db.audio_errors import TranscriptionError
 from tests.support import audio
 from workers.speech.audio import (
     AudioInfo,
@@ -16,7 +17,6 @@ from workers.speech.audio import (
     peak_level_dbfs,
     probe_audio,
 )
-from workers.speech.errors import TranscriptionError
 
 EXPECTED_CODECS = {"wav": "pcm_s16le", "mp3": "mp3", "flac": "flac", "m4a": "aac"}
 
@@ -130,7 +130,7 @@ def test_error_carries_code_and_client_flag():
 
 def test_audio_module_imports_no_model_stack():
     code = (
-        "import sys, workers.speech.audio, workers.speech.errors;"
+        "import sys, workers.speech.audio, db.audio_errors;"
         "heavy = {'torch', 'ctranslate2', 'faster_whisper', 'transformers'} & set(sys.modules);"
         "print(sorted(heavy))"
     )

@@ -1,26 +1,16 @@
 """Real transcription with the bundled Whisper tiny.en on espeak-ng speech, fully offline."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import jiwer
 import pytest
 
 from tests.speech.conftest import MEETING_SENTENCES, SPOKEN_TEXT
 from tests.support import audio
+from tests.support.transcripts import word_error_rate
 from workers.speech.transcriber import Transcriber, TranscriptionError, resolve_device
 
 MAX_WER = 0.15
-
-
-def normalise(text: str) -> str:
-    text = re.sub(r"[^a-z0-9' ]+", " ", text.lower())
-    return " ".join(text.split())
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    return jiwer.wer(normalise(reference), normalise(hypothesis))
 
 
 def assert_well_formed(result: dict) -> None:

@@ -39,7 +39,7 @@ def require_audio_tools() -> None:
         raise RuntimeError(f"missing {', '.join(missing)}: run `{APT_INSTALL}`")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sox_writes(extension: str) -> bool:
     """Whether this sox build has a writer for ``extension`` (mp3/ogg need format plugins)."""
     out = subprocess.run(["sox", "-h"], capture_output=True, text=True).stdout

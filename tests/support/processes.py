@@ -1,6 +1,7 @@
 """Real processes for integration tests: an HTTP server thread and Celery worker subprocesses."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -8,13 +9,26 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from werkzeug.serving import make_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_python_json(script: str, env: dict[str, str]):
+    """Run ``script`` in a fresh interpreter (nothing this test process imported) and decode its last line.
+
+    The metrics multiprocess directory is dropped so the child keeps its metrics to itself.
+    """
+    env = {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @contextmanager
@@ -44,7 +58,8 @@ class CeleryWorker:
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"samo-{uuid.uuid4().hex[:8]}-worker.log"
 
     def command(self) -> list[str]:
-        base = [sys.executable, "-m", self.module] if self.module else [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
+        app = ["-m", self.module] if self.module else ["-m", "celery", "-A", "tasks.worker"]
+        base = [sys.executable, *app]
         return base + [
             "worker", "-Q", ",".join(self.queues), "-c", str(self.concurrency), "-n", self.name,
             "--without-gossip", "--without-mingle", "-l", "info", *self.extra_args,

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from workers.celery_app import app
+from tasks.worker import app
 from workers.emotion.model import EmotionClassifier
 
 _real_predict = EmotionClassifier.predict

@@ -6,21 +6,15 @@ messages (bulk chunks from API tests, say) away from them.
 from __future__ import annotations
 
 import dataclasses
-import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import requests
 
 from tests.conftest import settings_env
+from tests.support.ports import free_port
 from tests.support.processes import CeleryWorker, serve_app_in_thread
 from tests.support.services import claimed_redis_database
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclasses.dataclass

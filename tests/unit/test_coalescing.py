@@ -1,11 +1,11 @@
-"""Concurrent requests' items handled in groups (api.coalescing), with real threads."""
+"""Concurrent requests' items handled in groups (api.fastpath.coalescing), with real threads."""
 from __future__ import annotations
 
 import threading
 
 import pytest
 
-from api.coalescing import Coalescer
+from api.fastpath.coalescing import Coalescer
 
 
 def test_items_handed_in_while_a_group_is_handled_form_the_next_group():

@@ -5,7 +5,7 @@ import dataclasses
 import decimal
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
@@ -31,7 +31,7 @@ def test_documents_read_back_as_the_stdlib_provider_writes_them(flask_app):
     stdlib = DefaultJSONProvider(flask_app)
     stdlib.sort_keys = False  # the stdlib cannot sort a mix of int and str keys
     document = {"id": uuid.UUID(int=7), "text": "Ünïcode 🎉 \"q\" \\", "n": [1, 2.5, None, True], 3: "int key",
-                "when": datetime(2026, 11, 28, 9, 30, tzinfo=timezone.utc), "price": decimal.Decimal("1.10"),
+                "when": datetime(2026, 11, 28, 9, 30, tzinfo=UTC), "price": decimal.Decimal("1.10"),
                 "point": Point(1, 2), "big": 2**70}
     assert json.loads(flask_app.json.dumps(document)) == json.loads(stdlib.dumps(document))
 

@@ -7,8 +7,8 @@ import uuid
 import jwt
 import pytest
 
-from api import jwt_tokens
-from api.jwt_tokens import ACCESS, REFRESH, InvalidToken, TokenExpired, WrongTokenType, decode_token, encode_token
+from api.auth import jwt as jwt_tokens
+from api.auth.jwt import ACCESS, REFRESH, InvalidToken, TokenExpired, WrongTokenType, decode_token, encode_token
 
 SECRET = "unit-test-secret-" + "x" * 64
 TENANT = uuid.uuid4()

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from api.ratelimit import policy_header, ratelimit_header, seconds_until_slot_frees, tier_for, window_state
+from api.auth.ratelimit import policy_header, ratelimit_header, seconds_until_slot_frees, tier_for, window_state
 from config.settings import RateLimitTier, Settings, parse_tiers
 
 TIER = RateLimitTier("free", requests=3, window_s=60, max_jobs_in_flight=5)

@@ -12,14 +12,14 @@ from contextlib import contextmanager
 
 import pytest
 
-from workers.webhook_http import (
+from config.webhook_destinations import (
     AllowList,
     DestinationRefused,
     ResolutionFailed,
     check_destination,
     parse_webhook_url,
-    post,
 )
+from workers.webhook_http import post
 
 NOTHING_ALLOWED = AllowList.parse([])
 LOCAL_ALLOWED = AllowList.parse(["127.0.0.1"])
@@ -221,7 +221,7 @@ def self_signed_certificate(tmp_path, host_name):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -253,7 +253,7 @@ def test_https_connects_to_the_checked_address_with_the_url_name_for_sni_and_cer
 
 
 def test_refusal_reasons_cover_the_python_311_gaps_for_mapped_addresses():
-    from workers.webhook_http import refusal_reason
+    from config.webhook_destinations import refusal_reason
 
     assert refusal_reason(ipaddress.ip_address("::ffff:127.0.0.1")) == "an IPv4-mapped IPv6 address"
     assert refusal_reason(ipaddress.ip_address("93.184.216.34")) is None

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from api.uploads import (
+from api.intake.uploads import (
     MAX_REPORTED_ERRORS,
     UploadLimits,
     UploadRejected,

@@ -10,15 +10,8 @@ from cryptography.fernet import Fernet
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from config.settings import Settings
-from workers.webhook_signing import (
-    SecretsKeyMissing,
-    generate_secret,
-    open_secret,
-    seal_secret,
-    secret_box,
-    sign_webhook,
-    webhook_headers,
-)
+from db.secrets import SecretsKeyMissing, generate_secret, open_secret, seal_secret, secret_box
+from workers.webhook_signing import sign_webhook, webhook_headers
 
 BODY = json.dumps({"type": "job.succeeded", "data": {"id": "42", "text": "héllo ✨"}}).encode()
 

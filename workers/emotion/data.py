@@ -66,7 +66,7 @@ class Split:
             y[row, ids] = 1.0
         return y
 
-    def head(self, n: int) -> "Split":
+    def head(self, n: int) -> Split:
         return Split(self.texts[:n], self.label_ids[:n], self.ids[:n])
 
 

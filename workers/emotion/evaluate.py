@@ -60,7 +60,7 @@ def evaluate(clf, split: Split, data_labels: list[str], batch_size: int = 64) ->
         pred = np.zeros_like(probs, dtype=bool)
         pred[np.arange(len(probs)), probs.argmax(axis=1)] = True
     result = metrics.report(pred[:, known], y[:, known])
-    result["per_label_f1"] = dict(zip([l for l, k in zip(clf.labels, known) if k], result["per_label_f1"]))
+    result["per_label_f1"] = dict(zip([label for label, k in zip(clf.labels, known) if k], result["per_label_f1"]))
     result["truncated"] = int(sum(truncated))
     return result
 

@@ -20,8 +20,9 @@ import contextlib
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -115,7 +116,7 @@ class EmotionClassifier:
     @classmethod
     def load(cls, model_ref: str | None = None, device: str = "auto", int8: bool = False,
              max_length: int | None = None, multi_label: bool | None = None,
-             half: bool = True) -> "EmotionClassifier":
+             half: bool = True) -> EmotionClassifier:
         """Load a model for inference (eval mode, no gradients).
 
         ``int8`` applies dynamic int8 quantisation to the Linear layers (CPU only; ignored
@@ -142,7 +143,7 @@ class EmotionClassifier:
         return clf
 
     @classmethod
-    def _load_delta(cls, path: Path, device: torch.device, max_length: int | None) -> "EmotionClassifier":
+    def _load_delta(cls, path: Path, device: torch.device, max_length: int | None) -> EmotionClassifier:
         from safetensors.torch import load_file
         from transformers import AutoModel, AutoTokenizer
 
@@ -165,7 +166,7 @@ class EmotionClassifier:
 
     @classmethod
     def _load_hf(cls, model_ref: str, device: torch.device, max_length: int | None,
-                 multi_label: bool | None) -> "EmotionClassifier":
+                 multi_label: bool | None) -> EmotionClassifier:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(model_ref)

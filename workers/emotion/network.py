@@ -101,7 +101,8 @@ def quantise_rows(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q.contiguous(), scale.float().contiguous()
 
 
-def export_delta(model: MeanPoolClassifier, base_state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def export_delta(model: MeanPoolClassifier,
+                 base_state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """The tensors the base package lacks.
 
     LoRA factors (scale folded into B) and LayerNorms for a LoRA model; for a fully tuned

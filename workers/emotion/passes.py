@@ -1,18 +1,19 @@
 """Cutting length-sorted texts into forward passes at the least estimated cost.
 
 A pass costs a fixed overhead (the launch of every layer, whatever the batch) plus a part
-proportional to the tokens it computes, padding included: ``texts x longest``. Measured for the
-shipped model on a 2-core CPU: about 12 ms + 0.36 ms per padded token, so a fixed overhead of
-~32 padded tokens. Cutting a sorted list into equal slices of ``max_size`` ignores both: a
-slice mixing a 60-token text with fifteen 15-token ones pads 675 tokens it did not need, more
-than an extra pass costs. :func:`plan_passes` picks the cut points that minimise
+proportional to the tokens it computes, padding included: ``texts x longest``. For the shipped
+model on a small CPU the fixed part is worth a few dozen padded tokens
+(``DEFAULT_OVERHEAD_TOKENS`` below; docs/benchmarks.md has the measurement). Cutting a sorted
+list into equal slices of ``max_size`` ignores both: a slice mixing a 60-token text with
+fifteen 15-token ones pads 675 tokens it did not need, more than an extra pass costs.
+:func:`plan_passes` picks the cut points that minimise
 ``passes x overhead + padded tokens`` (a dynamic programme over the sorted lengths, O(n x
 max_size)). On a GPU the fixed part dominates, so its overhead is set much higher and the plan
 falls back to few, full passes.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 #: Fixed cost of one forward pass, in padded tokens, by device type (SAMO_PASS_OVERHEAD_TOKENS overrides).
 DEFAULT_OVERHEAD_TOKENS = {"cpu": 32, "cuda": 2048}

@@ -28,10 +28,18 @@ from transformers import AutoModel, AutoTokenizer  # noqa: E402
 
 from workers.emotion import card, metrics  # noqa: E402
 from workers.emotion.data import (  # noqa: E402
-    BASE_PACKAGE, base_model_dir, default_data_dir, emoji_to_words, read_labels, read_split,
+    BASE_PACKAGE,
+    base_model_dir,
+    default_data_dir,
+    emoji_to_words,
+    read_labels,
+    read_split,
 )
 from workers.emotion.network import (  # noqa: E402
-    MeanPoolClassifier, export_delta, freeze_lower, inject_lora,
+    MeanPoolClassifier,
+    export_delta,
+    freeze_lower,
+    inject_lora,
 )
 
 log = logging.getLogger("workers.emotion.train")
@@ -99,7 +107,8 @@ def collate(batch_ids: list[list[int]], pad_id: int, device: torch.device) -> tu
     return ids.to(device), mask.to(device)
 
 
-def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 50) -> list[np.ndarray]:
+def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
+                     pool: int = 50) -> list[np.ndarray]:
     """Shuffled batches of similar length: shuffle, sort within pools of ``pool`` batches, shuffle batches.
 
     Cuts padding (most comments are ~20 tokens, a few are 100+) while keeping batches random.

@@ -21,14 +21,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from workers.speech.audio import WHISPER_SAMPLE_RATE, AudioInfo, load_audio
-from workers.speech.errors import (
+from db.audio_errors import (
     AUDIO_SILENT,
     LANGUAGE_UNSUPPORTED,
     MODEL_UNAVAILABLE,
     TRANSCRIPTION_FAILED,
     TranscriptionError,
 )
+from workers.speech.audio import WHISPER_SAMPLE_RATE, AudioInfo, load_audio
 
 __all__ = ["Transcriber", "TranscriptionError", "AudioInfo", "resolve_device", "resolve_model"]
 
@@ -168,7 +168,7 @@ class Transcriber:
         cpu_threads: int = 0,
         beam_size: int = 5,
         batch_size: int | None = None,
-    ) -> "Transcriber":
+    ) -> Transcriber:
         """Resolve the model and device, and load the model (once per process).
 
         ``cpu_threads=0`` lets CTranslate2 choose. Raises ``TranscriptionError`` with

@@ -105,7 +105,7 @@ class AbstractiveSummarizer:
     @classmethod
     def load(
         cls, model_ref: str | None = None, device: str = "auto", **options
-    ) -> "AbstractiveSummarizer":
+    ) -> AbstractiveSummarizer:
         """Load ``model_ref`` (a local folder or hub id; ``None``: ``t5-small``) once per process.
 
         Raises :class:`SummarizerUnavailable` when it cannot be loaded, e.g. offline.

@@ -117,7 +117,7 @@ class ExtractiveSummarizer:
     @classmethod
     def load(
         cls, model_ref: str | None = None, device: str = "auto", **options
-    ) -> "ExtractiveSummarizer":
+    ) -> ExtractiveSummarizer:
         """Load the sentence encoder once per process (``None``: bundled all-MiniLM-L6-v2).
 
         Raises :class:`SummarizerUnavailable` when the model cannot be loaded.

@@ -5,22 +5,22 @@ Revises:
 Create Date: 2026-11-25 11:59:30.619918
 
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = '7b6116100dea'
-down_revision: Union[str, Sequence[str], None] = None
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
     """Upgrade schema."""
-    
+
     op.create_table('tenants',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -107,12 +107,12 @@ def upgrade() -> None:
     with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_refresh_tokens_api_key_id'), ['api_key_id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
     """Downgrade schema."""
-    
+
     with op.batch_alter_table('refresh_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_refresh_tokens_api_key_id'))
 
@@ -134,5 +134,5 @@ def downgrade() -> None:
 
     op.drop_table('api_keys')
     op.drop_table('tenants')
-    
+
     sa.Enum(name="job_status").drop(op.get_bind(), checkfirst=True)

@@ -23,16 +23,16 @@ Revises: 8a579d61a878
 Create Date: 2026-11-25 15:20:00
 
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = 'c41f0e9d7a52'
-down_revision: Union[str, Sequence[str], None] = '8a579d61a878'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = '8a579d61a878'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 POSTGRESQL_CASCADE = """
 CREATE FUNCTION delete_emotion_scores_of_deleted_jobs() RETURNS trigger LANGUAGE plpgsql AS $$

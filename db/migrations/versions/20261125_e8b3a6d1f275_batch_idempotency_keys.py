@@ -8,16 +8,16 @@ Revises: c41f0e9d7a52
 Create Date: 2026-11-25 17:00:00
 
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = 'e8b3a6d1f275'
-down_revision: Union[str, Sequence[str], None] = 'c41f0e9d7a52'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = 'c41f0e9d7a52'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 HAS_KEY = "idempotency_key IS NOT NULL"
 

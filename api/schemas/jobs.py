@@ -1,0 +1,230 @@
+"""Request and response schemas: the same models validate requests and generate /openapi.json."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from api.schemas.webhooks import BatchWebhook, JobWebhook
+from config import job_types
+from config.job_options import ServiceName
+
+
+def registered_job_type(name: str) -> str:
+    if job_types.job_type(name) is None:
+        raise ValueError(f"unknown job type {name!r}; known: {', '.join(job_types.names())}")
+    return name
+
+
+def job_type_schema(schema: dict) -> None:
+    """The registry's types, read when /openapi.json is built (types may be registered after import)."""
+    schema["enum"] = job_types.names()
+    schema["description"] = "What to run. " + " ".join(
+        f"`{entry.name}`: {entry.description}" for entry in job_types.JOB_TYPES.values())
+
+
+JobType = Annotated[str, AfterValidator(registered_job_type), Field(json_schema_extra=job_type_schema)]
+JobStatusName = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+
+class TextInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="The text to analyse; punctuation and emoji are kept, they carry emotion.")
+
+
+class JobCreate(BaseModel):
+    """`POST /v1/jobs` JSON body (emotion, summarize, analyze of text).
+
+    `transcribe`, and `analyze` of audio, take `multipart/form-data` instead: a `file` part,
+    a `type` field and optional `options` (a JSON object) and `services` fields.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: JobType
+    input: TextInput
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per type: its options schema (EmotionOptions, SummarizeOptions, TranscribeOptions, "
+                    "AnalyzeOptions).",
+    )
+    services: list[ServiceName] | None = Field(
+        default=None, description="`analyze` only: same as `options.services`.")
+    webhook: JobWebhook | None = Field(
+        default=None, description="Called when this job ends; see `/v1/webhooks/signing-secret`.")
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class ModelInfo(BaseModel):
+    name: str | None
+    version: str | None
+
+
+class EmotionResult(BaseModel):
+    top_emotion: str
+    confidence: float
+    emotions: list[str] = Field(description="Labels whose probability is over their tuned threshold.")
+    probabilities: dict[str, float]
+    truncated: bool = Field(description="True when the text was longer than the model's maximum length.")
+    cached: bool = Field(default=False, description="True when the same model version had analysed the same "
+                                                    "text before and this result was served from the cache.")
+
+
+class Segment(BaseModel):
+    id: int
+    start: float = Field(description="Seconds from the start of the recording.")
+    end: float
+    text: str
+    emotion: EmotionResult | None = None
+
+
+class TranscriptionResult(BaseModel):
+    language: str
+    language_probability: float
+    duration_s: float
+    text: str
+    segments: list[Segment]
+    emotion: EmotionResult | None = Field(default=None, description="Of the whole text.")
+    models: dict[str, ModelInfo] | None = Field(default=None, description="`transcription` and `emotion`.")
+    timings_ms: dict[str, int] | None = Field(default=None, description="Worker time per stage.")
+
+
+class SummaryResult(BaseModel):
+    summary: str
+    method: Literal["extractive", "abstractive"]
+    sentence_indices: list[int] = Field(description="Chosen sentences of the input, in order (extractive).")
+    sentences_total: int
+    compression_ratio: float = Field(description="Summary length over input length, in characters.")
+
+
+class AnalyzeResult(BaseModel):
+    services: list[ServiceName]
+    transcript: TranscriptionResult | None = Field(default=None, description="For audio input.")
+    emotion: EmotionResult | None = None
+    summary: SummaryResult | None = None
+    models: dict[str, ModelInfo] | None = Field(default=None, description="Per service that ran.")
+
+
+class JobOut(BaseModel):
+    id: UUID
+    type: str
+    status: JobStatusName
+    input: dict[str, Any]
+    options: dict[str, Any]
+    result: dict[str, Any] | None = Field(
+        description="EmotionResult, SummaryResult, TranscriptionResult or AnalyzeResult, by job type.")
+    error: JobError | None
+    model: ModelInfo | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    processing_ms: int | None
+    attempts: int
+
+
+class JobList(BaseModel):
+    data: list[JobOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details; extension members vary by `type`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+class TokenRequest(BaseModel):
+    grant_type: Literal["api_key", "refresh_token"]
+    api_key: str | None = None
+    refresh_token: str | None = None
+    scope: str | None = None
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    scope: str
+
+
+BatchStatusName = Literal["running", "completed", "canceled"]
+
+
+class BatchItem(BaseModel):
+    """One item of a bulk upload (a bare string is accepted too)."""
+
+    text: str
+    id: str | int | None = Field(default=None, description="The client's id for the item, echoed in results.")
+
+
+class BatchCreate(BaseModel):
+    """`POST /v1/batches` as a JSON object; a bare JSON array of items is accepted too."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["emotion"] = "emotion"
+    items: list[Any] = Field(description="BatchItem objects or strings; invalid ones are reported by row.")
+    webhook: BatchWebhook | None = Field(
+        default=None, description="Called when the batch completes (and on progress, if asked for).")
+
+
+class RowError(BaseModel):
+    row: int = Field(description="1-based: the array element, the JSONL line, the CSV record after the header.")
+    code: str
+    message: str
+
+
+class BatchCounts(BaseModel):
+    queued: int
+    running: int
+    succeeded: int
+    failed: int
+    canceled: int
+
+
+class BatchOut(BaseModel):
+    id: UUID
+    type: str
+    status: BatchStatusName
+    format: str = Field(description="json, jsonl or csv: how the items were uploaded.")
+    total_items: int = Field(description="Valid items, each a job of this batch.")
+    invalid_items: int = Field(description="Rows refused at upload; see `errors`.")
+    counts: BatchCounts
+    progress: float = Field(description="Share of items finished, 0 to 1.")
+    eta_s: float | None = Field(description="Estimated seconds until every item is finished, from the rate so far.")
+    errors: list[RowError] = Field(description="The first rejected rows (up to 1,000).")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    links: dict[str, str]
+
+
+class BatchList(BaseModel):
+    data: list[BatchOut]
+    next_cursor: str | None
+
+
+class BatchResultLine(BaseModel):
+    """A line of `GET /v1/batches/{id}/results?format=jsonl` (CSV has the same fields, flattened)."""
+
+    row: int
+    id: str | None = Field(description="The client's id for the item.")
+    job_id: UUID
+    status: Literal["succeeded", "failed", "canceled"]
+    result: EmotionResult | None = None
+    error: JobError | None = None

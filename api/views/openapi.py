@@ -1,0 +1,240 @@
+"""`/openapi.json` built from the pydantic schemas that validate requests, and a docs page."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from flask import Blueprint, Response
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api.schemas import jobs as schemas
+from api.schemas import webhooks as webhook_schemas
+from config import job_types
+
+bp = Blueprint("openapi", __name__)
+
+COMPONENT_MODELS = (
+    schemas.JobCreate, schemas.JobOut, schemas.JobList, schemas.ProblemDetails,
+    schemas.TokenRequest, schemas.TokenResponse, schemas.EmotionResult,
+    schemas.BatchCreate, schemas.BatchItem, schemas.BatchOut, schemas.BatchList, schemas.BatchResultLine,
+    schemas.TranscriptionResult, schemas.SummaryResult, schemas.AnalyzeResult,
+    *webhook_schemas.COMPONENT_MODELS,
+)
+
+
+def component_models() -> list[type[BaseModel]]:
+    """The fixed models and every registered job type's options model."""
+    options = [entry.options for entry in job_types.JOB_TYPES.values()]
+    return list(dict.fromkeys([*COMPONENT_MODELS, *options]))
+
+
+def types_taking(medium: str) -> list[str]:
+    return [entry.name for entry in job_types.JOB_TYPES.values() if getattr(entry, medium)]
+
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+
+
+def ref(model: type[BaseModel]) -> dict:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def json_content(model: type[BaseModel]) -> dict:
+    return {"application/json": {"schema": ref(model)}}
+
+
+def problems(*statuses: int) -> dict:
+    return {str(status): {"description": "Problem details (RFC 9457)", "content": PROBLEM} for status in statuses}
+
+
+def audio_upload() -> dict:
+    return {"multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "required": ["type", "file"],
+            "properties": {
+                "type": {"type": "string", "enum": types_taking("audio")},
+                "file": {"type": "string", "format": "binary",
+                         "description": "WAV, FLAC, MP3, OGG/Opus, M4A... up to SAMO_MAX_UPLOAD_BYTES "
+                                        "(25 MiB) and SAMO_MAX_AUDIO_SECONDS (600 s)."},
+                "options": {"type": "string", "description": "A JSON object: TranscribeOptions or AnalyzeOptions."},
+                "services": {"type": "string",
+                             "description": "`analyze`: a JSON array or comma-separated list of emotion, summary."},
+                "webhook": {"type": "string", "description": "A JSON JobWebhook object: called when the job ends."},
+            },
+        },
+    }}
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+PAGE = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
+
+BATCH_UPLOAD = {
+    **json_content(schemas.BatchCreate),
+    "application/x-ndjson": {"schema": {"type": "string"}, "example": '{"text": "I love it", "id": "r1"}\n"So sad"\n'},
+    "text/csv": {"schema": {"type": "string"}, "example": "id,text\nr1,I love it\n"},
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary",
+                     "description": "*.jsonl / *.ndjson, *.csv (a `text` and an optional `id` column) or *.json."},
+            "format": {"type": "string", "enum": ["jsonl", "csv", "json"],
+                       "description": "When the file name does not say."},
+            "webhook": {"type": "string", "description": "A JSON BatchWebhook object."},
+        },
+    }},
+}
+
+
+def batch_paths() -> dict:
+    return {
+        "/v1/batches": {
+            "post": {
+                "summary": "Upload a batch of texts (JSON array or object, JSONL, CSV, or a multipart file)",
+                "description": "Up to SAMO_BATCH_MAX_ITEMS items (100,000) and SAMO_BATCH_MAX_BYTES (50 MiB). "
+                               "Invalid rows are listed in `errors` by row number; the valid ones run.",
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"},
+                                "description": "A retry of the same upload answers with the batch it started; "
+                                               "a different upload under the same key is a 409."}],
+                "requestBody": {"required": True, "content": BATCH_UPLOAD},
+                "responses": {"202": {"description": "Accepted; poll the Location.",
+                                      "content": json_content(schemas.BatchOut)},
+                              **problems(400, 401, 403, 409, 413, 415, 422, 429)},
+            },
+            "get": {
+                "summary": "List batches, newest first",
+                "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"},
+                                "description": "Comma-separated: running, completed, canceled."}, *PAGE],
+                "responses": {"200": {"description": "A page of batches", "content": json_content(schemas.BatchList)},
+                              **problems(400, 401, 403, 429)},
+            },
+        },
+        "/v1/batches/{batch_id}": {
+            "get": {"summary": "A batch: counts by status, progress, estimated time left", "parameters": [BATCH_ID],
+                    "responses": {"200": {"description": "The batch", "content": json_content(schemas.BatchOut)},
+                                  **problems(401, 403, 404, 429)}},
+        },
+        "/v1/batches/{batch_id}/results": {
+            "get": {"summary": "Finished items in row order, streamed; partial while the batch runs",
+                    "parameters": [BATCH_ID, {"name": "format", "in": "query",
+                                              "schema": {"type": "string", "enum": ["jsonl", "csv"]},
+                                              "description": "Or Accept: text/csv / application/x-ndjson."}],
+                    "responses": {"200": {"description": "One BatchResultLine per line (JSONL) or row (CSV)",
+                                          "content": {"application/x-ndjson": {"schema": ref(schemas.BatchResultLine)},
+                                                      "text/csv": {"schema": {"type": "string"}}}},
+                                  **problems(400, 401, 403, 404, 429)}},
+        },
+        "/v1/batches/{batch_id}/jobs": {
+            "get": {"summary": "The batch's items as jobs, in row order", "parameters": [BATCH_ID, *PAGE],
+                    "responses": {"200": {"description": "A page of jobs", "content": json_content(schemas.JobList)},
+                                  **problems(400, 401, 403, 404, 429)}},
+        },
+        "/v1/batches/{batch_id}/cancel": {
+            "post": {"summary": "Cancel a running batch and its unfinished items", "parameters": [BATCH_ID],
+                     "responses": {"200": {"description": "Canceled", "content": json_content(schemas.BatchOut)},
+                                   **problems(401, 403, 404, 409, 429)}},
+        },
+    }
+
+
+def paths() -> dict:
+    return {
+        "/v1/jobs": {
+            "post": {
+                "summary": "Submit a job",
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}},
+                               {"name": "Prefer", "in": "header", "schema": {"type": "string", "example": "wait=10"},
+                                "description": "`wait=N` (N <= 60): answer 200 with the result if the job "
+                                               "ends within N seconds, else 202 as usual."}],
+                "description": f"Text jobs ({', '.join(types_taking('text'))}) take JSON; audio jobs "
+                               f"({', '.join(types_taking('audio'))} of a recording) take multipart/form-data.",
+                "requestBody": {"required": True, "content": {**json_content(schemas.JobCreate), **audio_upload()}},
+                "responses": {"200": {"description": "Finished within `Prefer: wait`",
+                                      "content": json_content(schemas.JobOut)},
+                              "202": {"description": "Accepted; poll the Location.",
+                                      "content": json_content(schemas.JobOut)},
+                              **problems(400, 401, 403, 409, 413, 415, 422, 429)},
+            },
+            "get": {
+                "summary": "List jobs, newest first",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string"},
+                     "description": "Comma-separated statuses."},
+                    {"name": "type", "in": "query", "schema": {"type": "string", "enum": job_types.names()}},
+                    {"name": "batch", "in": "query", "schema": {"type": "string"},
+                     "description": "A batch id (its items) or `none` (interactive jobs only)."},
+                    *PAGE,
+                ],
+                "responses": {"200": {"description": "A page of jobs", "content": json_content(schemas.JobList)},
+                              **problems(400, 401, 403, 429)},
+            },
+        },
+        "/v1/jobs/{job_id}": {
+            "get": {"summary": "Get a job", "parameters": [JOB_ID],
+                    "responses": {"200": {"description": "The job", "content": json_content(schemas.JobOut)},
+                                  **problems(401, 403, 404, 429)}},
+        },
+        "/v1/jobs/{job_id}/cancel": {
+            "post": {"summary": "Cancel a queued or running job", "parameters": [JOB_ID],
+                     "responses": {"200": {"description": "Canceled", "content": json_content(schemas.JobOut)},
+                                   **problems(401, 403, 404, 409, 429)}},
+        },
+        **batch_paths(),
+        "/v1/auth/token": {
+            "post": {"summary": "Exchange an API key or a refresh token for an access token",
+                     "security": [],
+                     "requestBody": {"required": True, "content": json_content(schemas.TokenRequest)},
+                     "responses": {"200": {"description": "Tokens", "content": json_content(schemas.TokenResponse)},
+                                   **problems(400, 401, 503)}},
+        },
+        **webhook_schemas.webhook_paths(),
+        "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
+        "/readyz": {"get": {"summary": "Readiness of database, Redis and workers", "security": [],
+                            "responses": {"200": {"description": "Ready"}, **problems(503)}}},
+    }
+
+
+def openapi_document() -> dict:
+    return _document(tuple(job_types.JOB_TYPES.values()))
+
+
+@lru_cache(maxsize=4)
+def _document(_registered: tuple) -> dict:
+    """Built once per set of registered job types."""
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in component_models()], ref_template="#/components/schemas/{model}"
+    )
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "SAMO Brain API", "version": "1.0.0",
+                 "description": "Asynchronous emotion analysis of text and voice."},
+        "paths": paths(),
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
+        },
+        "security": [{"ApiKey": []}, {"Bearer": []}],
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return openapi_document()
+
+
+DOCS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>SAMO Brain API</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="docs"></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#docs"});</script>
+<noscript>The machine-readable API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
+</body></html>"""
+
+
+@bp.get("/docs")
+def docs():
+    return Response(DOCS_PAGE, mimetype="text/html")

@@ -1,0 +1,107 @@
+"""The entry point of worker, beat and Flower processes: ``celery -A tasks.worker worker -Q cpu``.
+
+Like a WSGI module for a web server, only the ``celery`` command imports this: it reads the
+settings from the environment once, makes the process's Celery app (``config.celery``) and
+installs the process's services (``tasks.services``). Task modules never import it. The
+signal handlers below set up a worker: refuse a `gpu` queue without CUDA, configure dynamic
+batching, serve worker metrics and load models before the first job.
+"""
+from __future__ import annotations
+
+import logging
+
+from celery import signals
+
+from config.celery import make_celery
+from config.settings import Settings
+from tasks.services import Services, install
+
+log = logging.getLogger(__name__)
+
+settings = Settings.from_env()
+app = make_celery(settings)
+install(Services(settings, app))
+
+#: Queues whose workers run models: they load them at start (batch items run on `bulk`).
+MODEL_QUEUES = frozenset({"cpu", "gpu", "bulk"})
+
+
+class GpuUnavailable(SystemExit):
+    pass
+
+
+class _WorkerShape:
+    """What the main process learnt at start-up that its pool processes need."""
+
+    queues: frozenset[str] = frozenset()
+    pool_processes: int = 1
+
+
+_shape = _WorkerShape()
+
+
+def consumed_queues(worker) -> set[str]:
+    return {queue.name for queue in worker.app.amqp.queues.consume_from.values()}
+
+
+@signals.celeryd_after_setup.connect
+def refuse_gpu_queue_without_cuda(sender, instance, **_kwargs) -> None:
+    """A `gpu` worker without CUDA would silently run models on the CPU at a fraction of the speed."""
+    if "gpu" not in consumed_queues(instance):
+        return
+    from workers.devices import cuda_available
+
+    if not cuda_available():
+        message = (
+            "This worker consumes the 'gpu' queue but no CUDA device is available. "
+            "Start it on a machine with an NVIDIA GPU and a CUDA build of torch, "
+            "or consume the 'cpu' queue instead (-Q cpu)."
+        )
+        log.critical(message)
+        raise GpuUnavailable(message)
+
+
+@signals.celeryd_after_setup.connect
+def remember_shape(sender, instance, **_kwargs) -> None:
+    _shape.queues = frozenset(consumed_queues(instance))
+    _shape.pool_processes = instance.concurrency or 1
+
+
+@signals.celeryd_after_setup.connect
+def configure_batching(sender, instance, **_kwargs) -> None:
+    from workers.batching import configure_worker
+
+    configure_worker(instance, settings)
+
+
+@signals.worker_ready.connect
+def serve_worker_metrics(**_kwargs) -> None:
+    from workers.metrics import serve
+
+    serve(settings.worker_metrics_port, settings.celery_broker_url, sorted(_shape.queues))
+
+
+@signals.worker_process_init.connect
+def start_pool_process(**_kwargs) -> None:
+    """A forked pool process opens its own connections, then loads its models."""
+    from db.session import dispose_engines
+
+    dispose_engines()
+    install(Services(settings, app))
+    if _shape.queues & MODEL_QUEUES:
+        load_models_before_first_job()
+
+
+def load_models_before_first_job() -> None:
+    """Pay the model load at start-up, not on a user's first job.
+
+    Only the models in ``SAMO_PRELOAD_MODELS`` (default: emotion, used by every job type):
+    Whisper and the summariser add memory and start-up time to every model worker, so by
+    default they load on the first job that needs them.
+    """
+    from workers.devices import configure_torch_threads
+    from workers.models import preload
+
+    threads = configure_torch_threads(settings.torch_threads, _shape.pool_processes)
+    log.info("torch uses %d threads in this worker process", threads)
+    preload(settings)
