@@ -14,6 +14,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import IntegrityError
 
+from config.job_types import JOB_TYPES
 from config.settings import Settings
 
 TERMINAL_STATUSES = ("succeeded", "failed", "canceled")
@@ -133,7 +134,8 @@ def tenants_list() -> None:
         rows = tenants_with_active_keys(session)
         click.echo(f"{'ID':36}  {'TIER':12}  {'KEYS':>4}  {'CREATED':25}  NAME")
         for tenant, keys in rows:
-            click.echo(f"{str(tenant.id):36}  {tenant.tier:12}  {keys:>4}  {_when(tenant.created_at):25}  {tenant.name}")
+            created = _when(tenant.created_at)
+            click.echo(f"{str(tenant.id):36}  {tenant.tier:12}  {keys:>4}  {created:25}  {tenant.name}")
 
 
 # --- keys -------------------------------------------------------------------------------------
@@ -258,15 +260,24 @@ def jobs() -> None:
 
 @jobs.command("submit")
 @click.option("--text", required=True, help="The text to analyse.")
+@click.option("--type", "job_type", type=click.Choice([entry.name for entry in JOB_TYPES.values() if entry.text]),
+              default="emotion", show_default=True, help="The job type (text types of the registry).")
+@click.option("--options", "options_json", default=None, help="The job's options, a JSON object.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Poll until the job finishes.")
 @click.option("--timeout", default=120.0, show_default=True, type=float,
               help="Seconds to wait in all (submission retries and polling).")
 @_client_options
-def jobs_submit(text: str, wait: bool, timeout: float, api_url: str, api_key: str) -> None:
-    """Submit an emotion job. Exit 0 on success, 1 if the job or API failed, 3 on timeout."""
+def jobs_submit(text: str, job_type: str, options_json: str | None, wait: bool, timeout: float, api_url: str,
+                api_key: str) -> None:
+    """Submit a text job. Exit 0 on success, 1 if the job or API failed, 3 on timeout."""
     api = _Api(api_url, api_key)
     deadline = time.monotonic() + timeout
-    payload = {"type": "emotion", "input": {"text": text}}
+    payload = {"type": job_type, "input": {"text": text}}
+    if options_json:
+        try:
+            payload["options"] = json.loads(options_json)
+        except json.JSONDecodeError as error:
+            raise click.BadParameter(f"not JSON: {error}", param_hint="--options") from None
     # One key for every retry of this submission, so a retried POST cannot create a second job.
     headers = {"Idempotency-Key": str(uuid.uuid4())}
     while True:

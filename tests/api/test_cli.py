@@ -198,6 +198,18 @@ def submit_to(run, fake, *args):
         return run("jobs", "submit", "--text", "hello", "--api-url", url, "--api-key", "fake-key", *args)
 
 
+def test_submit_takes_the_job_type_and_options_of_the_registry(run, live_server, make_tenant, settings):
+    tenant = make_tenant()
+    submitted = run("jobs", "submit", "--text", "One. Two. Three. Four.", "--type", "summarize", "--options",
+                    '{"sentences": 1}', "--no-wait", "--api-url", live_server, "--api-key", tenant.api_key)
+    assert submitted.exit_code == 0, submitted.output
+    job = json.loads(submitted.output)
+    assert (job["type"], job["options"]) == ("summarize", {"sentences": 1})
+    refused = run("jobs", "submit", "--text", "x", "--type", "transcribe", "--api-url", live_server,
+                  "--api-key", tenant.api_key)
+    assert refused.exit_code == 2 and "transcribe" in refused.output
+
+
 def test_polls_until_terminal_and_retries_a_refused_submit(run):
     fake = FakeApi(["queued", "running", "running", "succeeded"], refuse_first_submit=True)
     result = submit_to(run, fake, "--timeout", "20")

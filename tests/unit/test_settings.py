@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import cli
-from config.settings import GROUPS, PARSERS, PROJECT_ROOT, RateLimitTier, Settings, parse_tiers, setting
+from config.settings import GROUPS, PARSERS, PROJECT_ROOT, RateLimitTier, Settings, setting
 from config.settings_docs import describe, mask_url_passwords, render_markdown, render_text, replace_table
 
 README = PROJECT_ROOT / "README.md"
