@@ -231,7 +231,7 @@ def openapi_json():
 
 DOCS_ASSETS_URL = "/docs/assets"
 #: The Swagger UI files the page loads; nothing else of the package is served.
-DOCS_ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png"})
+DOCS_ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"})
 
 DOCS_PAGE = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>SAMO Brain API</title>
