@@ -26,10 +26,11 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         app.config.update(test_config)
     logging.basicConfig(level=logging.INFO)
 
-    from api import extensions, problems
+    from api import extensions, intake, problems
 
     problems.init_app(app)
     extensions.init_app(app)
+    intake.init_app(app)
 
     from api.auth import principal, ratelimit
     from api.views import batches, health, jobs, openapi, tokens, webhooks
