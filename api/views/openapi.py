@@ -119,7 +119,9 @@ def batch_paths() -> dict:
                     "parameters": [BATCH_ID, {"name": "format", "in": "query",
                                               "schema": {"type": "string", "enum": ["jsonl", "csv"]},
                                               "description": "Or Accept: text/csv / application/x-ndjson."}],
-                    "responses": {"200": {"description": "One BatchResultLine per line (JSONL) or row (CSV)",
+                    "responses": {"200": {"description": "One BatchResultLine per line (JSONL) or row (CSV). In CSV "
+                                                         "a text cell starting with =, +, -, @, tab or CR is prefixed "
+                                                         "with ' so that spreadsheets do not run it as a formula.",
                                           "content": {"application/x-ndjson": {"schema": ref(schemas.BatchResultLine)},
                                                       "text/csv": {"schema": {"type": "string"}}}},
                                   **problems(400, 401, 403, 404, 429)}},
