@@ -1,10 +1,13 @@
-"""Strings the database cannot store and JSON nested too deep to walk, found where input enters.
+"""Strings and numbers the database cannot store, and JSON nested too deep, found where input enters.
 
 PostgreSQL keeps no NUL character (U+0000) in a text or JSON column, and a lone surrogate
 (U+D800 to U+DFFF, which JSON's ``\\u`` escapes can spell) has no UTF-8 encoding: both would
 fail at the INSERT or when the body is fingerprinted, long after the request was read. A
 document nested a thousand levels deep exhausts the parser's recursion, and every later walk
 of it (validation, encoding) recurses as deep, so nesting is bounded at :data:`MAX_JSON_DEPTH`.
+
+Python's parser also reads ``NaN`` and ``Infinity``, which are not JSON, and turns ``1e999``
+into an infinity: no JSON column stores either, so a number must be finite.
 
 Raw NUL and surrogates cannot occur in JSON text (control characters in strings are a syntax
 error, and the bytes must decode as Unicode): they arrive as escapes, found once the document
@@ -13,6 +16,7 @@ is parsed. Other input (form fields, file names, CSV cells, query strings) is ch
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 
@@ -45,6 +49,11 @@ class UnsafeInput(ValueError):
 class InvalidCharacters(UnsafeInput):
     slug = "invalid-characters"
     title = "Invalid characters"
+
+
+class InvalidNumber(UnsafeInput):
+    slug = "invalid-number"
+    title = "Invalid number"
 
 
 class JsonTooDeep(UnsafeInput):
@@ -81,14 +90,16 @@ def check_text(text: str, field: str) -> None:
 
 
 def check_document(document: object, root: Path = ()) -> None:
-    """Every string and object key of a parsed JSON document, and its depth; iterative, so a deep
-    document cannot exhaust the recursion this check exists to protect."""
+    """Every string, object key and number of a parsed JSON document, and its depth; iterative, so
+    a deep document cannot exhaust the recursion this check exists to protect."""
     pending: list[tuple[object, tuple, int]] = [(document, tuple(root), 1)]
     while pending:
         node, path, depth = pending.pop()
         if isinstance(node, str):
             check_text(node, field_name(path))
             continue
+        if isinstance(node, float) and not math.isfinite(node):
+            raise InvalidNumber(field_name(path), "is not a finite number (JSON has no NaN or Infinity)")
         if isinstance(node, dict):
             children = list(node.items())
         elif isinstance(node, list):

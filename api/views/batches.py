@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from api.auth.principal import current_principal, require_scope
 from api.extensions import celery_client, db_session, services, settings
 from api.intake.ids import as_uuid
-from api.intake.pagination import newest_first_page, parse_limit, parse_status_filter
+from api.intake.pagination import newest_first_page, parse_limit, parse_row_cursor, parse_status_filter
 from api.intake.requests import check_form, form_webhook, idempotency_key, json_body, validation_problem
 from api.intake.uploads import (
     ParsedUpload,
@@ -270,10 +270,7 @@ def batch_jobs(batch_id: uuid.UUID | str):
     """The batch's items as jobs, in row order; ``cursor`` is the last row of the previous page."""
     batch = tenant_batch(batch_id)
     limit = parse_limit(request.args.get("limit"))
-    cursor = request.args.get("cursor") or "0"
-    if not cursor.isdigit():
-        raise Problem(400, "invalid-cursor", "Invalid cursor", "`cursor` is not one this API returned.")
-    jobs = items_page(db_session(), batch.id, int(cursor), limit + 1)
+    jobs = items_page(db_session(), batch.id, parse_row_cursor(request.args.get("cursor")), limit + 1)
     page, more = jobs[:limit], len(jobs) > limit
     data = [job_document(job) | {"batch_id": str(batch.id), "row": job.batch_item, "client_id": job.client_id}
             for job in page]

@@ -187,7 +187,7 @@ def paths() -> dict:
                      "security": [],
                      "requestBody": {"required": True, "content": json_content(schemas.TokenRequest)},
                      "responses": {"200": {"description": "Tokens", "content": json_content(schemas.TokenResponse)},
-                                   **problems(400, 401, 503)}},
+                                   **problems(400, 401, 422, 503)}},
         },
         **webhook_schemas.webhook_paths(),
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},

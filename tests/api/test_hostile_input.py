@@ -1,11 +1,13 @@
 """Input the database or the encoder cannot take, refused where it enters with a 4xx problem.
 
-PostgreSQL stores no NUL character (U+0000) in text or JSON; a lone surrogate (U+D800) has no
-UTF-8 encoding; JSON nested a thousand levels deep exhausts the parser's recursion. Each reaches
-the API through a JSON body, a multipart form, a query string or an uploaded batch file.
+PostgreSQL stores no NUL character (U+0000) in text or JSON, nor NaN or Infinity in JSON; a lone
+surrogate (U+D800) has no UTF-8 encoding; JSON nested a thousand levels deep exhausts the parser's
+recursion; a cursor or row number may not fit its column. Each reaches the API through a JSON
+body, a multipart form, a query string or an uploaded batch file.
 """
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -175,3 +177,27 @@ def test_the_unauthenticated_token_endpoint_refuses_deep_json_and_surrogates(cli
     assert_problem(post_json(client, "/v1/auth/token", DEEP), 422, "json-too-deep")
     raw = '{"grant_type": "api_key", "api_key": "samo_\\ud800"}'
     assert field_of(assert_problem(post_json(client, "/v1/auth/token", raw), 422, "invalid-characters")) == "api_key"
+
+
+def test_a_cursor_hiding_deep_json_is_an_invalid_cursor(client, make_tenant):
+    cursor = base64.urlsafe_b64encode(DEEP.encode()).decode().rstrip("=")
+    for path in ("/v1/jobs", "/v1/batches", "/v1/webhooks/deliveries"):
+        assert_problem(client.get(f"{path}?cursor={cursor}", headers=make_tenant().headers), 400, "invalid-cursor")
+
+
+@pytest.mark.parametrize("cursor", ["\u00b2", "9" * 12, "2147483648", "-1", "1.5"])
+def test_a_row_cursor_the_row_column_cannot_hold_is_an_invalid_cursor(client, make_tenant, cursor):
+    tenant = make_tenant()
+    batch = create_batch(client, tenant, json=["one"]).get_json()
+    response = client.get(f"/v1/batches/{batch['id']}/jobs", query_string={"cursor": cursor}, headers=tenant.headers)
+    assert_problem(response, 400, "invalid-cursor")
+
+
+def test_nan_and_infinity_are_refused_on_every_json_input(client, make_tenant):
+    tenant = make_tenant()
+    raw = '{"type": "summarize", "input": {"text": "One. Two."}, "options": {"ratio": NaN}}'
+    assert field_of(assert_problem(post_json(client, "/v1/jobs", raw, tenant.headers), 422,
+                                   "invalid-number")) == "options.ratio"
+    lines = '{"text": "fine"}\n{"text": "ok", "id": Infinity}\n'
+    batch = create_batch(client, tenant, data=lines, content_type="application/x-ndjson").get_json()
+    assert [(e["row"], e["code"]) for e in batch["errors"]] == [(2, "invalid-number")]
