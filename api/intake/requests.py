@@ -1,8 +1,8 @@
 """Reading and validating request bodies into schema models, with problem+json errors.
 
 Every JSON document a request brings (a body, a form field holding JSON) is read by
-:func:`json_document`, and every form and query string passes :mod:`api.intake.characters`, so what
-the database cannot store is refused here rather than failing the INSERT.
+:func:`json_document`, and every form and query string passes :mod:`api.intake.characters`, so
+what the database cannot store is refused here rather than failing the INSERT.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ IDEMPOTENCY_KEY_MAX = 255
 
 
 def idempotency_key() -> str | None:
-    """The request's ``Idempotency-Key`` header, or None; 400 when it is empty or too long."""
+    """The request's ``Idempotency-Key`` header, or None; 400 when it is empty, too long or unstorable."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
@@ -67,7 +67,7 @@ def optional_json_body() -> object | None:
 
 
 def check_form(form: MultiDict, files: MultiDict) -> None:
-    """Every part of a multipart body has a name, and its value or file name can be stored."""
+    """Every field of a form (multipart or urlencoded) has a name, and its value or file name can be stored."""
     if None in form or None in files:
         raise Problem(400, "invalid-multipart", "Invalid multipart body",
                       "Every part of a multipart/form-data body needs a `name` in its Content-Disposition.")
@@ -83,7 +83,7 @@ def check_form(form: MultiDict, files: MultiDict) -> None:
 
 
 def check_query() -> None:
-    """Before every request: no query parameter the database could be asked to compare with."""
+    """Before every request: query parameters end up compared with columns, so they must be storable text."""
     try:
         for name, value in request.args.items(multi=True):
             check_text(name, "query parameter name")
