@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.json_provider import OrjsonProvider
 from config.settings import Settings
@@ -24,6 +25,8 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     )
     if test_config:
         app.config.update(test_config)
+    if settings.proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=0)
     logging.basicConfig(level=logging.INFO)
 
     from api import extensions, intake, problems
@@ -32,9 +35,10 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     extensions.init_app(app)
     intake.init_app(app)
 
-    from api.auth import principal, ratelimit
+    from api.auth import principal, ratelimit, throttle
     from api.views import batches, health, jobs, openapi, tokens, webhooks
 
+    throttle.init_app(app)
     principal.init_app(app)
     ratelimit.init_app(app)
     app.register_blueprint(health.bp)

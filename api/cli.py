@@ -1,31 +1,47 @@
-"""Operator and client command line: ``python -m api.cli --help``.
+"""Operator and client command line: ``.venv/bin/python -m api.cli --help`` from the repository root.
 
 Settings are read from the environment when a command runs (not at import), so one process
-can drive several configurations (tests do).
+can drive several configurations (tests do). Under ``make run`` the dev stack writes the
+settings of its run to ``instance/dev-stack.env``; the CLI reads that file under the
+environment, so a revocation reaches the stack's own database and Redis.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import click
 from sqlalchemy.exc import IntegrityError
 
+from config.env_file import DEV_STACK_ENV_FILE, read_env_file
 from config.job_types import JOB_TYPES
-from config.settings import Settings
+from config.settings import PROJECT_ROOT, Settings
 
 TERMINAL_STATUSES = ("succeeded", "failed", "canceled")
 EXIT_JOB_FAILED = 1
 EXIT_API_ERROR = 1
 EXIT_TIMEOUT = 3
 MAX_POLL_INTERVAL_S = 5.0
+DEFAULT_API_URL = "http://127.0.0.1:5000"
+
+
+def _env_file_values() -> dict[str, str]:
+    context = click.get_current_context(silent=True)
+    return (context.find_root().obj or {}) if context is not None else {}
+
+
+def _environment() -> dict[str, str]:
+    """The env file's variables, each overridden by the same variable set in the environment."""
+    return {**_env_file_values(), **os.environ}
 
 
 def _settings() -> Settings:
-    return Settings.from_env()
+    return Settings.from_env(_environment())
 
 
 def _session_scope():
@@ -53,8 +69,17 @@ def _when(value) -> str:
 
 
 @click.group()
-def cli() -> None:
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path),
+              default=PROJECT_ROOT / "instance" / DEV_STACK_ENV_FILE, show_default=True,
+              help="Settings for variables not set in the environment (`make run` writes this one); "
+                   "ignored when absent.")
+@click.pass_context
+def cli(context: click.Context, env_file: Path) -> None:
     """SAMO Brain administration and job submission."""
+    try:
+        context.obj = read_env_file(env_file)
+    except (OSError, ValueError) as error:
+        _fail(f"cannot read {env_file}: {error}", 2)
 
 
 # --- db ---------------------------------------------------------------------------------------
@@ -199,8 +224,8 @@ def keys_revoke(prefix: str) -> None:
 # --- jobs (over HTTP, as a client) -----------------------------------------------------------
 
 def _client_options(command):
-    command = click.option("--api-url", default="http://127.0.0.1:5000", show_default=True,
-                           envvar="SAMO_API_URL", help="Base URL of the API.")(command)
+    command = click.option("--api-url", default=lambda: _env_file_values().get("SAMO_API_URL", DEFAULT_API_URL),
+                           show_default=DEFAULT_API_URL, envvar="SAMO_API_URL", help="Base URL of the API.")(command)
     command = click.option("--api-key", envvar="SAMO_API_KEY", required=True,
                            help="API key (or set SAMO_API_KEY).")(command)
     return command

@@ -4,12 +4,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, json
+from flask import Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException
+
+from api.outages import describe, unavailable_dependency
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 log = logging.getLogger(__name__)
+
+#: Seconds a client is asked to wait when a dependency is down (``/readyz`` asks the same).
+OUTAGE_RETRY_AFTER_S = 5
 
 _HTTP_SLUGS = {
     400: "bad-request",
@@ -56,8 +61,6 @@ def problem_type_uri(slug: str) -> str:
 
 
 def problem_response(problem: Problem) -> Response:
-    from flask import request
-
     body: dict[str, Any] = {
         "type": problem_type_uri(problem.slug),
         "title": problem.title,
@@ -83,7 +86,19 @@ def _from_http_exception(error: HTTPException) -> Response:
     return response
 
 
+def outage_problem(dependency: str) -> Problem:
+    return Problem(503, "service-unavailable", "Service unavailable",
+                   f"The service cannot reach its {dependency} at the moment; try again shortly.",
+                   headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)}, dependency=dependency)
+
+
 def _from_unexpected(error: Exception) -> Response:
+    """Every error no view turned into a problem: 503 when a dependency is down, else 500."""
+    outage = unavailable_dependency(error)
+    if outage is not None:
+        dependency, cause = outage
+        log.warning("%s unavailable during %s %s: %s", dependency, request.method, request.path, describe(cause))
+        return problem_response(outage_problem(dependency))
     log.exception("unhandled error", exc_info=error)
     return problem_response(
         Problem(500, "internal-error", "Internal Server Error", "The server failed to handle this request.")

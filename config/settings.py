@@ -120,6 +120,10 @@ class Settings:
         True, env="SAMO_GROUP_COMMIT", group="api",
         help="Concurrent submissions of an API process share their INSERT, publish and rate-limit round trip "
              "(api/fastpath); false: one transaction per request")
+    proxy_hops: int = setting(
+        0, env="SAMO_PROXY_HOPS", group="api",
+        help="Proxies in front of the API that append the client to X-Forwarded-For; the per-address limits "
+             "read the client address from it (0: the connection's address)")
 
     max_text_chars: int = setting(
         10_000, env="SAMO_MAX_TEXT_CHARS", group="limits",
@@ -132,6 +136,21 @@ class Settings:
         help="Rate-limit tiers as `name=requests/window_s/max_jobs_in_flight`, comma-separated")
     default_tier: str = setting(
         "free", env="SAMO_DEFAULT_TIER", group="limits", help="Tier of tenants whose tier is not configured")
+    token_requests_per_address: int = setting(
+        30, env="SAMO_TOKEN_REQUESTS_PER_ADDRESS", group="limits",
+        help="POST /v1/auth/token calls one client address may make per SAMO_TOKEN_WINDOW_S; 0: no limit")
+    token_requests_per_key: int = setting(
+        10, env="SAMO_TOKEN_REQUESTS_PER_KEY", group="limits",
+        help="Tokens one API key may be issued per SAMO_TOKEN_WINDOW_S (each writes a refresh-token row); "
+             "0: no limit")
+    token_window_s: int = setting(
+        60, env="SAMO_TOKEN_WINDOW_S", group="limits", help="Sliding window of the token endpoint's limits")
+    failed_auth_limit: int = setting(
+        20, env="SAMO_FAILED_AUTH_LIMIT", group="limits",
+        help="Failed authentications (wrong API key, invalid bearer or refresh token) one client address may "
+             "make per SAMO_FAILED_AUTH_WINDOW_S before its requests get 429; 0: no limit")
+    failed_auth_window_s: int = setting(
+        300, env="SAMO_FAILED_AUTH_WINDOW_S", group="limits", help="Sliding window of SAMO_FAILED_AUTH_LIMIT")
 
     emotion_model: str = setting(
         "", env="SAMO_EMOTION_MODEL", group="models",

@@ -6,12 +6,16 @@ config, one Celery worker for every non-GPU queue, beat and Flower. Ctrl-C stops
 (API first, broker last) so no job is cut off mid-flight.
 
 State lives in ``instance/`` (the database, the JWT secret, Flower's password, Valkey's data).
+While the stack runs, ``instance/dev-stack.env`` holds the settings of the run (the embedded
+Redis's port changes from run to run), which ``python -m api.cli`` reads, so the CLI works
+on the stack's own database and Redis.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -77,6 +81,8 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
     instance = args.instance_dir.resolve()
     env = dict(os.environ)
     env.setdefault("SAMO_DATABASE_URL", f"sqlite:///{instance / 'samo.db'}")
+    env.setdefault("SAMO_API_URL", f"http://127.0.0.1:{args.api_port}")
+    env.setdefault("GUNICORN_CONTROL_SOCKET", str(instance / "gunicorn.ctl"))
     if not env.get("SAMO_JWT_SECRET"):
         env["SAMO_JWT_SECRET"] = persistent_secret(instance / "jwt_secret", lambda: secrets.token_urlsafe(48))
     if not env.get("FLOWER_BASIC_AUTH"):
@@ -86,6 +92,36 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def cli_env_file(args: argparse.Namespace) -> Path:
+    from config.env_file import DEV_STACK_ENV_FILE
+
+    return args.instance_dir.resolve() / DEV_STACK_ENV_FILE
+
+
+def write_cli_env(path: Path, env: dict[str, str]) -> None:
+    """Every SAMO_* variable of this run, for the CLI (and a shell's ``set -a; . instance/dev-stack.env``)."""
+    from config.env_file import write_env_file
+
+    header = "Written by scripts/dev_stack.py for the run in progress, removed when it stops.\n" \
+             "python -m api.cli reads it for the variables not set in its environment."
+    write_env_file(path, {k: v for k, v in env.items() if k.startswith("SAMO_")}, header)
+
+
+def cli_command(args: argparse.Namespace) -> str:
+    """How to run the CLI with the interpreter running this stack, as typed from the repository root."""
+    from config.env_file import DEV_STACK_ENV_FILE
+
+    python = Path(sys.executable)
+    try:
+        python = python.relative_to(ROOT)
+    except ValueError:
+        pass
+    env_file = cli_env_file(args)
+    if env_file == ROOT / "instance" / DEV_STACK_ENV_FILE:
+        return f"{python} -m api.cli"
+    return f"{python} -m api.cli --env-file {shlex.quote(str(env_file))}"
 
 
 def migrate_and_seed(env: dict[str, str]) -> str | None:
@@ -182,18 +218,25 @@ def wait_http(url: str, timeout_s: float, stack: Stack, stopping: threading.Even
     return False
 
 
+def flower_login(args: argparse.Namespace, env: dict[str, str]) -> str:
+    """Where the password is, never the password: terminal output ends up in scrollback and CI logs."""
+    user = env["FLOWER_BASIC_AUTH"].partition(":")[0]
+    if os.environ.get("FLOWER_BASIC_AUTH"):
+        return f"user {user}, the password of FLOWER_BASIC_AUTH"
+    return f"user {user}, password: the part after the colon in {args.instance_dir.resolve() / 'flower_basic_auth'}"
+
+
 def walkthrough(args: argparse.Namespace, env: dict[str, str], new_key: str | None, embedded: bool) -> str:
     api = f"http://127.0.0.1:{args.api_port}"
     key_line = (f"Your demo API key (shown once, store it now):\n\n    {new_key}\n" if new_key else
                 "The demo tenant exists already; its key was printed on the first run.")
-    user, _, password = env["FLOWER_BASIC_AUTH"].partition(":")
-    flower = "" if args.no_flower else (
-        f"\nFlower: http://127.0.0.1:{args.flower_port}  (user {user}, password {password})\n")
+    flower = "" if args.no_flower else f"\nFlower: http://127.0.0.1:{args.flower_port}  ({flower_login(args, env)})\n"
+    cli = cli_command(args)
     return f"""
 ================ SAMO Brain dev stack ================
 {key_line}
-More keys:  python -m api.cli keys create --tenant demo
-(with the same SAMO_DATABASE_URL={env['SAMO_DATABASE_URL']})
+More keys:  {cli} keys create --tenant demo
+(from the repository root; while the stack runs, the CLI reads its settings from {cli_env_file(args)})
 
 Try it:
   export SAMO_API_KEY={new_key or '<your key>'}
@@ -201,7 +244,7 @@ Try it:
   curl -s -X POST {api}/v1/jobs -H "Authorization: ApiKey $SAMO_API_KEY" \\
        -H 'Content-Type: application/json' -d '{{"type":"emotion","input":{{"text":"I love this!"}}}}'
   curl -s {api}/v1/jobs/<id from above> -H "Authorization: ApiKey $SAMO_API_KEY"
-  python -m api.cli jobs submit --text "I love this!"     # submits and waits
+  {cli} jobs submit --text "I love this!"     # submits and waits
   curl -s {api}/metrics | grep samo_jobs
 {flower}
 Broker: {env['SAMO_REDIS_URL']}{' (embedded Valkey)' if embedded else ''}
@@ -227,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.valkey = start_valkey(args.instance_dir.resolve() / "valkey", args.redis_port)
             env["SAMO_REDIS_URL"] = f"{stack.valkey.connection_url}/0"
         os.environ.update({k: v for k, v in env.items() if k.startswith("SAMO_")})
+        write_cli_env(cli_env_file(args), env)
         new_key = migrate_and_seed(env)
         for name, command in commands(args, env).items():
             if not stopping.is_set():
@@ -245,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         stack.stop()
+        cli_env_file(args).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,13 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Workers heartbeat through this dir; /dev/shm avoids stalls on slow container filesystems.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 proc_name = "samo-api"
+# gunicorn's control socket (for `gunicornc`) defaults to one path per user, so a second server
+# on the machine (the dev stack, a bench, a test) would take it over from the first. Off unless
+# GUNICORN_CONTROL_SOCKET names a path of this server's own.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
 
 _MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
 _created_multiproc_dir = None

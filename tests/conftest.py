@@ -20,6 +20,7 @@ from tests.support.tenants import new_tenant
 
 TEST_JWT_SECRET = "test-jwt-secret-" + uuid.uuid4().hex
 INTEGRATION_DIR = Path(__file__).parent / "integration"
+UNTHROTTLED_CREDENTIALS = {"token_requests_per_address": 0, "token_requests_per_key": 0, "failed_auth_limit": 0}
 #: Fixtures that reach the real PostgreSQL or Redis, or start what does (servers, workers, stacks).
 SERVICE_FIXTURES = frozenset({
     "database_url", "redis_url", "settings", "app", "client", "db_session", "redis", "make_tenant",
@@ -63,6 +64,9 @@ def settings(database_url, redis_url, tmp_path_factory) -> Settings:
         jwt_secret=TEST_JWT_SECRET,
         broker_visibility_timeout_s=int(os.environ.get("SAMO_TEST_VISIBILITY_TIMEOUT_S", "8")),
         rate_limit_tiers=parse_tiers("free=1000/60/1000,tiny=3/60/1000,oneflight=1000/60/1"),
+        # Every test client calls from one address: the throttles on credentials are tested with
+        # their own limits (tests/api/test_credential_throttles.py).
+        **UNTHROTTLED_CREDENTIALS,
     )
 
 
@@ -79,6 +83,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SAMO_RATE_LIMIT_TIERS": tiers,
         "SAMO_EMOTION_INT8": "true" if settings.emotion_int8 else "false",
         "SAMO_MEDIA_DIR": settings.media_dir,
+        "SAMO_TOKEN_REQUESTS_PER_ADDRESS": str(settings.token_requests_per_address),
+        "SAMO_TOKEN_REQUESTS_PER_KEY": str(settings.token_requests_per_key),
+        "SAMO_FAILED_AUTH_LIMIT": str(settings.failed_auth_limit),
     }
 
 

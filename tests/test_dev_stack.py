@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shlex
 import signal
 import stat
 import subprocess
@@ -85,7 +86,10 @@ def test_a_whole_run_serves_jobs_and_stops_cleanly_on_ctrl_c(tmp_path):
             time.sleep(1)
         assert ready.status_code == 200, ready.text
         flower_auth = (tmp_path / "instance" / "flower_basic_auth").read_text().strip()
-        assert "password " + flower_auth.partition(":")[2] in output
+        assert flower_auth.partition(":")[2] not in output
+        assert str(tmp_path / "instance" / "flower_basic_auth") in output
+        cli = shlex.split(re.search(r"^More keys:  (.+) keys create --tenant demo$", output, re.M).group(1))
+        check_the_cli_works_on_the_running_stack(cli, tmp_path / "instance", env, base, broker)
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=90)
@@ -95,3 +99,31 @@ def test_a_whole_run_serves_jobs_and_stops_cleanly_on_ctrl_c(tmp_path):
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(broker).ping()
     assert "dev_stack: stopping valkey" in log_path.read_text()
+    assert not (tmp_path / "instance" / "dev-stack.env").exists()
+
+
+def check_the_cli_works_on_the_running_stack(cli: list[str], instance: Path, env: dict[str, str], base: str,
+                                             broker: str) -> None:
+    """The CLI as the stack prints it, run from the repository root with no SAMO_* variable set."""
+
+    def run_cli(*args: str) -> str:
+        completed = subprocess.run([*cli, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert completed.returncode == 0, completed.stderr
+        return completed.stdout
+
+    assert stat.S_IMODE((instance / "dev-stack.env").stat().st_mode) == 0o600
+    assert stat.S_ISSOCK((instance / "gunicorn.ctl").stat().st_mode)  # gunicorn's of its own, not ~/.gunicorn's
+    listing = run_cli("settings")
+    assert re.search(rf"^SAMO_REDIS_URL={re.escape(broker)}\s", listing, re.M), listing
+    assert re.search(rf"^SAMO_DATABASE_URL=sqlite:///{re.escape(str(instance.resolve() / 'samo.db'))}\s",
+                     listing, re.M), listing
+    key = run_cli("keys", "create", "--tenant", "demo").strip()
+    headers = {"Authorization": f"ApiKey {key}"}
+    # Fresh connections, so that both gunicorn workers are likely to have the key cached.
+    for _ in range(8):
+        assert requests.get(base + "/v1/jobs", headers=headers, timeout=10).status_code == 200
+    epoch = redis.Redis.from_url(broker).get("samo:auth:key-epoch")
+    run_cli("keys", "revoke", "_".join(key.split("_")[:2]))
+    assert redis.Redis.from_url(broker).get("samo:auth:key-epoch") != epoch
+    for _ in range(8):
+        assert requests.get(base + "/v1/jobs", headers=headers, timeout=10).status_code == 401

@@ -60,22 +60,29 @@ def www_authenticate(bearer_error: str | None = None, scope: str | None = None) 
     return f'ApiKey realm="{REALM}", {bearer}'
 
 
-def unauthorized(slug: str, title: str, detail: str) -> Problem:
+class CredentialsRejected(Problem):
+    """A 401 for credentials that were presented and are not valid; ``api.auth.throttle`` counts
+    these per client address."""
+
+
+def unauthorized(slug: str, title: str, detail: str) -> CredentialsRejected:
     bearer_error = "invalid_token" if slug in {"invalid-token", "token-expired", "wrong-token-type"} else None
-    return Problem(401, slug, title, detail, headers={"WWW-Authenticate": www_authenticate(bearer_error)})
+    return CredentialsRejected(401, slug, title, detail,
+                               headers={"WWW-Authenticate": www_authenticate(bearer_error)})
 
 
 def missing_credentials(detail: str = "Send an API key (Authorization: ApiKey <key> or X-API-Key) "
                         "or a bearer access token.") -> Problem:
-    return unauthorized("missing-credentials", "Missing credentials", detail)
+    return Problem(401, "missing-credentials", "Missing credentials", detail,
+                   headers={"WWW-Authenticate": www_authenticate()})
 
 
-def invalid_api_key() -> Problem:
+def invalid_api_key() -> CredentialsRejected:
     # Wrong, malformed and revoked keys all get this one answer.
     return unauthorized("invalid-api-key", "Invalid API key", "The API key is not valid.")
 
 
-def token_problem(error: jwt_tokens.TokenError) -> Problem:
+def token_problem(error: jwt_tokens.TokenError) -> CredentialsRejected:
     titles = {
         "invalid-token": "Invalid token",
         "token-expired": "Token expired",

@@ -1,9 +1,11 @@
-"""`/openapi.json` built from the pydantic schemas that validate requests, and a docs page."""
+"""`/openapi.json` built from the pydantic schemas that validate requests, and a docs page served offline."""
 from __future__ import annotations
 
+import importlib.util
+import os
 from functools import lru_cache
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, abort, send_from_directory
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -12,6 +14,8 @@ from api.schemas import webhooks as webhook_schemas
 from config import job_types
 
 bp = Blueprint("openapi", __name__)
+#: The assets change only with the pinned package, so browsers may keep them a day.
+DOCS_ASSET_MAX_AGE_S = 86_400
 
 COMPONENT_MODELS = (
     schemas.JobCreate, schemas.JobOut, schemas.JobList, schemas.ProblemDetails,
@@ -187,7 +191,7 @@ def paths() -> dict:
                      "security": [],
                      "requestBody": {"required": True, "content": json_content(schemas.TokenRequest)},
                      "responses": {"200": {"description": "Tokens", "content": json_content(schemas.TokenResponse)},
-                                   **problems(400, 401, 422, 503)}},
+                                   **problems(400, 401, 422, 429, 503)}},
         },
         **webhook_schemas.webhook_paths(),
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
@@ -227,16 +231,40 @@ def openapi_json():
     return openapi_document()
 
 
-DOCS_PAGE = """<!doctype html>
+DOCS_ASSETS_URL = "/docs/assets"
+#: The Swagger UI files the page loads; nothing else of the package is served.
+DOCS_ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"})
+
+DOCS_PAGE = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>SAMO Brain API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<link rel="icon" type="image/png" href="{DOCS_ASSETS_URL}/favicon-32x32.png" sizes="32x32">
+<link rel="stylesheet" href="{DOCS_ASSETS_URL}/swagger-ui.css"></head>
 <body><div id="docs"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#docs"});</script>
+<script src="{DOCS_ASSETS_URL}/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#docs"}});</script>
 <noscript>The machine-readable API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
 </body></html>"""
+
+
+@lru_cache(maxsize=1)
+def swagger_ui_directory() -> str:
+    """Swagger UI as released, shipped by the swagger-ui-py package, so /docs works with no network.
+
+    Located without importing the package, whose adapters the API does not use.
+    """
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("swagger-ui-py is not installed (requirements/api.txt)")
+    return os.path.join(spec.submodule_search_locations[0], "static")
 
 
 @bp.get("/docs")
 def docs():
     return Response(DOCS_PAGE, mimetype="text/html")
+
+
+@bp.get(f"{DOCS_ASSETS_URL}/<name>")
+def docs_asset(name: str):
+    if name not in DOCS_ASSETS:
+        abort(404)
+    return send_from_directory(swagger_ui_directory(), name, max_age=DOCS_ASSET_MAX_AGE_S)

@@ -26,6 +26,7 @@ from api.auth.principal import (
     touch_last_used,
     unauthorized,
 )
+from api.auth.throttle import limit_token_requests_by_address, limit_tokens_for_key
 from api.extensions import db_session, settings
 from api.intake.requests import check_form, optional_json_body
 from api.problems import Problem
@@ -120,6 +121,7 @@ def _api_key_grant(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
     if found is None:
         raise invalid_api_key()
     record, _tier = found
+    limit_tokens_for_key(record.id)
     scopes = requested_scopes(fields, frozenset(record.scopes or ()))
     issued = _issue(session, record, scopes)
     touch_last_used(session, record)
@@ -132,6 +134,7 @@ def _refresh_grant(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
         claims = jwt_tokens.decode_token(settings().jwt_secret, token, jwt_tokens.REFRESH)
     except jwt_tokens.TokenError as error:
         raise token_problem(error) from None
+    limit_tokens_for_key(claims.api_key_id)
     stored = refresh_tokens.locked_refresh_token(session, claims.jti)
     if stored is None or stored.api_key_id != claims.api_key_id:
         raise unauthorized("invalid-token", "Invalid token", "The refresh token is not recognised.")
@@ -158,6 +161,7 @@ def issue_token():
     if not settings().jwt_secret:
         raise Problem(503, "tokens-disabled", "Tokens disabled",
                       "This server issues no tokens (no JWT secret is configured); use an API key.")
+    limit_token_requests_by_address()
     fields = _request_fields()
     grant_type = _string_field(fields, "grant_type")
     if grant_type not in GRANT_TYPES:

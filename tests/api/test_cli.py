@@ -232,3 +232,23 @@ def test_timeout_exits_3(run):
     assert result.exit_code == 3
     assert "did not finish" in result.stderr
     assert time.monotonic() - started < 10
+
+
+def test_an_env_file_fills_in_only_what_the_environment_leaves_unset(run, tmp_path, settings):
+    from config.env_file import write_env_file
+
+    env_file = tmp_path / "dev-stack.env"
+    write_env_file(env_file, {"SAMO_DATABASE_URL": "sqlite:////nowhere/samo.db", "SAMO_DEFAULT_TIER": "tiny"})
+    listing = run("--env-file", str(env_file), "settings")
+    assert listing.exit_code == 0, listing.output
+    assert "SAMO_DEFAULT_TIER=tiny" in listing.stdout
+    assert "nowhere" not in listing.stdout
+    created = run("--env-file", str(env_file), "tenants", "create", new_name())
+    assert created.exit_code == 0 and "tier tiny" in created.stdout, created.output
+
+
+def test_a_malformed_env_file_is_refused(run, tmp_path):
+    env_file = tmp_path / "dev-stack.env"
+    env_file.write_text("SAMO_DEFAULT_TIER tiny\n")
+    result = run("--env-file", str(env_file), "tenants", "list")
+    assert result.exit_code == 2 and "expected NAME=value" in result.stderr

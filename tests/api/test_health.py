@@ -1,10 +1,12 @@
 """Liveness, readiness and metrics, against the real PostgreSQL, Redis and (where named) a worker."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -145,14 +147,15 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {MODEL_LIBR
     assert run_python_json(script, settings_env(settings)) == []
 
 
-@pytest.fixture
-def gunicorn_api(settings, tmp_path):
+@contextlib.contextmanager
+def gunicorn_server(settings, log_dir: Path, **extra_env: str):
     """The API as deployed: gunicorn with scripts/gunicorn.conf.py and two worker processes."""
     port = free_port()
     env = {**os.environ, **settings_env(settings), "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
-           "GUNICORN_THREADS": "2", "GUNICORN_ACCESS_LOG": "", "PYTHONPATH": str(ROOT)}
+           "GUNICORN_THREADS": "2", "GUNICORN_ACCESS_LOG": "", "PYTHONPATH": str(ROOT), **extra_env}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = open(tmp_path / "gunicorn.log", "wb")
+    log_path = log_dir / f"gunicorn-{port}.log"
+    log = open(log_path, "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "scripts/gunicorn.conf.py", "api:create_app()"],
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -161,7 +164,7 @@ def gunicorn_api(settings, tmp_path):
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()[-3000:]
+            assert process.poll() is None, log_path.read_text()[-3000:]
             try:
                 if requests.get(base + "/healthz", timeout=2).ok:
                     break
@@ -174,6 +177,24 @@ def gunicorn_api(settings, tmp_path):
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture
+def gunicorn_api(settings, tmp_path):
+    with gunicorn_server(settings, tmp_path) as base:
+        yield base
+
+
+def test_gunicorn_servers_do_not_share_a_control_socket(settings, tmp_path):
+    """gunicorn's default control socket is one per user: a second server would take it from the first."""
+    home = tmp_path / "home"
+    home.mkdir()
+    own = tmp_path / "own.ctl"
+    shared_default = {"HOME": str(home), "XDG_RUNTIME_DIR": ""}
+    with gunicorn_server(settings, tmp_path, **shared_default), \
+            gunicorn_server(settings, tmp_path, **shared_default, GUNICORN_CONTROL_SOCKET=str(own)):
+        assert not (home / ".gunicorn").exists()
+        assert stat.S_ISSOCK(own.stat().st_mode)
 
 
 def test_gunicorn_workers_report_one_aggregated_set_of_metrics(gunicorn_api, make_tenant):
