@@ -29,10 +29,11 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=0)
     logging.basicConfig(level=logging.INFO)
 
-    from api import extensions, problems
+    from api import extensions, intake, problems
 
     problems.init_app(app)
     extensions.init_app(app)
+    intake.init_app(app)
 
     from api.auth import principal, ratelimit, throttle
     from api.views import batches, health, jobs, openapi, tokens, webhooks

@@ -11,6 +11,10 @@ The allow-list (``SAMO_WEBHOOK_ALLOWED_DESTINATIONS``) holds IP addresses or net
 tests; production leaves it empty. The API checks a URL without DNS when it is registered
 (:func:`parse_webhook_url`); the sender resolves it once and connects to the checked
 addresses (:func:`check_destination`, ``workers.webhook_http``).
+
+A host is read as an IPv4 address in every spelling the system's resolver accepts without DNS
+(``socket.inet_aton``: ``127.1``, ``2130706433``, ``0x7f.1``, ``017700000001``), not only the
+dotted quad, so that registration refuses what delivery would connect to.
 """
 from __future__ import annotations
 
@@ -105,10 +109,13 @@ def refusal_reason(address: IPAddress) -> str | None:
     return None
 
 
+ALLOW_LIST_HINT = "(allow it with SAMO_WEBHOOK_ALLOWED_DESTINATIONS, for development and tests)"
+
+
 def check_address(address: IPAddress, allow_list: AllowList) -> None:
     reason = refusal_reason(address)
     if reason and not allow_list.admits_address(address):
-        raise DestinationRefused(f"{address} is {reason}")
+        raise DestinationRefused(f"{address} is {reason} {ALLOW_LIST_HINT}")
 
 
 def parse_webhook_url(url: str, allow_list: AllowList) -> tuple[str, str, int, str]:
@@ -135,15 +142,20 @@ def parse_webhook_url(url: str, allow_list: AllowList) -> tuple[str, str, int, s
         if literal is not None:
             check_address(literal, allow_list)
         elif host in LOCAL_HOST_NAMES or host.endswith(".localhost"):
-            raise DestinationRefused(f"{host} is a local host name")
+            raise DestinationRefused(f"{host} is a local host name {ALLOW_LIST_HINT}")
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return scheme, host, port or ALLOWED_SCHEMES[scheme], target
 
 
 def ip_literal(host: str) -> IPAddress | None:
+    """The address a host spells without DNS: an IPv6 literal, or IPv4 as ``inet_aton`` reads it."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
         return None
 
 
@@ -163,7 +175,7 @@ def check_destination(url: str, allow_list: AllowList, resolver: Resolver = syst
     """
     scheme, host, port, request_target = parse_webhook_url(url, allow_list)
     literal = ip_literal(host)
-    raw_addresses = [host] if literal is not None else resolver(host, port)
+    raw_addresses = [str(literal)] if literal is not None else resolver(host, port)
     if not raw_addresses:
         raise ResolutionFailed(f"{host} resolved to no address")
     addresses = []

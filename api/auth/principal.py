@@ -92,12 +92,17 @@ def token_problem(error: jwt_tokens.TokenError) -> CredentialsRejected:
 
 
 def presented_credentials() -> Credentials | None:
-    """Read the credentials from the headers; ``None`` when there are none at all."""
-    authorization = request.headers.get("Authorization", "").strip()
-    header_key = request.headers.get("X-API-Key", "").strip()
-    if authorization and header_key:
+    """Read the credentials from the headers; ``None`` when there are none at all.
+
+    Both headers at once are ambiguous, even when one of them is empty: an empty ``X-API-Key``
+    beside an ``Authorization`` is as likely a client's bug as its intent, so it is refused
+    like any other pair rather than silently ignored.
+    """
+    if "Authorization" in request.headers and "X-API-Key" in request.headers:
         raise Problem(400, "ambiguous-credentials", "Ambiguous credentials",
                       "Send either an Authorization header or an X-API-Key header, not both.")
+    authorization = request.headers.get("Authorization", "").strip()
+    header_key = request.headers.get("X-API-Key", "").strip()
     if header_key:
         return Credentials("api_key", header_key)
     if not authorization:

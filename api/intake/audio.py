@@ -6,10 +6,12 @@ that is refused before a byte of the body is read; a body that turns out longer 
 lying header) is cut off by Werkzeug's stream limit with the same 413. Either way nothing
 reaches the media directory.
 
-The API checks only what it can check cheaply: size, emptiness, and the duration announced by
-the container headers (PyAV, imported on the first upload; never the model stack). Corrupt or
-non-audio files are accepted and fail their job in the worker with a precise error code, so
-that every kind of bad audio is reported in one place, the job.
+The API checks only what it can check cheaply: size, emptiness, and what the container headers
+say (PyAV, imported on the first upload; never the model stack). A file whose headers cannot be
+read as audio (a picture, a text, random bytes) is refused with the probe's error code
+(``audio_unreadable`` as `audio-unreadable`, ``audio_empty`` as `audio-empty`), as is one over
+the duration limit. A real recording that is damaged past its headers (cut off in transfer) is
+accepted: only decoding finds that, and its job fails in the worker with a precise code.
 """
 from __future__ import annotations
 
@@ -61,7 +63,7 @@ class AudioUpload:
     staged: StagedUpload
     filename: str
     content_type: str | None
-    probe: dict | None
+    probe: dict
 
     def input_document(self) -> dict:
         """What the job's ``input`` shows; the worker finds the file from the job id and name."""
@@ -71,9 +73,7 @@ class AudioUpload:
             "size_bytes": self.staged.size_bytes,
             "sha256": self.staged.sha256,
         }
-        if self.probe:
-            audio.update(self.probe)
-        return {"audio": audio}
+        return {"audio": audio | self.probe}
 
 
 def stage_audio(upload: FileStorage, job_id: uuid.UUID, config: Settings) -> AudioUpload:
@@ -90,8 +90,11 @@ def stage_audio(upload: FileStorage, job_id: uuid.UUID, config: Settings) -> Aud
     return AudioUpload(staged, clean_filename(upload.filename), upload.mimetype or None, probe)
 
 
-def probe_header(staged: StagedUpload, max_seconds: float) -> dict | None:
-    """Format and duration from the headers; None when they cannot be read (the worker will say why)."""
+PROBE_TITLES = {"audio_unreadable": "Unreadable audio", "audio_empty": "No audio"}
+
+
+def probe_header(staged: StagedUpload, max_seconds: float) -> dict:
+    """Format and duration from the headers; a 422 named after the probe's code when they say no."""
     from db.audio_errors import AUDIO_TOO_LONG, TranscriptionError
     from db.audio_probe import probe_audio
 
@@ -101,7 +104,8 @@ def probe_header(staged: StagedUpload, max_seconds: float) -> dict | None:
         if error.code == AUDIO_TOO_LONG:
             raise Problem(422, "audio-too-long", "Audio too long", error.message + ".",
                           max_seconds=max_seconds) from None
-        return None
+        raise Problem(422, error.code.replace("_", "-"), PROBE_TITLES.get(error.code, "Unusable audio"),
+                      f"The uploaded `file` cannot be used: {error.message}.", code=error.code) from None
     return {
         "duration_s": round(info.duration_s, 3),
         "format": info.format_name,

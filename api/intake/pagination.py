@@ -16,6 +16,7 @@ from typing import TypeVar
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from api.intake.characters import parse_json
 from api.problems import Problem
 from db.pages import newest_first
 
@@ -23,6 +24,8 @@ Status = TypeVar("Status", bound=Enum)
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+#: Batch rows are numbered in a 32-bit integer column.
+MAX_ROW = 2**31 - 1
 
 
 def parse_limit(raw: str | None) -> int:
@@ -35,6 +38,14 @@ def parse_limit(raw: str | None) -> int:
     return limit
 
 
+def parse_row_cursor(raw: str | None) -> int:
+    """A cursor over a batch's items: the last row of the previous page, as the row column stores it."""
+    cursor = raw or "0"
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= len(str(MAX_ROW))) or int(cursor) > MAX_ROW:
+        raise Problem(400, "invalid-cursor", "Invalid cursor", "`cursor` is not one this API returned.")
+    return int(cursor)
+
+
 def encode_cursor(row) -> str:
     raw = json.dumps([row.created_at.isoformat(), str(row.id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -43,7 +54,7 @@ def encode_cursor(row) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, row_id = json.loads(base64.urlsafe_b64decode(padded))
+        created_at, row_id = parse_json(base64.urlsafe_b64decode(padded))
         when = datetime.fromisoformat(created_at)
         if when.utcoffset() is None:
             raise ValueError("the cursors this API writes carry their zone")

@@ -25,7 +25,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.extensions import settings
 from api.intake.audio import AudioUpload, stage_audio, too_large
-from api.intake.requests import form_webhook, json_body, validation_problem
+from api.intake.requests import (
+    check_form,
+    form_webhook,
+    invalid,
+    json_body,
+    json_document,
+    validation_problem,
+)
 from api.problems import Problem
 from api.schemas import jobs as schemas
 from api.schemas.webhooks import JobWebhook
@@ -77,11 +84,6 @@ def unknown_type(value: object) -> Problem:
     return Problem(422, "unknown-job-type", "Unknown job type",
                    f"`type` must be one of: {', '.join(JOB_TYPES)}.",
                    errors=[{"field": "type", "message": f"unknown job type {value!r}"}])
-
-
-def invalid(field_name: str, message: str) -> Problem:
-    return Problem(422, "validation-error", "Invalid request", f"{field_name}: {message}",
-                   errors=[{"field": field_name, "message": message}])
 
 
 def check_text(text: str, limit: int) -> None:
@@ -151,8 +153,8 @@ def form_services(raw: str | None) -> list | None:
     if raw is None:
         return None
     try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError:
+        parsed = json_document(raw, root=("services",))
+    except ValueError:
         parsed = [part.strip() for part in raw.split(",") if part.strip()]
     if not isinstance(parsed, list):
         raise invalid("services", "must be a JSON array or a comma-separated list")
@@ -163,8 +165,8 @@ def form_options(raw: str | None) -> dict:
     if raw is None or not raw.strip():
         return {}
     try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError:
+        parsed = json_document(raw, root=("options",))
+    except ValueError:
         raise invalid("options", "must be a JSON object") from None
     if not isinstance(parsed, dict):
         raise invalid("options", "must be a JSON object")
@@ -176,6 +178,7 @@ def read_multipart() -> Submission:
         form, files = request.form, request.files
     except RequestEntityTooLarge:
         raise too_large(settings().max_upload_bytes) from None
+    check_form(form, files)
     declared = form.get("type")
     kind = JOB_TYPES.get(declared or "")
     if kind is None:

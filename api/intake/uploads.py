@@ -9,10 +9,11 @@ Three formats, one item shape (a text and an optional client ``id``):
 
 A row is numbered from 1: the element of the array, the line of the JSONL file, the record
 of the CSV file after its header. An invalid row (not an object, no text, an empty or too
-long text, an unusable id, a line that is not JSON) is counted and reported by number; only
+long text, an unusable id, a line that is not JSON, a string the database cannot store or a
+line nested too deep, see ``api.intake.characters``) is counted and reported by number; only
 an upload with no valid row, too many rows or a broken CSV header fails as a whole
-(:class:`UploadRejected`). Readers take a binary stream and hold one row at a time, apart
-from JSON arrays, which are parsed whole.
+(:class:`UploadRejected`), as does a JSON file the API would refuse as a JSON body. Readers
+take a binary stream and hold one row at a time, apart from JSON arrays, which are parsed whole.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from api.intake.characters import UnsafeInput, parse_json, unstorable_reason
 from db.batches import NewItem
 
 FORMATS = ("json", "jsonl", "csv")
@@ -90,6 +92,9 @@ def item_from(row: int, text: object, client_id: object, limits: UploadLimits) -
     client_id = None if client_id in (None, "") else str(client_id)
     if client_id is not None and len(client_id) > MAX_CLIENT_ID_CHARS:
         return RowError(row, "invalid-id", f"`id` may be at most {MAX_CLIENT_ID_CHARS} characters.")
+    for name, value in (("text", text), ("id", client_id)):
+        if value is not None and (reason := unstorable_reason(value)):
+            return RowError(row, "invalid-characters", f"`{name}` {reason}.")
     return NewItem(row, text, client_id)
 
 
@@ -130,7 +135,9 @@ def parse_elements(elements: object, limits: UploadLimits) -> ParsedUpload:
 
 def parse_json_stream(stream: IO[bytes], limits: UploadLimits) -> ParsedUpload:
     try:
-        elements = json.load(io.TextIOWrapper(stream, encoding="utf-8-sig"))
+        elements = parse_json(io.TextIOWrapper(stream, encoding="utf-8-sig").read())
+    except UnsafeInput as error:
+        raise UploadRejected(422, error.slug, error.title, error.detail, **error.extensions()) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UploadRejected(400, "invalid-json", "Invalid JSON",
                              f"The uploaded file is not UTF-8 JSON: {error}.") from None
@@ -145,9 +152,11 @@ def parse_jsonl(stream: IO[bytes], limits: UploadLimits) -> ParsedUpload:
         if not raw.strip():
             continue
         try:
-            element = json.loads(raw.decode("utf-8"))
+            element = parse_json(raw.decode("utf-8"))
         except UnicodeDecodeError:
             parsed.add(RowError(row, "invalid-encoding", "The line is not UTF-8."))
+        except UnsafeInput as error:
+            parsed.add(RowError(row, error.slug, error.detail))
         except json.JSONDecodeError as error:
             parsed.add(RowError(row, "invalid-json", f"The line is not JSON: {error.msg}."))
         else:

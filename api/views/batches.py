@@ -23,8 +23,9 @@ from sqlalchemy.exc import IntegrityError
 
 from api.auth.principal import current_principal, require_scope
 from api.extensions import celery_client, db_session, services, settings
-from api.intake.pagination import newest_first_page, parse_limit, parse_status_filter
-from api.intake.requests import form_webhook, idempotency_key, json_body, validation_problem
+from api.intake.ids import as_uuid
+from api.intake.pagination import newest_first_page, parse_limit, parse_row_cursor, parse_status_filter
+from api.intake.requests import check_form, form_webhook, idempotency_key, json_body, validation_problem
 from api.intake.uploads import (
     ParsedUpload,
     UploadLimits,
@@ -65,6 +66,8 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 MULTIPART_FIELDS = {"file", "format", "type", "webhook"}
 RESULTS_PAGE_ROWS = 1000
 BATCHES_IN_FLIGHT_RETRY_AFTER_S = 30
+#: What makes a spreadsheet read a cell as a formula (OWASP, CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ("row", "id", "job_id", "status", "top_emotion", "confidence", "emotions", "cached",
                "error_code", "error_message")
 
@@ -114,6 +117,7 @@ def parse_upload(limits: UploadLimits) -> tuple[ParsedUpload, BatchWebhook | Non
 
 
 def parse_multipart(limits: UploadLimits) -> ParsedUpload:
+    check_form(request.form, request.files)
     unknown = (set(request.form) | set(request.files)) - MULTIPART_FIELDS
     if unknown:
         raise Problem(422, "validation-error", "Invalid request",
@@ -216,9 +220,10 @@ def replay_or_conflict(existing: Batch, fingerprint: str):
         "Location": url_for("batches.get_batch", batch_id=existing.id), "Idempotent-Replayed": "true"}
 
 
-def tenant_batch(batch_id: uuid.UUID) -> Batch:
-    """Another tenant's batch answers exactly like a missing one."""
-    batch = db_session().get(Batch, batch_id)
+def tenant_batch(batch_id: uuid.UUID | str) -> Batch:
+    """Another tenant's batch, or a malformed id, answers exactly like a missing one."""
+    found = as_uuid(batch_id)
+    batch = db_session().get(Batch, found) if found else None
     if batch is None or batch.tenant_id != current_principal().tenant_id:
         raise Problem(404, "batch-not-found", "Batch not found", f"No batch {batch_id} for this account.")
     return batch
@@ -226,7 +231,7 @@ def tenant_batch(batch_id: uuid.UUID) -> Batch:
 
 @bp.get("/<uuid:batch_id>")
 @require_scope("batches:read")
-def get_batch(batch_id: uuid.UUID):
+def get_batch(batch_id: uuid.UUID | str):
     batch = tenant_batch(batch_id)
     headers = {"Retry-After": "2"} if batch.status == BatchStatus.RUNNING else {}
     return batch_document(batch, status_counts(db_session(), batch.id)), 200, headers
@@ -234,7 +239,7 @@ def get_batch(batch_id: uuid.UUID):
 
 @bp.post("/<uuid:batch_id>/cancel")
 @require_scope("batches:write")
-def cancel(batch_id: uuid.UUID):
+def cancel(batch_id: uuid.UUID | str):
     batch = tenant_batch(batch_id)
     session = db_session()
     if not cancel_batch(session, batch.id):
@@ -261,14 +266,11 @@ def list_batches():
 
 @bp.get("/<uuid:batch_id>/jobs")
 @require_scope("batches:read")
-def batch_jobs(batch_id: uuid.UUID):
+def batch_jobs(batch_id: uuid.UUID | str):
     """The batch's items as jobs, in row order; ``cursor`` is the last row of the previous page."""
     batch = tenant_batch(batch_id)
     limit = parse_limit(request.args.get("limit"))
-    cursor = request.args.get("cursor") or "0"
-    if not cursor.isdigit():
-        raise Problem(400, "invalid-cursor", "Invalid cursor", "`cursor` is not one this API returned.")
-    jobs = items_page(db_session(), batch.id, int(cursor), limit + 1)
+    jobs = items_page(db_session(), batch.id, parse_row_cursor(request.args.get("cursor")), limit + 1)
     page, more = jobs[:limit], len(jobs) > limit
     data = [job_document(job) | {"batch_id": str(batch.id), "row": job.batch_item, "client_id": job.client_id}
             for job in page]
@@ -295,18 +297,30 @@ def result_record(row) -> dict:
     return record
 
 
+def spreadsheet_safe(cell: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, quoted as OWASP recommends (a leading ``'``).
+
+    Client ids and error messages are written as given, and ``=HYPERLINK(...)`` or ``@SUM(...)``
+    in a results file would execute when the file is opened.
+    """
+    if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
+        return "'" + cell
+    return cell
+
+
 def csv_line(record: dict) -> list:
     result = record.get("result") or {}
     error = record.get("error") or {}
-    return [record["row"], record["id"] or "", record["job_id"], record["status"], result.get("top_emotion", ""),
-            result.get("confidence", ""), ";".join(result.get("emotions", [])),
-            "" if not result else str(bool(result.get("cached"))).lower(), error.get("code", ""),
-            error.get("message", "")]
+    cells = [record["row"], record["id"] or "", record["job_id"], record["status"], result.get("top_emotion", ""),
+             result.get("confidence", ""), ";".join(result.get("emotions", [])),
+             "" if not result else str(bool(result.get("cached"))).lower(), error.get("code", ""),
+             error.get("message", "")]
+    return [spreadsheet_safe(cell) for cell in cells]
 
 
 @bp.get("/<uuid:batch_id>/results")
 @require_scope("batches:read")
-def results(batch_id: uuid.UUID):
+def results(batch_id: uuid.UUID | str):
     """Finished items in row order, JSONL or CSV, streamed page by page; partial while the batch runs."""
     batch = tenant_batch(batch_id)
     fmt = results_format()

@@ -12,6 +12,7 @@ from api.auth.ratelimit import Admission, admits_jobs, enforce_jobs_in_flight
 from api.extensions import celery_client, db_session, end_request_transaction, job_writer, services, settings
 from api.fastpath.waiting import respond_when_finished
 from api.intake.audio import allow_large_uploads
+from api.intake.ids import as_uuid
 from api.intake.pagination import newest_first_page, parse_limit, parse_status_filter
 from api.intake.requests import idempotency_key
 from api.intake.submissions import Submission, read_submission, release_submission
@@ -153,9 +154,10 @@ def batch_filter(raw: str | None) -> dict:
                       "`batch` must be a batch id or `none`.") from None
 
 
-def tenant_job(job_id: uuid.UUID) -> Job:
-    """Another tenant's job answers exactly like a missing one."""
-    job = db_session().get(Job, job_id)
+def tenant_job(job_id: uuid.UUID | str) -> Job:
+    """Another tenant's job, or a malformed id, answers exactly like a missing one."""
+    found = as_uuid(job_id)
+    job = db_session().get(Job, found) if found else None
     if job is None or job.tenant_id != current_principal().tenant_id:
         raise Problem(404, "job-not-found", "Job not found", f"No job {job_id} for this account.")
     return job
@@ -163,7 +165,7 @@ def tenant_job(job_id: uuid.UUID) -> Job:
 
 @bp.get("/<uuid:job_id>")
 @require_scope("jobs:read")
-def get_job(job_id: uuid.UUID):
+def get_job(job_id: uuid.UUID | str):
     job = tenant_job(job_id)
     headers = {} if job.status.is_terminal else {"Retry-After": "1"}
     return job_document(job), 200, headers
@@ -171,7 +173,7 @@ def get_job(job_id: uuid.UUID):
 
 @bp.post("/<uuid:job_id>/cancel")
 @require_scope("jobs:write")
-def cancel(job_id: uuid.UUID):
+def cancel(job_id: uuid.UUID | str):
     job = tenant_job(job_id)
     session = db_session()
     if not cancel_job(session, job.id):

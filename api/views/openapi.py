@@ -123,7 +123,9 @@ def batch_paths() -> dict:
                     "parameters": [BATCH_ID, {"name": "format", "in": "query",
                                               "schema": {"type": "string", "enum": ["jsonl", "csv"]},
                                               "description": "Or Accept: text/csv / application/x-ndjson."}],
-                    "responses": {"200": {"description": "One BatchResultLine per line (JSONL) or row (CSV)",
+                    "responses": {"200": {"description": "One BatchResultLine per line (JSONL) or row (CSV). In CSV "
+                                                         "a text cell starting with =, +, -, @, tab or CR is prefixed "
+                                                         "with ' so that spreadsheets do not run it as a formula.",
                                           "content": {"application/x-ndjson": {"schema": ref(schemas.BatchResultLine)},
                                                       "text/csv": {"schema": {"type": "string"}}}},
                                   **problems(400, 401, 403, 404, 429)}},
@@ -189,7 +191,7 @@ def paths() -> dict:
                      "security": [],
                      "requestBody": {"required": True, "content": json_content(schemas.TokenRequest)},
                      "responses": {"200": {"description": "Tokens", "content": json_content(schemas.TokenResponse)},
-                                   **problems(400, 401, 429, 503)}},
+                                   **problems(400, 401, 422, 429, 503)}},
         },
         **webhook_schemas.webhook_paths(),
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},

@@ -28,6 +28,7 @@ from api.auth.principal import (
 )
 from api.auth.throttle import limit_token_requests_by_address, limit_tokens_for_key
 from api.extensions import db_session, settings
+from api.intake.requests import check_form, optional_json_body
 from api.problems import Problem
 from db import refresh_tokens
 from db.models import RefreshToken, utcnow
@@ -45,8 +46,9 @@ def _bad_request(detail: str) -> Problem:
 
 def _request_fields() -> dict[str, Any]:
     if request.mimetype == "application/x-www-form-urlencoded":
+        check_form(request.form, request.files)
         return request.form.to_dict()
-    body = request.get_json(silent=True)
+    body = optional_json_body()
     if not isinstance(body, dict):
         raise _bad_request("The body must be a JSON object with a grant_type.")
     return body

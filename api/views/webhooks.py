@@ -17,6 +17,7 @@ from flask import Blueprint, request
 
 from api.auth.principal import current_principal, require_scope
 from api.extensions import celery_client, db_session, settings
+from api.intake.ids import as_uuid
 from api.intake.pagination import newest_first_page, parse_limit
 from api.intake.requests import parse_body
 from api.problems import Problem
@@ -118,16 +119,19 @@ def delivery_document(delivery: WebhookDelivery, attempts) -> dict:
     }
 
 
-def tenant_endpoint(endpoint_id: uuid.UUID) -> WebhookEndpoint:
-    endpoint = db_session().get(WebhookEndpoint, endpoint_id)
+def tenant_endpoint(endpoint_id: uuid.UUID | str) -> WebhookEndpoint:
+    """Another tenant's endpoint, or a malformed id, answers exactly like a missing one."""
+    found = as_uuid(endpoint_id)
+    endpoint = db_session().get(WebhookEndpoint, found) if found else None
     if endpoint is None or endpoint.tenant_id != current_principal().tenant_id:
         raise Problem(404, "webhook-endpoint-not-found", "Webhook endpoint not found",
                       f"No webhook endpoint {endpoint_id} for this account.")
     return endpoint
 
 
-def tenant_delivery(delivery_id: uuid.UUID) -> WebhookDelivery:
-    delivery = db_session().get(WebhookDelivery, delivery_id)
+def tenant_delivery(delivery_id: uuid.UUID | str) -> WebhookDelivery:
+    found = as_uuid(delivery_id)
+    delivery = db_session().get(WebhookDelivery, found) if found else None
     if delivery is None or delivery.tenant_id != current_principal().tenant_id:
         raise Problem(404, "webhook-delivery-not-found", "Webhook delivery not found",
                       f"No webhook delivery {delivery_id} for this account.")
@@ -155,13 +159,13 @@ def list_endpoints():
 
 @bp.get("/endpoints/<uuid:endpoint_id>")
 @require_scope("webhooks:manage")
-def get_endpoint(endpoint_id: uuid.UUID):
+def get_endpoint(endpoint_id: uuid.UUID | str):
     return endpoint_document(tenant_endpoint(endpoint_id))
 
 
 @bp.patch("/endpoints/<uuid:endpoint_id>")
 @require_scope("webhooks:manage")
-def update_endpoint(endpoint_id: uuid.UUID):
+def update_endpoint(endpoint_id: uuid.UUID | str):
     body, _ = parse_body(EndpointUpdate)
     endpoint = tenant_endpoint(endpoint_id)
     if body.url is not None:
@@ -181,7 +185,7 @@ def update_endpoint(endpoint_id: uuid.UUID):
 
 @bp.delete("/endpoints/<uuid:endpoint_id>")
 @require_scope("webhooks:manage")
-def delete_endpoint(endpoint_id: uuid.UUID):
+def delete_endpoint(endpoint_id: uuid.UUID | str):
     db_session().delete(tenant_endpoint(endpoint_id))
     db_session().commit()
     return "", 204
@@ -189,7 +193,7 @@ def delete_endpoint(endpoint_id: uuid.UUID):
 
 @bp.post("/endpoints/<uuid:endpoint_id>/rotate-secret")
 @require_scope("webhooks:manage")
-def rotate_endpoint_secret(endpoint_id: uuid.UUID):
+def rotate_endpoint_secret(endpoint_id: uuid.UUID | str):
     endpoint = tenant_endpoint(endpoint_id)
     secret = rotate_secret(endpoint, secret_box(settings()), settings().webhook_secret_overlap_s, utcnow())
     db_session().commit()
@@ -255,7 +259,7 @@ def delivery_page(endpoint_id: uuid.UUID | None):
 
 @bp.get("/endpoints/<uuid:endpoint_id>/deliveries")
 @require_scope("webhooks:manage")
-def endpoint_deliveries(endpoint_id: uuid.UUID):
+def endpoint_deliveries(endpoint_id: uuid.UUID | str):
     return delivery_page(tenant_endpoint(endpoint_id).id)
 
 
@@ -267,14 +271,14 @@ def deliveries():
 
 @bp.get("/deliveries/<uuid:delivery_id>")
 @require_scope("webhooks:manage")
-def get_delivery(delivery_id: uuid.UUID):
+def get_delivery(delivery_id: uuid.UUID | str):
     delivery = tenant_delivery(delivery_id)
     return delivery_document(delivery, attempts_of(db_session(), [delivery.id])[delivery.id])
 
 
 @bp.post("/deliveries/<uuid:delivery_id>/redeliver")
 @require_scope("webhooks:manage")
-def redeliver(delivery_id: uuid.UUID):
+def redeliver(delivery_id: uuid.UUID | str):
     delivery = tenant_delivery(delivery_id)
     session = db_session()
     if delivery.endpoint_id is not None and not session.get(WebhookEndpoint, delivery.endpoint_id).enabled:

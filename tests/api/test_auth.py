@@ -226,3 +226,12 @@ def test_bearer_is_refused_when_tokens_are_disabled(app, client, make_tenant, se
 
 def test_garbage_bearer_is_invalid_token(client):
     assert_unauthorized(client.get("/v1/jobs", headers=bearer("not.a.jwt")), "invalid-token")
+
+
+@pytest.mark.parametrize("headers", [{"X-API-Key": ""}, {"X-API-Key": "   "}])
+def test_an_empty_x_api_key_beside_authorization_is_ambiguous_too(client, make_tenant, headers):
+    tenant = make_tenant()
+    response = client.get("/v1/jobs", headers={**tenant.headers, **headers})
+    assert_problem(response, 400, "ambiguous-credentials")
+    empty_authorization = client.get("/v1/jobs", headers={"Authorization": "", "X-API-Key": tenant.api_key})
+    assert_problem(empty_authorization, 400, "ambiguous-credentials")

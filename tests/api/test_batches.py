@@ -1,6 +1,7 @@
 """The batches API through the Flask client, against the real PostgreSQL and Redis (no worker)."""
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 import json
@@ -301,3 +302,20 @@ def test_the_same_file_is_the_same_upload_whatever_the_multipart_boundary(client
     again = client.post("/v1/batches", data={"file": (io.BytesIO(body), "rows.jsonl")}, headers=headers)
     assert first.status_code == 202 and again.status_code == 202
     assert again.get_json()["id"] == first.get_json()["id"] and again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_csv_results_neutralise_cells_a_spreadsheet_would_run_as_formulas(client, make_tenant, db_session):
+    tenant = make_tenant()
+    ids = ["=HYPERLINK(\"http://evil.example\")", "+1+1", "-2", "@SUM(A1)", "\tx", "\rx", "plain", "a=b"]
+    batch = accepted(create(client, tenant, json=[{"text": f"text {i}", "id": value} for i, value in enumerate(ids)]))
+    batch_id = uuid.UUID(batch["id"])
+    db_session.execute(update(Job).where(Job.batch_id == batch_id)
+                       .values(status=JobStatus.FAILED, error_code="invalid_input", error_message="=cmd|' /C calc'!A0"))
+    db_session.commit()
+
+    response = client.get(f"/v1/batches/{batch_id}/results?format=csv", headers=tenant.headers)
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [row["id"] for row in rows] == ["'" + value for value in ids[:6]] + ["plain", "a=b"]
+    assert {row["error_message"] for row in rows} == {"'=cmd|' /C calc'!A0"}
+    jsonl = client.get(f"/v1/batches/{batch_id}/results?format=jsonl", headers=tenant.headers)
+    assert [json.loads(line)["id"] for line in jsonl.get_data(as_text=True).splitlines()] == ids

@@ -50,11 +50,18 @@ def test_events_default_to_job_and_batch_completion(client, make_tenant):
     "http://127.0.0.1/hook", "http://10.0.0.1/hook", "http://169.254.169.254/latest/meta-data",
     "http://[::1]/hook", "http://[::ffff:127.0.0.1]/hook", "http://localhost:8080/hook",
     "ftp://hooks.example.com/x", "https://user:pw@hooks.example.com/",
+    "http://2130706433/", "http://127.1/", "http://0x7f.1/", "http://017700000001/",
 ])
 def test_internal_and_non_http_urls_are_refused_at_registration(client, make_tenant, url):
     response = client.post("/v1/webhooks/endpoints", json={"url": url}, headers=make_tenant().headers)
     assert response.status_code == 422
     assert problem_slug(response) == "invalid-webhook-url"
+
+
+def test_a_loopback_refusal_says_which_setting_allows_it(client, make_tenant):
+    response = client.post("/v1/webhooks/endpoints", json={"url": "http://127.1/hook"}, headers=make_tenant().headers)
+    assert problem_slug(response) == "invalid-webhook-url"
+    assert "SAMO_WEBHOOK_ALLOWED_DESTINATIONS" in response.get_json()["detail"]
 
 
 def test_unknown_events_are_refused(client, make_tenant):

@@ -74,16 +74,17 @@ def test_the_upload_is_gone_and_the_text_emotion_is_stored(transcribed, settings
 
 def test_bad_audio_fails_its_job_clearly_and_the_worker_takes_the_next(live_server, cpu_worker, make_tenant,
                                                                        settings, spoken_clips, tmp_path):
+    """Files whose headers are not audio are refused at submission (tests/api/test_job_types.py);
+    what only decoding finds fails the job."""
     tenant = make_tenant()
-    corrupt = audio.garbage_file(tmp_path / "corrupt.wav")
-    not_audio = audio.text_file(tmp_path / "notes.wav")
+    broken = audio.overwrite_middle(spoken_clips["mp3"], tmp_path / "broken.mp3", share=0.6)
     silent = audio.silence(tmp_path / "silent.wav", seconds=2)
-    bad = [post_upload(live_server, tenant.headers, path) for path in (corrupt, not_audio, silent)]
+    bad = [post_upload(live_server, tenant.headers, path) for path in (broken, silent)]
     good = post_upload(live_server, tenant.headers, spoken_clips["wav"])
 
     failed = [wait_for_job(live_server, job["id"], tenant.headers, timeout_s=120) for job in bad]
-    assert [job["status"] for job in failed] == ["failed"] * 3
-    assert [job["error"]["code"] for job in failed] == ["audio_unreadable", "audio_unreadable", "audio_silent"]
+    assert [job["status"] for job in failed] == ["failed"] * 2
+    assert [job["error"]["code"] for job in failed] == ["audio_unreadable", "audio_silent"]
     for job in failed:
         assert len(job["error"]["message"]) > 10 and "Traceback" not in job["error"]["message"]
         assert job["attempts"] == 1, "a bad file must fail the job, not crash the worker"

@@ -258,3 +258,22 @@ def test_refusal_reasons_cover_the_python_311_gaps_for_mapped_addresses():
     assert refusal_reason(ipaddress.ip_address("::ffff:127.0.0.1")) == "an IPv4-mapped IPv6 address"
     assert refusal_reason(ipaddress.ip_address("93.184.216.34")) is None
     assert refusal_reason(ipaddress.ip_address("2606:2800:220:1::1")) is None
+
+
+@pytest.mark.parametrize("url", ["http://2130706433/", "http://127.1/", "http://0x7f.1/", "http://017700000001/",
+                                 "http://0x7f000001:8080/x", "http://10.1/", "http://0/", "http://169.254.43518/"])
+def test_numeric_spellings_of_internal_addresses_are_refused_at_registration(url):
+    with pytest.raises(DestinationRefused, match="SAMO_WEBHOOK_ALLOWED_DESTINATIONS"):
+        parse_webhook_url(url, NOTHING_ALLOWED)
+
+
+def test_a_numeric_spelling_admitted_by_the_allow_list_connects_to_the_address_it_spells():
+    target = check_destination("http://127.1:8080/in", LOCAL_ALLOWED, resolver=resolver_answering("10.0.0.1"))
+    assert target.addresses == ("127.0.0.1",)
+    assert parse_webhook_url("http://1249767650/", NOTHING_ALLOWED)[1] == "1249767650"
+
+
+def test_a_loopback_refusal_names_the_setting_that_allows_it():
+    for url in ("http://127.0.0.1/", "http://localhost/"):
+        with pytest.raises(DestinationRefused, match="allow it with SAMO_WEBHOOK_ALLOWED_DESTINATIONS"):
+            parse_webhook_url(url, NOTHING_ALLOWED)
