@@ -8,7 +8,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from db.session import get_engine, get_sessionmaker
+from db.session import get_sessionmaker
 from tasks.services import Services
 
 _extension_lock = threading.RLock()  # a maker may ask for another extension
@@ -92,6 +92,6 @@ def job_writer():
         from api.fastpath.job_writer import JobWriter
         from tasks.enqueue import JobPublisher
 
-        return JobWriter(get_engine(settings().database_url), JobPublisher(celery_client()))
+        return JobWriter(services().engine, JobPublisher(celery_client()))
 
     return _made_once_per_app("samo_job_writer", make)

@@ -107,10 +107,6 @@ def handler_modules() -> list[str]:
     return list(dict.fromkeys(entry.handler_module for entry in JOB_TYPES.values()))
 
 
-def model_names() -> list[str]:
-    return list(dict.fromkeys(model for entry in JOB_TYPES.values() for model in entry.models))
-
-
 for _entry in (
     JobType("emotion", "The 28 GoEmotions labels of a text: probabilities, the labels over their tuned "
                        "thresholds and the top one.",

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import redis
 
 from tasks.services import Services
+from tasks.webhook_events import emit_batch_event, publish
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,6 @@ def jobs_finished(services: Services, job_ids: list[uuid.UUID], status: str, del
     if not deliveries:
         return
     try:
-        from tasks.webhook_events import publish
-
         publish(services.settings, services.celery, list(deliveries))
     except Exception:  # noqa: BLE001 - the deliveries are stored: the sweep sends them
         log.warning("could not publish the webhooks of %d jobs", len(job_ids), exc_info=True)
@@ -87,8 +86,6 @@ def batch_progress(services: Services, batch_id: uuid.UUID) -> None:
 
 def _queue_batch_webhooks(services: Services, batch_id: uuid.UUID, event_type: str) -> None:
     try:
-        from tasks.webhook_events import emit_batch_event
-
         emit_batch_event(services, batch_id, event_type)
     except Exception:  # noqa: BLE001 - a webhook problem must not fail the batch that triggered it
         log.warning("could not queue the %s webhooks of batch %s", event_type, batch_id, exc_info=True)

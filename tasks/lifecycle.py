@@ -15,6 +15,7 @@ unreachable escapes, so the task is retried (``tasks.jobs``) with the uploads st
 """
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections import Counter
@@ -73,6 +74,7 @@ Handler = Callable[[Services, list[ClaimedJob], BatchReport], list["JobOutcome |
 
 def per_job(work: Callable[[Services, ClaimedJob], JobOutcome]) -> Handler:
     """A handler that runs ``work`` job by job; an error fails its own job only."""
+    @functools.wraps(work)
     def handler(services: Services, jobs: list[ClaimedJob], report: BatchReport) -> list[JobOutcome | JobFailure]:
         outcomes: list[JobOutcome | JobFailure] = []
         for job in jobs:
@@ -84,8 +86,6 @@ def per_job(work: Callable[[Services, ClaimedJob], JobOutcome]) -> Handler:
                 outcomes.append(failure_of(error, job))
         return outcomes
 
-    handler.__name__ = handler.__qualname__ = work.__name__
-    handler.__doc__ = work.__doc__
     return handler
 
 

@@ -267,10 +267,10 @@ def _limiter_hits() -> Coalescer[WindowHit, tuple]:
     return state.hits
 
 
-def _limiter() -> SlidingWindowLimiter:
-    """A limiter for request threads' own round trips (:meth:`SlidingWindowLimiter.hit_and_read`
-    uses the client's pool), never the coalescer's: its ``hit_many`` connection has one user."""
-    state = _state()
+def request_limiter(state) -> SlidingWindowLimiter:
+    """``state.limiter``, made again when the app's Redis client changed: a limiter for request
+    threads' own round trips (:meth:`SlidingWindowLimiter.hit_and_read` uses the client's pool),
+    never the coalescer's, whose ``hit_many`` connection has one user."""
     client = redis_client()
     if state.limiter is None or state.limiter.client is not client:
         state.limiter = SlidingWindowLimiter(client)
@@ -282,7 +282,7 @@ def _window_hit(hit: WindowHit) -> tuple[WindowState, str | None, int | None]:
     fast path (``api.fastpath``), else in a round trip of the request's own."""
     if app_settings().group_commit:
         return _limiter_hits().submit(hit)
-    return _limiter().hit_and_read(hit.subject, hit.tier, hit.read_key, hit.admit)
+    return request_limiter(_state()).hit_and_read(hit.subject, hit.tier, hit.read_key, hit.admit)
 
 
 def admits_jobs(view):

@@ -25,8 +25,7 @@ import redis
 from flask import Flask, Response, current_app, request
 
 from api.auth.principal import PROTECTED_PREFIX, CredentialsRejected
-from api.auth.ratelimit import REDIS_BACKOFF_S, SlidingWindowLimiter, WindowState
-from api.extensions import redis_client
+from api.auth.ratelimit import REDIS_BACKOFF_S, SlidingWindowLimiter, WindowState, request_limiter
 from api.extensions import settings as app_settings
 from api.problems import Problem, problem_response
 from config.settings import RateLimitTier
@@ -80,11 +79,8 @@ def _hit(name: str, whose: str, requests: int, window_s: int) -> WindowState | N
     state = _state()
     if time.monotonic() < state.skip_until:
         return None
-    client = redis_client()
-    if state.limiter is None or state.limiter.client is not client:
-        state.limiter = SlidingWindowLimiter(client)
     try:
-        return state.limiter.hit(f"{name}:{whose}", RateLimitTier(name, requests, window_s, 0))
+        return request_limiter(state).hit(f"{name}:{whose}", RateLimitTier(name, requests, window_s, 0))
     except redis.RedisError as error:
         state.skip_until = time.monotonic() + REDIS_BACKOFF_S
         log.warning("credential throttles suspended for %.0fs: Redis unavailable (%s)", REDIS_BACKOFF_S,

@@ -5,7 +5,7 @@ Werkzeug's ``uuid`` converter lets a malformed id fall through to the router's g
 :class:`ResourceIdConverter` is registered under the same name (rules, and the metric labels
 made from them, stay ``<uuid:job_id>``): it matches any segment and hands the view a
 :class:`uuid.UUID`, or for anything else a :class:`MalformedId`, which names no row. Views
-look ids up through :func:`as_uuid`.
+look ids up through :func:`as_uuid` (``api.views.owned.tenant_owned``).
 """
 from __future__ import annotations
 

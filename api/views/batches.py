@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError
 
 from api.auth.principal import current_principal, require_scope
 from api.extensions import celery_client, db_session, services, settings
-from api.intake.ids import as_uuid
 from api.intake.pagination import newest_first_page, parse_limit, parse_row_cursor, parse_status_filter
 from api.intake.requests import check_form, form_webhook, idempotency_key, json_body, validation_problem
 from api.intake.uploads import (
@@ -39,6 +38,7 @@ from api.problems import Problem
 from api.schemas.jobs import BatchCreate
 from api.schemas.webhooks import BatchWebhook
 from api.views.jobs import job_document
+from api.views.owned import tenant_owned
 from api.views.webhooks import attach_batch_webhook
 from db import documents
 from db.batches import (
@@ -221,12 +221,7 @@ def replay_or_conflict(existing: Batch, fingerprint: str):
 
 
 def tenant_batch(batch_id: uuid.UUID | str) -> Batch:
-    """Another tenant's batch, or a malformed id, answers exactly like a missing one."""
-    found = as_uuid(batch_id)
-    batch = db_session().get(Batch, found) if found else None
-    if batch is None or batch.tenant_id != current_principal().tenant_id:
-        raise Problem(404, "batch-not-found", "Batch not found", f"No batch {batch_id} for this account.")
-    return batch
+    return tenant_owned(Batch, batch_id, "batch")
 
 
 @bp.get("/<uuid:batch_id>")

@@ -12,12 +12,12 @@ from api.auth.ratelimit import Admission, admits_jobs, enforce_jobs_in_flight
 from api.extensions import celery_client, db_session, end_request_transaction, job_writer, services, settings
 from api.fastpath.waiting import respond_when_finished
 from api.intake.audio import allow_large_uploads
-from api.intake.ids import as_uuid
 from api.intake.pagination import newest_first_page, parse_limit, parse_status_filter
 from api.intake.requests import idempotency_key
 from api.intake.submissions import Submission, read_submission, release_submission
 from api.metrics import record_job_submitted
 from api.problems import Problem
+from api.views.owned import tenant_owned
 from api.views.webhooks import attach_job_webhook
 from config.job_types import audio_types, job_type
 from db import documents
@@ -155,12 +155,7 @@ def batch_filter(raw: str | None) -> dict:
 
 
 def tenant_job(job_id: uuid.UUID | str) -> Job:
-    """Another tenant's job, or a malformed id, answers exactly like a missing one."""
-    found = as_uuid(job_id)
-    job = db_session().get(Job, found) if found else None
-    if job is None or job.tenant_id != current_principal().tenant_id:
-        raise Problem(404, "job-not-found", "Job not found", f"No job {job_id} for this account.")
-    return job
+    return tenant_owned(Job, job_id, "job")
 
 
 @bp.get("/<uuid:job_id>")

@@ -17,11 +17,11 @@ from flask import Blueprint, request
 
 from api.auth.principal import current_principal, require_scope
 from api.extensions import celery_client, db_session, settings
-from api.intake.ids import as_uuid
 from api.intake.pagination import newest_first_page, parse_limit
 from api.intake.requests import parse_body
 from api.problems import Problem
 from api.schemas.webhooks import EndpointCreate, EndpointUpdate, JobWebhook
+from api.views.owned import tenant_owned
 from config.webhook_destinations import AllowList, DestinationRefused, parse_webhook_url
 from db.documents import iso_datetime
 from db.models import Job, WebhookDelivery, WebhookEndpoint, utcnow
@@ -120,22 +120,11 @@ def delivery_document(delivery: WebhookDelivery, attempts) -> dict:
 
 
 def tenant_endpoint(endpoint_id: uuid.UUID | str) -> WebhookEndpoint:
-    """Another tenant's endpoint, or a malformed id, answers exactly like a missing one."""
-    found = as_uuid(endpoint_id)
-    endpoint = db_session().get(WebhookEndpoint, found) if found else None
-    if endpoint is None or endpoint.tenant_id != current_principal().tenant_id:
-        raise Problem(404, "webhook-endpoint-not-found", "Webhook endpoint not found",
-                      f"No webhook endpoint {endpoint_id} for this account.")
-    return endpoint
+    return tenant_owned(WebhookEndpoint, endpoint_id, "webhook endpoint")
 
 
 def tenant_delivery(delivery_id: uuid.UUID | str) -> WebhookDelivery:
-    found = as_uuid(delivery_id)
-    delivery = db_session().get(WebhookDelivery, found) if found else None
-    if delivery is None or delivery.tenant_id != current_principal().tenant_id:
-        raise Problem(404, "webhook-delivery-not-found", "Webhook delivery not found",
-                      f"No webhook delivery {delivery_id} for this account.")
-    return delivery
+    return tenant_owned(WebhookDelivery, delivery_id, "webhook delivery")
 
 
 @bp.post("/endpoints")
