@@ -101,9 +101,9 @@ def db_upgrade() -> None:
 # --- settings ---------------------------------------------------------------------------------
 
 @cli.command("settings")
-@click.option("--markdown", is_flag=True, help="Print README's table of the declared defaults instead.")
+@click.option("--markdown", is_flag=True, help="Print the configuration table of the declared defaults instead.")
 @click.option("--write", "write_path", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Regenerate the table between the settings-table markers of this file (e.g. README.md).")
+              help="Regenerate the table between the settings-table markers of this file (docs/configuration.md).")
 def settings_command(markdown: bool, write_path: str | None) -> None:
     """List every setting, grouped, with its current value from the environment (secrets masked)."""
     from pathlib import Path

@@ -1,4 +1,4 @@
-"""The declared settings described for people: the CLI listing and README's generated table.
+"""The declared settings described for people: the CLI listing and the generated table of docs/configuration.md.
 
 Values are shown in the spelling their variable takes, so a line can be copied into an
 environment file. Secrets never appear: a set secret shows as ``***``, and so does the
@@ -122,7 +122,7 @@ def _cell(text: str) -> str:
 
 
 def render_markdown(descriptions: Iterable[SettingDescription] | None = None) -> str:
-    """README's settings table, one row per group heading its settings; defaults only, never the
+    """The settings table of docs/configuration.md, one row per group heading its settings; defaults only, never the
     environment's values, so it reads the same wherever it is generated."""
     descriptions = describe(Settings()) if descriptions is None else descriptions
     lines = ["| variable | default | meaning |", "| --- | --- | --- |"]

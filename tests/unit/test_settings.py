@@ -10,7 +10,7 @@ from api.cli import cli
 from config.settings import GROUPS, PARSERS, PROJECT_ROOT, RateLimitTier, Settings, setting
 from config.settings_docs import describe, mask_url_passwords, render_markdown, render_text, replace_table
 
-README = PROJECT_ROOT / "README.md"
+CONFIGURATION_DOC = PROJECT_ROOT / "docs" / "configuration.md"
 
 OLD_DEFAULTS = {
     "database_url": f"sqlite:///{PROJECT_ROOT / 'instance' / 'samo.db'}",
@@ -325,7 +325,7 @@ def test_replacing_needs_the_markers():
         replace_table("no markers here", render_markdown())
 
 
-def test_readme_table_is_generated_from_the_declarations():
-    readme = README.read_text()
+def test_configuration_table_is_generated_from_the_declarations():
+    readme = CONFIGURATION_DOC.read_text()
     assert replace_table(readme, render_markdown()) == readme, (
-        "README.md's settings table is stale: run python -m api.cli settings --write README.md")
+        "docs/configuration.md's settings table is stale: run python -m api.cli settings --write docs/configuration.md")
