@@ -1,7 +1,9 @@
 """Fixtures for the app, the database, the broker and real worker processes.
 
-Integration tests run against the real PostgreSQL and Redis servers (each session gets its own
-database and Redis database number, see tests/support/services.py) and real Celery workers.
+Integration tests run against the real Redis server and real Celery workers, and against the
+database ``--database`` (or ``SAMO_TEST_DATABASE``) names: the real PostgreSQL server (the
+default) or a SQLite file in WAL mode, as ``make run`` uses it. Each session gets its own
+database and Redis database number (tests/support/services.py).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 import redis as redis_lib
 
 from config.settings import Settings, parse_tiers
-from tests.support.services import claimed_redis_database, temporary_database
+from tests.support.services import DATABASES, claimed_redis_database, temporary_database, temporary_sqlite_database
 from tests.support.tenants import new_tenant
 
 TEST_JWT_SECRET = "test-jwt-secret-" + uuid.uuid4().hex
@@ -28,22 +30,44 @@ SERVICE_FIXTURES = frozenset({
 })
 
 
-def pytest_collection_modifyitems(items):
-    """Mark what needs the servers, so ``-m "not services"`` runs anywhere without remembering a marker.
+def pytest_addoption(parser):
+    parser.addoption(
+        "--database", choices=DATABASES, default=os.environ.get("SAMO_TEST_DATABASE", "postgresql"),
+        help="the database the session's tests run on (default: $SAMO_TEST_DATABASE or postgresql)",
+    )
+
+
+def pytest_report_header(config):
+    return f"database: {config.getoption('database')}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark what needs the servers, so ``-m "not services"`` runs anywhere without remembering a marker,
+    and skip the PostgreSQL-only tests on a SQLite session, with their reason.
 
     ``fixturenames`` is the closure over every fixture a test pulls in, so a fixture built on
     ``settings`` (a worker, an app of its own) marks its tests too.
     """
+    database = config.getoption("database")
     for item in items:
         if SERVICE_FIXTURES.intersection(item.fixturenames) or INTEGRATION_DIR in item.path.parents:
             item.add_marker(pytest.mark.services)
+        marker = item.get_closest_marker("postgresql_only")
+        if marker and database != "postgresql":
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "needs PostgreSQL")
+            item.add_marker(pytest.mark.skip(reason=f"PostgreSQL only: {reason}"))
 
 
 @pytest.fixture(scope="session")
-def database_url():
+def database_url(pytestconfig, tmp_path_factory):
+    """A migrated database of this session's own, on the database ``--database`` names."""
     from db.migrate import upgrade_to_head
 
-    with temporary_database() as url:
+    if pytestconfig.getoption("database") == "sqlite":
+        database = temporary_sqlite_database(tmp_path_factory.mktemp("sqlite"))
+    else:
+        database = temporary_database()
+    with database as url:
         upgrade_to_head(url)
         yield url
 

@@ -1,8 +1,8 @@
 """Per-session isolation on the shared PostgreSQL and Redis servers.
 
 Several test sessions (developers, CI) may share one machine: each session gets its own
-PostgreSQL database and claims a free Redis database number, so their workers never take
-each other's messages.
+PostgreSQL database (or SQLite file) and claims a free Redis database number, so their workers
+never take each other's messages.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 from sqlalchemy import create_engine, text
@@ -20,6 +21,8 @@ ADMIN_DATABASE_URL = os.environ.get(
 )
 REDIS_SERVER_URL = os.environ.get("SAMO_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 REDIS_LOCK_KEY = "samo:test-db-lock:{}"
+#: The databases a test session can run on (``pytest --database``).
+DATABASES = ("postgresql", "sqlite")
 
 
 @contextmanager
@@ -38,6 +41,18 @@ def temporary_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def temporary_sqlite_database(folder: Path) -> Iterator[str]:
+    """A SQLite file in ``folder``; ``db.session`` opens it in WAL mode, as ``make run`` does."""
+    url = f"sqlite:///{folder / 'samo.db'}"
+    try:
+        yield url
+    finally:
+        from db.session import get_engine
+
+        get_engine(url).dispose()
 
 
 @contextmanager
