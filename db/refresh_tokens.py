@@ -8,6 +8,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from db.models import RefreshToken
+from db.session import lock_sqlite_for_writing
 
 
 def prune_expired(session: Session, api_key_id: uuid.UUID, before: datetime) -> None:
@@ -17,7 +18,11 @@ def prune_expired(session: Session, api_key_id: uuid.UUID, before: datetime) -> 
 
 
 def locked_refresh_token(session: Session, jti: str) -> RefreshToken | None:
-    """The row, locked until the transaction ends, so two refreshes with one token cannot both succeed."""
+    """The row, locked until the transaction ends, so two refreshes with one token cannot both succeed.
+
+    SQLite ignores ``FOR UPDATE``: there the database's write lock is taken before the read.
+    """
+    lock_sqlite_for_writing(session)
     return session.get(RefreshToken, jti, with_for_update=True)
 
 

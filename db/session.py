@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, false, table, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,6 +56,19 @@ def session_scope(database_url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def lock_sqlite_for_writing(session: Session) -> None:
+    """On SQLite, take the database's write lock now, held until the session's transaction ends.
+
+    pysqlite begins a transaction only at a transaction's first write, so the reads before it
+    lock nothing: two transactions could both read, decide and then write. A write that matches
+    no row begins the transaction and takes the lock (waiting, up to the busy timeout, for the
+    transaction holding it), and the reads after it see the latest commit. This stands in for
+    PostgreSQL's row and advisory locks; elsewhere it does nothing.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(table("tenants").delete().where(false()))
 
 
 def dispose_engines() -> None:
