@@ -27,6 +27,8 @@ def test_submit_answers_202_with_location_and_queued_job(client, make_tenant):
     polled = client.get(response.headers["Location"], headers=tenant.headers)
     assert polled.status_code == 200
     assert polled.get_json()["id"] == job["id"]
+    # SQLite once read its timestamps back naive, without the Z the 202 had.
+    assert polled.get_json()["created_at"] == job["created_at"] and job["created_at"].endswith("Z")
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,8 @@ from tests.support.problems import assert_problem
 from tests.support.services import claimed_redis_database
 from tests.support.tenants import new_tenant
 
+pytestmark = pytest.mark.postgresql_only(
+    reason="stops and restarts a PostgreSQL server of its own; SQLite's outage is tests/api/test_outages.py")
 BATCH = {"type": "emotion", "items": [{"id": "a", "text": "What a lovely day."}]}
 
 

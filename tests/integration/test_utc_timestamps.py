@@ -1,4 +1,5 @@
-"""Timestamp columns on the real PostgreSQL and a real SQLite file: aware UTC out, aware only in."""
+"""Timestamp columns on the session's database (PostgreSQL, or SQLite with ``--database=sqlite``): aware UTC out,
+aware only in."""
 from __future__ import annotations
 
 import uuid
@@ -16,17 +17,6 @@ from db.session import session_scope
 KOLKATA = timezone(timedelta(hours=5, minutes=30))
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def url(request, tmp_path):
-    if request.param == "postgresql":
-        return request.getfixturevalue("database_url")
-    from db.migrate import upgrade_to_head
-
-    sqlite_url = f"sqlite:///{tmp_path / 'samo.db'}"
-    upgrade_to_head(sqlite_url)
-    return sqlite_url
-
-
 def assert_utc(value: datetime) -> None:
     assert value.tzinfo is not None and value.utcoffset() == timedelta(0), value
 
@@ -38,10 +28,10 @@ def stored_tenant(url: str, created_at: datetime) -> uuid.UUID:
         return tenant.id
 
 
-def test_a_timestamp_reads_back_as_the_same_instant_in_utc(url):
+def test_a_timestamp_reads_back_as_the_same_instant_in_utc(database_url):
     written = datetime(2026, 3, 4, 10, 30, 15, 250000, tzinfo=KOLKATA)
-    tenant_id = stored_tenant(url, written)
-    with session_scope(url) as session:
+    tenant_id = stored_tenant(database_url, written)
+    with session_scope(database_url) as session:
         if session.bind.dialect.name == "postgresql":
             session.execute(text("SET TIME ZONE 'Asia/Kolkata'"))
         read = session.scalar(select(Tenant.created_at).where(Tenant.id == tenant_id))
@@ -49,10 +39,10 @@ def test_a_timestamp_reads_back_as_the_same_instant_in_utc(url):
     assert read == written and read.hour == 5
 
 
-def test_comparisons_in_sql_see_the_utc_instant(url):
+def test_comparisons_in_sql_see_the_utc_instant(database_url):
     written = datetime(2026, 3, 4, 10, 30, tzinfo=KOLKATA)
-    tenant_id = stored_tenant(url, written)
-    with session_scope(url) as session:
+    tenant_id = stored_tenant(database_url, written)
+    with session_scope(database_url) as session:
         def created_after(hour: int, minute: int):
             when = datetime(2026, 3, 4, hour, minute, tzinfo=UTC)
             return session.scalar(select(Tenant.id).where(Tenant.id == tenant_id, Tenant.created_at > when))
@@ -60,22 +50,22 @@ def test_comparisons_in_sql_see_the_utc_instant(url):
         assert (created_after(4, 59), created_after(5, 1)) == (tenant_id, None)
 
 
-def test_defaults_and_returning_are_aware_utc(url):
-    with session_scope(url) as session:
+def test_defaults_and_returning_are_aware_utc(database_url):
+    with session_scope(database_url) as session:
         tenant = create_tenant(session, f"tenant-{uuid.uuid4().hex[:10]}")
         job = Job(tenant_id=tenant.id, type="emotion", input={}, options={})
         session.add(job)
         session.flush()
         [claimed] = claim_jobs(session, Job.id == job.id)
     assert_utc(claimed.started_at)
-    with session_scope(url) as session:
+    with session_scope(database_url) as session:
         stored = session.get(Job, job.id)
         assert_utc(stored.created_at)
         assert stored.started_at == claimed.started_at
 
 
-def test_a_naive_datetime_is_refused(url):
-    with session_scope(url) as session:
+def test_a_naive_datetime_is_refused(database_url):
+    with session_scope(database_url) as session:
         tenant = create_tenant(session, f"tenant-{uuid.uuid4().hex[:10]}")
         tenant.created_at = datetime(2026, 3, 4, 10, 30)
         with pytest.raises(StatementError) as raised:
