@@ -1,5 +1,6 @@
 # Entry points: `make run` (whole stack on this machine, nothing but python3.11 needed),
-# `make test`, `make test-unit` (no PostgreSQL or Redis needed), `make bench`, `make lint`.
+# `make test` (both databases; `make test-postgresql` or `make test-sqlite` for one),
+# `make test-unit` (no PostgreSQL or Redis needed), `make bench`, `make lint`.
 # The virtualenv is created and filled on first use.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -9,8 +10,10 @@ STAMP := $(VENV)/.requirements-dev.stamp
 # Optional: a torch index, e.g. https://download.pytorch.org/whl/cpu to skip the CUDA wheels.
 TORCH_INDEX_URL ?=
 PYTEST_ARGS ?=
+# What the SQLite pass runs: the suites that go through the API and the workers.
+SQLITE_TESTS ?= tests/api tests/integration
 
-.PHONY: run test test-unit bench lint deps system-deps clean-venv
+.PHONY: run test test-postgresql test-sqlite test-unit bench lint deps system-deps clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +34,19 @@ run: deps
 system-deps:
 	sh scripts/install_system_deps.sh
 
+# The whole suite on PostgreSQL, then the API and integration suites on SQLite (what `make run`
+# uses); the second pass runs even when the first failed, and either failing fails the target.
 test: deps system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@status=0; \
+	$(MAKE) --no-print-directory test-postgresql || status=1; \
+	$(MAKE) --no-print-directory test-sqlite || status=1; \
+	exit $$status
+
+test-postgresql: deps system-deps
+	$(PY) -m pytest --database=postgresql $(PYTEST_ARGS)
+
+test-sqlite: deps system-deps
+	$(PY) -m pytest --database=sqlite $(SQLITE_TESTS) $(PYTEST_ARGS)
 
 # Tests marked `services` (tests/conftest.py marks them) need the real PostgreSQL and Redis.
 test-unit: deps system-deps
