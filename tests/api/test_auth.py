@@ -1,4 +1,4 @@
-"""Authentication and scopes on /v1/, through the Flask client against real PostgreSQL and Redis."""
+"""Authentication and scopes on /v1/, through the Flask client against the session's database and real Redis."""
 from __future__ import annotations
 
 import dataclasses

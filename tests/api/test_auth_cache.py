@@ -1,4 +1,4 @@
-"""The per-process cache of verified API keys (api/auth/key_cache.py), against real PostgreSQL and Redis.
+"""The per-process cache of verified API keys (api/auth/key_cache.py), against the session's database and real Redis.
 
 What it promises: a change announced through Redis (``revoke_key``, the CLI) takes effect on the
 next request; a change made behind its back (an UPDATE by hand) within the TTL; with TTL 0,

@@ -1,4 +1,4 @@
-"""The batches API through the Flask client, against the real PostgreSQL and Redis (no worker)."""
+"""The batches API through the Flask client, against the session's database and real Redis (no worker)."""
 from __future__ import annotations
 
 import csv

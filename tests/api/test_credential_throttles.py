@@ -1,5 +1,5 @@
 """Throttles on credentials (``api.auth.throttle``): the token endpoint per client address and per
-key, failed authentications per client address; against real Redis and PostgreSQL.
+key, failed authentications per client address; against real Redis and the session's database.
 
 Each test calls from addresses of its own, so the windows in the session's Redis never mix.
 """

@@ -1,4 +1,4 @@
-"""Liveness, readiness and metrics, against the real PostgreSQL, Redis and (where named) a worker."""
+"""Liveness, readiness and metrics, against the session's database, Redis and (where named) a worker."""
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,4 @@
-"""The group-commit writer (api/fastpath/job_writer.py) against the real PostgreSQL."""
+"""The group-commit writer (api/fastpath/job_writer.py) against the session's database."""
 from __future__ import annotations
 
 import threading

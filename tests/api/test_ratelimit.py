@@ -1,4 +1,4 @@
-"""Rate limits and the jobs-in-flight cap, through the Flask client against real Redis and PostgreSQL."""
+"""Rate limits and the jobs-in-flight cap, through the Flask client against real Redis and the session's database."""
 from __future__ import annotations
 
 import re

@@ -1,4 +1,4 @@
-"""The `/v1/webhooks` API through the Flask client, against the real PostgreSQL (no worker)."""
+"""The `/v1/webhooks` API through the Flask client, against the session's database (no worker)."""
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,4 @@
-"""Dynamic batching with real workers, PostgreSQL and Redis: concurrent jobs share forward passes,
+"""Dynamic batching with real workers, the database and Redis: concurrent jobs share forward passes,
 repeated texts come from the result cache, and a worker killed mid-batch loses nothing."""
 from __future__ import annotations
 

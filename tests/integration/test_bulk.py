@@ -1,4 +1,4 @@
-"""Bulk batches end to end: real API over HTTP, a batching `cpu` worker, a `bulk` worker, PostgreSQL, Redis."""
+"""Bulk batches end to end: real API over HTTP, a batching `cpu` worker, a `bulk` worker, the database, Redis."""
 from __future__ import annotations
 
 import csv

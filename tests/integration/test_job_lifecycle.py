@@ -1,4 +1,4 @@
-"""Submit, poll, result: real HTTP, a real Celery worker with the real model, PostgreSQL and Redis."""
+"""Submit, poll, result: real HTTP, a real Celery worker with the real model, the database and Redis."""
 from __future__ import annotations
 
 import uuid
