@@ -1,5 +1,5 @@
-"""Which path ``POST /v1/jobs`` takes with ``SAMO_GROUP_COMMIT`` on and off, against the real
-the session's database and Redis (no worker)."""
+"""Which path ``POST /v1/jobs`` takes with ``SAMO_GROUP_COMMIT`` on and off, against
+the session's database and real Redis (no worker)."""
 from __future__ import annotations
 
 import dataclasses
