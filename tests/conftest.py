@@ -37,6 +37,11 @@ def pytest_addoption(parser):
     )
 
 
+def pytest_configure(config):
+    if config.getoption("database") not in DATABASES:
+        raise pytest.UsageError(f"--database / SAMO_TEST_DATABASE: one of {', '.join(DATABASES)}")
+
+
 def pytest_report_header(config):
     return f"database: {config.getoption('database')}"
 
