@@ -36,17 +36,20 @@ system-deps:
 
 # The whole suite on PostgreSQL, then the API and integration suites on SQLite (what `make run`
 # uses); the second pass runs even when the first failed, and either failing fails the target.
+TEST_POSTGRESQL = $(PY) -m pytest --database=postgresql $(PYTEST_ARGS)
+TEST_SQLITE = $(PY) -m pytest --database=sqlite $(SQLITE_TESTS) $(PYTEST_ARGS)
+
 test: deps system-deps
 	@status=0; \
-	$(MAKE) --no-print-directory test-postgresql || status=1; \
-	$(MAKE) --no-print-directory test-sqlite || status=1; \
+	echo "$(TEST_POSTGRESQL)"; $(TEST_POSTGRESQL) || status=1; \
+	echo "$(TEST_SQLITE)"; $(TEST_SQLITE) || status=1; \
 	exit $$status
 
 test-postgresql: deps system-deps
-	$(PY) -m pytest --database=postgresql $(PYTEST_ARGS)
+	$(TEST_POSTGRESQL)
 
 test-sqlite: deps system-deps
-	$(PY) -m pytest --database=sqlite $(SQLITE_TESTS) $(PYTEST_ARGS)
+	$(TEST_SQLITE)
 
 # Tests marked `services` (tests/conftest.py marks them) need the real PostgreSQL and Redis.
 test-unit: deps system-deps
