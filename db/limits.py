@@ -4,8 +4,9 @@ Admissions near a tenant's cap are decided one at a time: the deciding transacti
 tenant's lock for what it admits (interactive jobs, or batches), counts, and inserts before it
 commits, when PostgreSQL releases the lock. Every lock is ``pg_advisory_xact_lock(class, key)``
 with the class naming what is admitted and the key derived from the tenant id, so the locks of
-different admissions never collide. SQLite has no advisory locks; there writes are serialised
-by the database file's own lock.
+different admissions never collide. SQLite has no advisory locks: there the transaction takes
+the database's write lock (a write that changes nothing), which serialises every writer, so
+a count and the insert after it are decided one at a time there too.
 """
 from __future__ import annotations
 
@@ -32,10 +33,13 @@ def tenant_lock_key(tenant_id: uuid.UUID) -> int:
 
 
 def lock_tenant(session: Session, tenant_id: uuid.UUID, lock: TenantLock) -> None:
-    """Hold the tenant's ``lock`` until the session's transaction ends (PostgreSQL only)."""
-    if session.get_bind().dialect.name == "postgresql":
+    """Hold the tenant's ``lock`` (on SQLite, the database's write lock) until the session's transaction ends."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:cls, :obj)"),
                         {"cls": int(lock), "obj": tenant_lock_key(tenant_id)})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE tenants SET id = id WHERE 0"))
 
 
 def count_jobs_in_flight(session: Session, tenant_id: uuid.UUID, up_to: int) -> int:
