@@ -338,7 +338,11 @@ def main() -> int:
 
         with session_scope(postgres.url) as session:
             status_of = dict(session.execute(select(Job.id, Job.status)).all())
-            failed = session.scalar(select(func.count()).select_from(Job).where(Job.status == JobStatus.FAILED))
+            failures = session.execute(select(Job.error_code, Job.attempts, func.count())
+                                       .where(Job.status == JobStatus.FAILED)
+                                       .group_by(Job.error_code, Job.attempts)).all()
+        failed = sum(count for _, _, count in failures)
+        failed_as = ", ".join(f"{code} after {attempts} starts: {count}" for code, attempts, count in failures)
         succeeded = sum(1 for job_id in accepted_ids if status_of.get(job_id) == JobStatus.SUCCEEDED)
         lost = sum(1 for job_id in accepted_ids if job_id not in finished)
         stored_twice, written_twice = duplicates(postgres.url, tally.sent)
@@ -348,7 +352,8 @@ def main() -> int:
         print(f"faults bench: {args.jobs} jobs at {args.rate:g}/s, {CLIENTS} clients, one cpu worker "
               f"(concurrency 1), visibility timeout {VISIBILITY_TIMEOUT_S}s, outages of {OUTAGE_S:g}s; "
               f"{elapsed:.0f}s in all")
-        print(f"accepted: {len(tally.accepted)}  succeeded: {succeeded}  failed: {failed}  lost: {lost}  "
+        print(f"accepted: {len(tally.accepted)}  succeeded: {succeeded}  failed: {failed}"
+              f"{f' ({failed_as})' if failed_as else ''}  lost: {lost}  "
               f"duplicated: {stored_twice + written_twice} (stored twice: {stored_twice}, "
               f"results written twice: {written_twice})")
         print(f"5xx during outages: {len(in_outage)}  5xx in all: {len(tally.server_errors)}  "

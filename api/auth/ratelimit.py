@@ -81,17 +81,26 @@ return {jobs, tonumber(redis.call('GET', KEYS[2]) or '0')}
 """
 
 # After an exact count, atomically: the jobs in flight are those counted (ARGV[1], committed
-# ones plus the pending ones read before the count) plus every admission on the estimate since
-# (the sequence has moved on from ARGV[2]); if ARGV[3] more fit under the cap ARGV[4], the
-# estimate becomes their sum for ARGV[5] ms. Returns {in_flight, admitted (1/0)}.
+# ones plus the pending ones read before the count) plus every admission since, on the estimate
+# or by another exact count (the sequence KEYS[3] has moved on from ARGV[2]); if ARGV[3] more fit
+# under the cap ARGV[4], the estimate KEYS[1] becomes their sum for ARGV[5] ms and they are
+# pending (in KEYS[2] as token ARGV[6], for at most ARGV[7] ms) and in the sequence like any
+# other admission. Returns {in_flight, admitted (1/0)}.
 DECIDE_EXACTLY_LUA = """
-local sequence = tonumber(redis.call('GET', KEYS[2]) or '0')
+if redis.replicate_commands then redis.replicate_commands() end
+local sequence = tonumber(redis.call('GET', KEYS[3]) or '0')
 local since = sequence - tonumber(ARGV[2])
 if since < 0 then since = sequence end
 local in_flight = tonumber(ARGV[1]) + since
 local after = in_flight + tonumber(ARGV[3])
 if after > tonumber(ARGV[4]) then return {in_flight, 0} end
 redis.call('SET', KEYS[1], after, 'PX', ARGV[5])
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[2], now_ms, ARGV[6] .. ':' .. ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+redis.call('INCRBY', KEYS[3], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], 3600000)
 return {in_flight, 1}
 """
 
@@ -409,13 +418,14 @@ class InFlightEstimate:
     (:func:`admits_jobs`) counts even if its body then turns out invalid or replays an
     ``Idempotency-Key``: that, too, only raises the estimate.
 
-    The exact count cannot see jobs admitted on the estimate whose rows are not committed yet,
-    in any API process. So each such admission stays in the tenant's pending set until its
-    request has committed its jobs (or given up: :func:`release_admission`), and every one bumps
-    the tenant's admission sequence. An exact count reads the pending jobs and the sequence
-    first, counts the committed rows, then decides and sets the estimate in one script that adds
-    the admissions made since (:data:`DECIDE_EXACTLY_LUA`): nothing admitted concurrently is
-    dropped. A job committed while it is counted may be counted twice, which only errs high.
+    The exact count cannot see jobs admitted whose rows are not committed yet, in any API
+    process. So every admission, on the estimate or by an exact count, stays in the tenant's
+    pending set until its request has committed its jobs (or given up: :func:`release_admission`),
+    and every one bumps the tenant's admission sequence. An exact count reads the pending jobs and
+    the sequence first, counts the committed rows, then decides and sets the estimate in one
+    script that adds the admissions made since (:data:`DECIDE_EXACTLY_LUA`): nothing admitted
+    concurrently is dropped, with or without the database's lock. A job committed while it is
+    counted may be counted twice, which only errs high.
     """
 
     def __init__(self, client: redis.Redis, ttl_s: float = 60.0) -> None:
@@ -446,13 +456,14 @@ class InFlightEstimate:
         jobs, sequence = self.pending_script(keys=[pending_key, sequence_key], args=[PENDING_ADMISSION_MS])
         return PendingAdmissions(int(jobs), int(sequence))
 
-    def decide(self, tenant_id: uuid.UUID, counted: int, pending: PendingAdmissions, new_jobs: int,
-               cap: int) -> tuple[int, bool]:
+    def decide(self, admission: EstimateAdmission, counted: int, pending: PendingAdmissions) -> tuple[int, bool]:
         """Jobs in flight (``counted`` rows, the ``pending`` jobs and admissions since) and whether
-        ``new_jobs`` more fit under ``cap``; if they do, the estimate now includes them."""
-        key, _, sequence_key = self.keys(tenant_id)
+        the admission's jobs fit under its cap; if they do, the estimate includes them and they
+        are pending until :meth:`release`."""
         in_flight, admitted = self.decide_script(
-            keys=[key, sequence_key], args=[counted + pending.jobs, pending.sequence, new_jobs, cap, self.ttl_ms])
+            keys=admission.keys(),
+            args=[counted + pending.jobs, pending.sequence, admission.new_jobs, admission.cap, self.ttl_ms,
+                  admission.token, PENDING_ADMISSION_MS])
         return int(in_flight), bool(int(admitted))
 
     def release(self, admissions: list[EstimateAdmission]) -> None:
@@ -503,12 +514,12 @@ def enforce_jobs_in_flight(sessions: Callable[[], Session], principal, new_jobs:
     """Refuse work beyond the tier's cap on unfinished jobs.
 
     Far from the cap the Redis estimate admits (:class:`InFlightEstimate`), in the request's
-    rate-limit round trip when its view is marked :func:`admits_jobs`; the admission is pending
-    until the caller has committed the jobs and calls :func:`release_admission` (the request's
-    teardown does, if it did not). Near the cap, or without the estimate, the jobs are counted
-    under a per-tenant transaction lock (``db.limits.lock_tenant``), which the caller holds until
-    it commits the new jobs. ``sessions()`` gives that session; it is asked for only when the
-    jobs are counted.
+    rate-limit round trip when its view is marked :func:`admits_jobs`. Near the cap, or without
+    the estimate, the jobs are counted under a per-tenant transaction lock
+    (``db.limits.lock_tenant``), which the caller holds until it commits the new jobs.
+    ``sessions()`` gives that session; it is asked for only when the jobs are counted. Either
+    admission is pending until the caller has committed the jobs and calls
+    :func:`release_admission` (the request's teardown does, if it did not).
     """
     tier = tier_for(config or app_settings(), principal.tier)
     cap = tier.max_jobs_in_flight
@@ -536,8 +547,11 @@ def enforce_jobs_in_flight(sessions: Callable[[], Session], principal, new_jobs:
     counted = count_jobs_in_flight(session, principal.tenant_id, cap + 1)
     in_flight, admitted = counted, counted + new_jobs <= cap
     if pending is not None:
+        admission = EstimateAdmission(principal.tenant_id, new_jobs, cap)
         try:
-            in_flight, admitted = estimate.decide(principal.tenant_id, counted, pending, new_jobs, cap)
+            in_flight, admitted = estimate.decide(admission, counted, pending)
+            if admitted:
+                _hold_pending(admission)
         except redis.RedisError as error:
             _redis_failed(error)
     if not admitted:

@@ -1,5 +1,5 @@
 """The jobs-in-flight cap under a burst of concurrent submissions over real HTTP, on both submission
-paths, with two gunicorn worker processes sharing the tenant's estimate.
+paths and both databases, with two gunicorn worker processes sharing the tenant's estimate.
 
 The estimate starts cold (no exact count yet), which once let a burst of 200 against a cap of 20
 admit 30-odd jobs. No worker consumes the jobs, so they stay in flight until canceled.
@@ -47,10 +47,26 @@ def admitted_ids(responses: list[requests.Response]) -> list[str]:
     return [response.json()["id"] for response in responses if response.status_code == 202]
 
 
-@pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "plain"])
-def test_a_burst_admits_at_most_the_cap_and_the_cap_frees_as_jobs_finish(settings, tmp_path, group_commit):
+def database_settings(settings, database: str, tmp_path):
+    """The session's PostgreSQL database, or a migrated SQLite file (``make run``'s default)."""
+    if database == "postgresql":
+        return settings
+    from db.migrate import upgrade_to_head
+
+    sqlite_url = f"sqlite:///{tmp_path / 'samo.db'}"
+    upgrade_to_head(sqlite_url)
+    return dataclasses.replace(settings, database_url=sqlite_url)
+
+
+#: Both submission paths on PostgreSQL; on SQLite the default one (each case starts a gunicorn).
+CASES = [("postgresql", True), ("postgresql", False), ("sqlite", True)]
+
+
+@pytest.mark.parametrize(("database", "group_commit"), CASES,
+                         ids=[f"{db}-{'group-commit' if on else 'plain'}" for db, on in CASES])
+def test_a_burst_admits_at_most_the_cap_and_the_cap_frees_as_jobs_finish(settings, tmp_path, database, group_commit):
     with claimed_redis_database() as redis_url:
-        own = dataclasses.replace(settings, redis_url=redis_url)
+        own = dataclasses.replace(database_settings(settings, database, tmp_path), redis_url=redis_url)
         tiers = settings_env(own)["SAMO_RATE_LIMIT_TIERS"] + f",capped=100000/60/{CAP}"
         with gunicorn_server(own, tmp_path, SAMO_RATE_LIMIT_TIERS=tiers,
                              SAMO_GROUP_COMMIT="true" if group_commit else "false") as base:
