@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stack import BENCH_TIERS, api_key, start_api  # noqa: E402
+from db.models import JobStatus  # noqa: E402
 
 GOAL_RECOVERY_S = 60.0
 #: How long Redis and PostgreSQL stay down.
@@ -63,6 +64,7 @@ class Outage:
     start: float
     end: float = 0.0
     queued_at_start: set[uuid.UUID] = field(default_factory=set)
+    running_at_start: set[uuid.UUID] = field(default_factory=set)
 
 
 @dataclass
@@ -144,14 +146,27 @@ class Clients:
             tally.abandoned += 1
 
 
-def queued_job_ids(database_url: str) -> set[uuid.UUID]:
+def job_ids_in(database_url: str, status) -> set[uuid.UUID]:
     from sqlalchemy import select
 
-    from db.models import Job, JobStatus
+    from db.models import Job
     from db.session import session_scope
 
     with session_scope(database_url) as session:
-        return set(session.scalars(select(Job.id).where(Job.status == JobStatus.QUEUED)))
+        return set(session.scalars(select(Job.id).where(Job.status == status)))
+
+
+def all_finished(database_url: str, job_ids: set[uuid.UUID]) -> bool:
+    from sqlalchemy import func, select
+
+    from db.models import Job
+    from db.session import session_scope
+
+    if not job_ids:
+        return True
+    with session_scope(database_url) as session:
+        return session.scalar(select(func.count()).select_from(Job)
+                              .where(Job.id.in_(job_ids), Job.finished_at.is_(None))) == 0
 
 
 def finished_times(database_url: str) -> dict[uuid.UUID, float]:
@@ -216,8 +231,9 @@ def seconds(value: float | None) -> str:
 
 class Faults:
     """The fault schedule, run on its own thread while the clients submit: each fault at its
-    offset, but never before a job finished after the previous one, so that each recovery is
-    measured on its own."""
+    offset, but never before a job finished after the previous one and the jobs a worker kill
+    cut off finished, so that each recovery is measured on its own and no job is cut off by
+    every kill (after three starts a job fails instead of running again, ``tasks.lifecycle``)."""
 
     def __init__(self, worker, redis_server, postgres, database_url: str, at: list[tuple[float, str]],
                  deadline: float) -> None:
@@ -237,28 +253,29 @@ class Faults:
             for offset, kind in self.at:
                 time.sleep(max(0.0, started + offset - time.monotonic()))
                 getattr(self, kind)()
-                self._wait_for_a_job_after(self.outages[-1].end)
+                self._wait_settled(self.outages[-1])
         except BaseException as error:  # noqa: BLE001 - reported by the main thread
             self.error = error
 
-    def _wait_for_a_job_after(self, moment: float) -> None:
+    def _wait_settled(self, outage: Outage) -> None:
         while time.monotonic() < self.deadline:
             try:
-                if (last_finished(self.database_url) or 0.0) >= moment:
+                if ((last_finished(self.database_url) or 0.0) >= outage.end
+                        and all_finished(self.database_url, outage.running_at_start)):
                     return
             except Exception:  # noqa: BLE001 - the database may still be coming back
                 pass
             time.sleep(0.5)
 
     def worker_kill(self) -> None:
-        outage = Outage("worker SIGKILL", time.time())
+        outage = Outage("worker SIGKILL", time.time(), running_at_start=job_ids_in(self.database_url, JobStatus.RUNNING))
         self.worker.kill()
         outage.end = time.time()
         self.outages.append(outage)
         self.worker.start()
 
     def redis_kill(self) -> None:
-        queued = queued_job_ids(self.database_url)
+        queued = job_ids_in(self.database_url, JobStatus.QUEUED)
         outage = Outage("Redis SIGKILL", time.time(), queued_at_start=queued)
         self.redis_server.kill()
         time.sleep(OUTAGE_S)

@@ -476,7 +476,7 @@ class InFlightEstimate:
 
 @dataclass(frozen=True)
 class PendingAdmissions:
-    #: Jobs admitted on the estimate and not yet committed.
+    #: Jobs admitted and not yet committed.
     jobs: int
     #: The tenant's admission sequence when they were read.
     sequence: int
@@ -541,9 +541,9 @@ def enforce_jobs_in_flight(sessions: Callable[[], Session], principal, new_jobs:
         if admitted is not None:
             _hold_pending(admission)
             return Admission(admitted - new_jobs, locked=False)
-    pending = _pending_admissions(estimate, principal.tenant_id)
     session = sessions()
     lock_tenant(session, principal.tenant_id, TenantLock.JOBS_IN_FLIGHT)
+    pending = _pending_admissions(estimate, principal.tenant_id)
     counted = count_jobs_in_flight(session, principal.tenant_id, cap + 1)
     in_flight, admitted = counted, counted + new_jobs <= cap
     if pending is not None:
@@ -580,8 +580,8 @@ def _hold_pending(admission: EstimateAdmission) -> None:
 
 
 def release_admission() -> None:
-    """The request's jobs admitted on the estimate are committed, or will not be: they are in
-    the next exact count's rows, if anywhere, and no longer pending."""
+    """The request's admitted jobs are committed, or will not be: they are in the next exact
+    count's rows, if anywhere, and no longer pending."""
     admissions = g.pop("jobs_pending_admission", None) if has_request_context() else None
     if not admissions:
         return
