@@ -19,9 +19,9 @@ Printed, all from this run:
 * 5xx: answers of 500 or above other than 503, during outages and in all; 503s; connections
   refused or cut.
 * recovery seconds after each outage: from its end (worker started again, Redis or PostgreSQL
-  back) to the next job finishing; for Redis also to the first job that was queued when Redis
-  died finishing (its message died with Redis); for PostgreSQL also to the next submission
-  accepted.
+  back) to the next job finishing; for Redis also to the first job whose message was waiting in
+  Redis when it died finishing (read from the queues just before the kill); for PostgreSQL also
+  to the next submission accepted.
 
 Goal: 0 lost, 0 duplicated, 0 5xx, every recovery under 60 s. Bounded: at most ``--max-s``
 seconds in all, after which it stops and counts what is unfinished as lost.
@@ -29,6 +29,8 @@ seconds in all, after which it stops and counts what is unfinished as lost.
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import queue
 import sys
@@ -41,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
+import redis
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +66,8 @@ class Outage:
     kind: str
     start: float
     end: float = 0.0
-    queued_at_start: set[uuid.UUID] = field(default_factory=set)
+    #: Jobs whose messages waited in Redis when it was killed: those that died with it.
+    waiting_in_broker: set[uuid.UUID] = field(default_factory=set)
     running_at_start: set[uuid.UUID] = field(default_factory=set)
 
 
@@ -154,6 +158,21 @@ def job_ids_in(database_url: str, status) -> set[uuid.UUID]:
 
     with session_scope(database_url) as session:
         return set(session.scalars(select(Job.id).where(Job.status == status)))
+
+
+def job_ids_waiting_in(redis_url: str) -> set[uuid.UUID]:
+    """The jobs of every message waiting in a queue of the broker (kombu keeps a queue as a list
+    of JSON messages, the body base64-encoded ``[args, kwargs, embed]``; args are job ids)."""
+    client = redis.Redis.from_url(redis_url)
+    job_ids: set[uuid.UUID] = set()
+    for key in client.scan_iter():
+        if key.startswith(b"_kombu") or client.type(key) != b"list":
+            continue
+        for raw in client.lrange(key, 0, -1):
+            message = json.loads(raw)
+            args = json.loads(base64.b64decode(message["body"]))[0]
+            job_ids.update(uuid.UUID(job_id) for job_id in args)
+    return job_ids
 
 
 def all_finished(database_url: str, job_ids: set[uuid.UUID]) -> bool:
@@ -268,15 +287,16 @@ class Faults:
             time.sleep(0.5)
 
     def worker_kill(self) -> None:
-        outage = Outage("worker SIGKILL", time.time(), running_at_start=job_ids_in(self.database_url, JobStatus.RUNNING))
+        running = job_ids_in(self.database_url, JobStatus.RUNNING)
+        outage = Outage("worker SIGKILL", time.time(), running_at_start=running)
         self.worker.kill()
         outage.end = time.time()
         self.outages.append(outage)
         self.worker.start()
 
     def redis_kill(self) -> None:
-        queued = job_ids_in(self.database_url, JobStatus.QUEUED)
-        outage = Outage("Redis SIGKILL", time.time(), queued_at_start=queued)
+        waiting = job_ids_waiting_in(self.redis_server.url)
+        outage = Outage("Redis SIGKILL", time.time(), waiting_in_broker=waiting)
         self.redis_server.kill()
         time.sleep(OUTAGE_S)
         self.redis_server.start()
@@ -383,9 +403,10 @@ def main() -> int:
             line = f"recovery after {outage.kind}: next job finished {seconds(next_job)}s"
             measured = [next_job]
             if outage.kind == "Redis SIGKILL":
-                lost_first = first_after([finished[j] for j in outage.queued_at_start if j in finished], outage.end)
-                line += f", first job queued when Redis died finished {seconds(lost_first)}s"
-                line += f" ({len(outage.queued_at_start)} were queued)"
+                lost_first = first_after([finished[j] for j in outage.waiting_in_broker if j in finished],
+                                         outage.end)
+                line += f", first job whose message died with Redis finished {seconds(lost_first)}s"
+                line += f" ({len(outage.waiting_in_broker)} such jobs)"
                 measured.append(lost_first)
             if outage.kind == "PostgreSQL restart":
                 accepting = first_after(accepted_times, outage.end)
