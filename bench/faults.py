@@ -245,7 +245,8 @@ def first_after(times, moment: float) -> float | None:
 
 
 def seconds(value: float | None) -> str:
-    return f"{value:.1f}" if value is not None else "none"
+    """A recovery time; none when nothing happened after the outage (lost jobs show as lost)."""
+    return f"{value:.1f}s" if value is not None else "not measured"
 
 
 class Faults:
@@ -400,20 +401,20 @@ def main() -> int:
         worst = 0.0
         for outage in outages:
             next_job = first_after(finished.values(), outage.end)
-            line = f"recovery after {outage.kind}: next job finished {seconds(next_job)}s"
+            line = f"recovery after {outage.kind}: next job finished {seconds(next_job)}"
             measured = [next_job]
             if outage.kind == "Redis SIGKILL":
                 lost_first = first_after([finished[j] for j in outage.waiting_in_broker if j in finished],
                                          outage.end)
-                line += f", first job whose message died with Redis finished {seconds(lost_first)}s"
+                line += f", first job whose message died with Redis finished {seconds(lost_first)}"
                 line += f" ({len(outage.waiting_in_broker)} such jobs)"
                 measured.append(lost_first)
             if outage.kind == "PostgreSQL restart":
                 accepting = first_after(accepted_times, outage.end)
-                line += f", submissions accepted again {seconds(accepting)}s"
+                line += f", submissions accepted again {seconds(accepting)}"
                 line += f" ({sum(1 for at in accepted_times if at >= outage.end)} accepted after it)"
                 measured.append(accepting)
-            worst = max([worst] + [m if m is not None else float("inf") for m in measured])
+            worst = max([worst] + [m for m in measured if m is not None])
             print(line)
         for code, text in tally.other[:5]:
             print(f"  refused {code}: {text}")
