@@ -16,7 +16,10 @@ from config.settings import Settings
 
 # In order of precedence: a worker consuming several queues takes from the first non-empty one
 # (`queue_order_strategy` below), so bulk chunks never hold up interactive jobs or deliveries.
-QUEUES = ("cpu", "gpu", "webhooks", "bulk")
+# `maintenance` (the requeue sweeps, housekeeping) has a small worker of its own: never behind
+# model work, it is what brings back jobs whose messages the broker lost.
+QUEUES = ("maintenance", "cpu", "gpu", "webhooks", "bulk")
+MAINTENANCE_QUEUE = "maintenance"
 
 
 #: Task modules that are not job types: housekeeping, bulk chunks, webhook sending.
@@ -32,12 +35,13 @@ def task_modules() -> list[str]:
 
 def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
     """Each job type's task to its queue (model work to `gpu` when GPU workers are configured,
-    else `cpu`); housekeeping stays on `cpu`, chunks go to `bulk`, deliveries to `webhooks`."""
+    else `cpu`); housekeeping and the requeue sweeps to `maintenance`, chunks to `bulk`,
+    deliveries to `webhooks`."""
     routes = {entry.task: {"queue": entry.queue_name(settings)} for entry in job_types.JOB_TYPES.values()}
     return {
         **routes,
-        "tasks.maintenance.*": {"queue": "cpu"},
-        "tasks.bulk.requeue_stale_chunks": {"queue": "cpu"},
+        "tasks.maintenance.*": {"queue": MAINTENANCE_QUEUE},
+        "tasks.bulk.requeue_stale_chunks": {"queue": MAINTENANCE_QUEUE},
         "tasks.bulk.*": {"queue": "bulk"},
         "tasks.webhooks.*": {"queue": "webhooks"},
     }
@@ -99,11 +103,11 @@ def celery_config(settings: Settings) -> dict:
             },
             "requeue-stale-jobs": {
                 "task": "tasks.maintenance.requeue_stale_jobs",
-                "schedule": 60.0,
+                "schedule": float(settings.requeue_interval_s),
             },
             "requeue-stale-batch-chunks": {
                 "task": "tasks.bulk.requeue_stale_chunks",
-                "schedule": 60.0,
+                "schedule": float(settings.requeue_interval_s),
             },
             "sweep-orphan-media": {
                 "task": "tasks.maintenance.sweep_orphan_media",

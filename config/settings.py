@@ -97,6 +97,10 @@ class Settings:
     requeue_unpublished_after_s: int = setting(
         30, env="SAMO_REQUEUE_UNPUBLISHED_AFTER_S", group="broker",
         help="A job whose publish failed (broker down at submission) is published by the sweep after this")
+    requeue_interval_s: int = setting(
+        10, env="SAMO_REQUEUE_INTERVAL_S", group="broker",
+        help="How often beat sends the requeue sweeps; the first after a broker lost its data sends every "
+             "queued job again")
 
     jwt_secret: str = setting(
         "", env="SAMO_JWT_SECRET", group="security", secret=True,

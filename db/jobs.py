@@ -202,6 +202,18 @@ def stale_jobs(session: Session, requeue_after_s: int, running_stale_after_s: in
     ).all()
 
 
+def queued_jobs_sent_before(session: Session, cutoff: datetime, limit: int = 500):
+    """Interactive jobs still queued whose message, if any, was sent before ``cutoff``: those a
+    broker that lost its data since then no longer holds (``tasks.maintenance``)."""
+    return session.execute(
+        select(Job.id, Job.type)
+        .where(Job.batch_id.is_(None), Job.status == JobStatus.QUEUED,
+               or_(Job.enqueued_at.is_(None), Job.enqueued_at < cutoff))
+        .order_by(Job.created_at)
+        .limit(limit)
+    ).all()
+
+
 def unfinished_job_ids(session: Session, job_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     """Those of ``job_ids`` that are still queued or running."""
     if not job_ids:

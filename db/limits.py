@@ -4,8 +4,11 @@ Admissions near a tenant's cap are decided one at a time: the deciding transacti
 tenant's lock for what it admits (interactive jobs, or batches), counts, and inserts before it
 commits, when PostgreSQL releases the lock. Every lock is ``pg_advisory_xact_lock(class, key)``
 with the class naming what is admitted and the key derived from the tenant id, so the locks of
-different admissions never collide. SQLite has no advisory locks: there the deciding
-transaction takes the database's write lock before it counts (``db.session.lock_sqlite_for_writing``).
+different admissions never collide. SQLite has no advisory locks; there the jobs-in-flight count
+relies on the admissions pending in Redis (``api.auth.ratelimit.InFlightEstimate``), which
+cover the other processes' uncommitted admissions too. Taking SQLite's write lock instead
+would hold it across that Redis round trip, and a gevent worker blocked in SQLite's busy wait
+cannot let the lock's holder, on the same thread, finish.
 """
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from db.models import UNFINISHED_STATUSES, Job
-from db.session import lock_sqlite_for_writing
 
 
 class TenantLock(IntEnum):
@@ -33,12 +35,10 @@ def tenant_lock_key(tenant_id: uuid.UUID) -> int:
 
 
 def lock_tenant(session: Session, tenant_id: uuid.UUID, lock: TenantLock) -> None:
-    """Hold the tenant's ``lock`` until the session's transaction ends (on SQLite, the whole database's)."""
+    """Hold the tenant's ``lock`` until the session's transaction ends (PostgreSQL only)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:cls, :obj)"),
                         {"cls": int(lock), "obj": tenant_lock_key(tenant_id)})
-    else:
-        lock_sqlite_for_writing(session)
 
 
 def count_jobs_in_flight(session: Session, tenant_id: uuid.UUID, up_to: int) -> int:

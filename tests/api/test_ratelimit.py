@@ -1,6 +1,7 @@
 """Rate limits and the jobs-in-flight cap, through the Flask client against real Redis and the session's database."""
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -204,7 +205,10 @@ def test_in_flight_counts_queued_and_running_only(make_tenant, settings, db_sess
     db_session.rollback()
 
 
-def test_concurrent_submissions_cannot_both_pass_the_cap(make_tenant, settings):
+def test_concurrent_submissions_cannot_both_pass_the_cap(app, make_tenant, settings):
+    """Two requests' admissions, each pending until its job is committed: on PostgreSQL the
+    tenant's advisory lock serialises them, on SQLite the pending admissions in Redis do."""
+    from api.auth.ratelimit import release_admission
     from db.session import get_sessionmaker
 
     tenant = make_tenant(tier="oneflight")
@@ -215,11 +219,13 @@ def test_concurrent_submissions_cannot_both_pass_the_cap(make_tenant, settings):
     def submit():
         session = get_sessionmaker(settings.database_url)()
         try:
-            barrier.wait()
-            enforce_jobs_in_flight(lambda: session, principal, config=settings)
-            time.sleep(0.3)  # widen the check-then-insert gap the lock must cover
-            session.add(Job(tenant_id=tenant.tenant_id, type="emotion", input={"text": "x"}))
-            session.commit()
+            with app.test_request_context("/v1/jobs", method="POST"):
+                barrier.wait()
+                enforce_jobs_in_flight(lambda: session, principal, config=settings)
+                time.sleep(0.3)  # widen the check-then-insert gap the admission must cover
+                session.add(Job(tenant_id=tenant.tenant_id, type="emotion", input={"text": "x"}))
+                session.commit()
+                release_admission()
             outcomes.append("admitted")
         except Problem as problem:
             outcomes.append(problem.slug)
@@ -269,3 +275,50 @@ def test_a_rate_limited_submission_raises_no_estimate(client, make_tenant, redis
     assert estimate_of(redis, tenant) == 3
     assert_problem(client.post("/v1/jobs", json=JOB, headers=tenant.headers), 429, "rate-limit-exceeded")
     assert estimate_of(redis, tenant) == 3
+
+
+def test_an_exact_count_keeps_the_admissions_still_being_stored(app, make_tenant, settings):
+    """Jobs admitted on the estimate whose rows are not committed yet count in an exact count
+    near the cap and stay in the estimate it sets (once, a reset of the estimate dropped them)."""
+    from db.session import get_sessionmaker
+
+    cap, storing = 10, 8
+    config = dataclasses.replace(settings, rate_limit_tiers={"ten": RateLimitTier("ten", 1000, 60, cap)})
+    tenant = make_tenant()
+    principal = Principal(tenant.tenant_id, uuid.uuid4(), frozenset(), "ten", "api_key")
+    session = get_sessionmaker(settings.database_url)()
+
+    def admit(new_jobs: int = 1):
+        return enforce_jobs_in_flight(lambda: session, principal, new_jobs=new_jobs, config=config)
+
+    with app.test_request_context():
+        assert admit().locked, "no estimate yet: counted exactly"
+        session.add(Job(tenant_id=tenant.tenant_id, type="emotion", input={"text": "x"}))
+        session.commit()
+    admitted, stored = threading.Barrier(storing + 1), threading.Event()
+
+    def still_storing():
+        with app.test_request_context():
+            assert not admit().locked
+            admitted.wait()
+            stored.wait(timeout=30)
+
+    threads = [threading.Thread(target=still_storing) for _ in range(storing)]
+    for thread in threads:
+        thread.start()
+    try:
+        admitted.wait(timeout=30)
+        with app.test_request_context(), pytest.raises(Problem) as refused:
+            admit(new_jobs=2)  # past the estimate: counted exactly, with the 8 in progress
+        session.rollback()
+        assert refused.value.extensions == {"limit": cap, "in_flight": 1 + storing}
+        with app.test_request_context():
+            assert not admit().locked, "1 + 8 + 1 jobs fit on the estimate"
+    finally:
+        stored.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    with app.test_request_context():
+        assert admit(new_jobs=2).in_flight == 1, "released: only the committed job is counted"
+    session.rollback()
+    session.close()

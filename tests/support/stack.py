@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import requests
 
@@ -32,12 +32,14 @@ class Stack:
 @contextmanager
 def isolated_stack(settings, worker_queues: dict[str, tuple[str, ...]], module: str | None = None,
                    extra_env: dict[str, str] | None = None, start_workers: bool = True,
-                   **overrides) -> Iterator[Stack]:
+                   redis_url: str | None = None, **overrides) -> Iterator[Stack]:
     """``worker_queues`` names the workers (``{"cpu": ("cpu",), "bulk": ("bulk",)}``); the API is up
-    before they start, and with ``start_workers`` False the test starts them itself."""
+    before they start, and with ``start_workers`` False the test starts them itself. ``redis_url``:
+    a Redis of the test's own (``tests.support.redis_server``), else a claimed database of the
+    shared one."""
     from api import create_app
 
-    with claimed_redis_database() as redis_url:
+    with nullcontext(redis_url) if redis_url else claimed_redis_database() as redis_url:
         isolated = dataclasses.replace(settings, redis_url=redis_url, **overrides)
         env = {**settings_env(isolated), "SAMO_BULK_CHUNK_SIZE": str(isolated.bulk_chunk_size),
                **(extra_env or {})}

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 
 import pytest
 
-from config.celery import task_modules, task_routes
+from config.celery import MAINTENANCE_QUEUE, celery_config, task_modules, task_routes
 from config.job_options import EmotionOptions
 from config.job_types import JOB_TYPES, JobType, register, registered
 from config.settings import Settings
@@ -27,6 +28,18 @@ def test_routes_follow_the_gpu_setting():
     for gpu, queue in ((False, "cpu"), (True, "gpu")):
         routes = task_routes(dataclasses.replace(Settings(), gpu_workers_enabled=gpu))
         assert {routes[entry.task]["queue"] for entry in JOB_TYPES.values()} == {queue}
+
+
+def test_the_sweeps_and_housekeeping_have_a_queue_of_their_own():
+    """Behind model work on `cpu`, the requeue sweep once left jobs lost with Redis waiting minutes."""
+    config = celery_config(dataclasses.replace(Settings(), requeue_interval_s=7))
+    for task in ("tasks.maintenance.requeue_stale_jobs", "tasks.maintenance.sweep_orphan_media",
+                 "tasks.bulk.requeue_stale_chunks"):
+        route = next(route for pattern, route in config["task_routes"].items() if fnmatch.fnmatchcase(task, pattern))
+        assert route == {"queue": MAINTENANCE_QUEUE}, task
+    assert MAINTENANCE_QUEUE in {queue.name for queue in config["task_queues"]}
+    schedule = {entry["task"]: entry["schedule"] for entry in config["beat_schedule"].values()}
+    assert schedule["tasks.maintenance.requeue_stale_jobs"] == schedule["tasks.bulk.requeue_stale_chunks"] == 7
 
 
 def test_a_registered_type_is_routed_and_published_like_the_others():
