@@ -216,9 +216,17 @@ def job_by_idempotency_key(session: Session, tenant_id: uuid.UUID, key: str) -> 
 
 
 def tenant_jobs_query(tenant_id: uuid.UUID, statuses=(), job_type: str | None = None,
-                      batch_id: uuid.UUID | None = None, interactive_only: bool = False):
-    """The tenant's jobs, narrowed by status, type and batch (``interactive_only``: no batch items)."""
+                      batch_id: uuid.UUID | None = None, interactive_only: bool = False, subject: str | None = None,
+                      occurred_after: datetime | None = None, occurred_before: datetime | None = None):
+    """The tenant's jobs, narrowed by status, type, batch (``interactive_only``: no batch items),
+    subject and when their entries occurred (``occurred_after`` inclusive, ``occurred_before`` not)."""
     query = select(Job).where(Job.tenant_id == tenant_id)
+    if subject is not None:
+        query = query.where(Job.subject == subject)
+    if occurred_after is not None:
+        query = query.where(Job.occurred_at >= occurred_after)
+    if occurred_before is not None:
+        query = query.where(Job.occurred_at < occurred_before)
     if statuses:
         query = query.where(Job.status.in_(statuses))
     if job_type:
