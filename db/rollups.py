@@ -129,11 +129,15 @@ def add_results(session: Session, entries: Iterable[ScoredEntry], sign: int = 1)
         slot = slot_of(entry.occurred_at)
         for subject in ({TENANT_SERIES, entry.subject} if entry.subject else {TENANT_SERIES}):
             changes[(entry.tenant_id, subject, slot)].add(share)
-    if changes:
-        upsert(session, [{"tenant_id": tenant_id, "subject": subject, "slot_start": slot, **change.columns(sign)}
-                         for (tenant_id, subject, slot), change in sorted(changes.items(), key=_row_order)])
+    if not changes:
+        return
+    upsert(session, [{"tenant_id": tenant_id, "subject": subject, "slot_start": slot, **change.columns(sign)}
+                     for (tenant_id, subject, slot), change in sorted(changes.items(), key=_row_order)])
     if sign < 0:
-        session.execute(delete(emotion_rollups).where(emotion_rollups.c.entries <= 0))
+        for tenant_id, subject, slot in changes:
+            session.execute(delete(emotion_rollups).where(
+                emotion_rollups.c.tenant_id == tenant_id, emotion_rollups.c.subject == subject,
+                emotion_rollups.c.slot_start == slot, emotion_rollups.c.entries <= 0))
 
 
 def _row_order(item) -> tuple:
@@ -185,7 +189,7 @@ def _slot_sql(dialect: str) -> str:
     if dialect == "postgresql":
         return f"to_timestamp(floor(extract(epoch FROM {moment}) / 900) * 900)"
     return (f"strftime('%Y-%m-%d %H:', {moment}) || printf('%02d', CAST(strftime('%M', {moment}) AS INTEGER) "
-            "/ 15 * 15) || ':00.000000'")
+            "/ 15 * 15) || '\\:00.000000'")  # the backslash: `:00` is no bind parameter
 
 
 def _rebuild_sql(dialect: str, per_subject: bool, one_tenant: bool) -> str:
