@@ -26,3 +26,8 @@ GROUP_OF_LABEL: dict[str, str] = {label: group for group, labels in VALENCE_GROU
 def valence_group(label: str) -> str:
     """The group of one label; a label outside the GoEmotions taxonomy (a user's own model) is ``ambiguous``."""
     return GROUP_OF_LABEL.get(label, "ambiguous")
+
+#: The 28 labels in the GoEmotions order (the 27 emotions alphabetically, then ``neutral``): the
+#: labels analytics keep per time slot (``db.rollups``).
+LABELS: tuple[str, ...] = (*sorted(label for group, labels in VALENCE_GROUPS.items() if group != "neutral"
+                                   for label in labels), "neutral")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from db.models import ApiKey, Tenant, utcnow
 
 KEY_SCHEME = "samo"
-ALL_SCOPES = ("jobs:read", "jobs:write", "batches:read", "batches:write", "webhooks:manage")
+ALL_SCOPES = ("jobs:read", "jobs:write", "batches:read", "batches:write", "webhooks:manage", "analytics:read")
 DEFAULT_SCOPES = ALL_SCOPES
 
 

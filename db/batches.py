@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import groupby
 
 from sqlalchemy import func, insert, select, text, update
@@ -32,11 +33,14 @@ ROWS_PER_INSERT = 2000
 
 @dataclass(frozen=True)
 class NewItem:
-    """A valid upload row: its 1-based row number, the text and the client's id for it."""
+    """A valid upload row: its 1-based row number, the text, the client's id for it and its entry fields."""
 
     row: int
     text: str
     client_id: str | None = None
+    subject: str | None = None
+    occurred_at: datetime | None = None
+    metadata: dict | None = None
 
 
 def insert_items(session: Session, batch: Batch, items: list[NewItem], queue: str = "bulk") -> None:
@@ -55,7 +59,9 @@ def insert_items(session: Session, batch: Batch, items: list[NewItem], queue: st
         if postgresql:
             session.execute(INSERT_ITEMS, {
                 "tenant_id": batch.tenant_id, "batch_id": batch.id, "type": batch.type, "queue": queue, "now": now,
-                "items": json.dumps([{"row": item.row, "text": item.text, "client_id": item.client_id}
+                "items": json.dumps([{"row": item.row, "text": item.text, "client_id": item.client_id,
+                                      "subject": item.subject, "metadata": item.metadata,
+                                      "occurred_at": item.occurred_at.isoformat() if item.occurred_at else None}
                                      for item in part],
                                     separators=(",", ":")),
             })
@@ -63,17 +69,20 @@ def insert_items(session: Session, batch: Batch, items: list[NewItem], queue: st
         session.execute(insert(Job), [
             {"id": uuid.uuid4(), "tenant_id": batch.tenant_id, "batch_id": batch.id, "batch_item": item.row,
              "client_id": item.client_id, "type": batch.type, "status": JobStatus.QUEUED, "queue": queue,
-             "input": {"text": item.text}, "options": {}, "created_at": now, "enqueued_at": now, "attempts": 0}
+             "input": {"text": item.text}, "options": {}, "created_at": now, "enqueued_at": now, "attempts": 0,
+             "subject": item.subject, "occurred_at": item.occurred_at or now, "entry_metadata": item.metadata}
             for item in part
         ])
 
 
 INSERT_ITEMS = text("""
     INSERT INTO jobs (id, tenant_id, batch_id, batch_item, client_id, type, status, queue, input, options,
-                      created_at, enqueued_at, attempts)
+                      created_at, enqueued_at, attempts, subject, occurred_at, entry_metadata)
     SELECT gen_random_uuid(), :tenant_id, :batch_id, item.row, item.client_id, :type, 'queued', :queue,
-           jsonb_build_object('text', item.text), '{}'::jsonb, :now, :now, 0
-    FROM jsonb_to_recordset(CAST(:items AS JSONB)) AS item("row" INTEGER, text TEXT, client_id TEXT)
+           jsonb_build_object('text', item.text), '{}'::jsonb, :now, :now, 0,
+           item.subject, COALESCE(item.occurred_at, :now), item.metadata
+    FROM jsonb_to_recordset(CAST(:items AS JSONB))
+         AS item("row" INTEGER, text TEXT, client_id TEXT, subject TEXT, occurred_at TIMESTAMPTZ, metadata JSONB)
 """)
 
 
@@ -163,7 +172,8 @@ def batches_in_flight(session: Session, tenant_id: uuid.UUID) -> int:
 def finished_items(session: Session, batch_id: uuid.UUID, after_row: int, limit: int):
     """Terminal items after ``after_row``, in row order: one page of a results stream."""
     return session.execute(
-        select(Job.batch_item, Job.client_id, Job.id, Job.status, Job.result, Job.error_code, Job.error_message)
+        select(Job.batch_item, Job.client_id, Job.id, Job.status, Job.result, Job.error_code, Job.error_message,
+               Job.subject, Job.occurred_at, Job.entry_metadata)
         .where(Job.batch_id == batch_id, Job.batch_item > after_row, Job.status.in_(TERMINAL_STATUSES))
         .order_by(Job.batch_item)
         .limit(limit)

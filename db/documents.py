@@ -42,6 +42,9 @@ def job_document(job: Job) -> dict:
         "finished_at": iso_datetime(job.finished_at),
         "processing_ms": job.processing_ms,
         "attempts": job.attempts,
+        "subject": job.subject,
+        "occurred_at": iso_datetime(job.occurred_at),
+        "metadata": job.entry_metadata,
         "links": {"self": job_path(job.id)},
     }
 

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import UNFINISHED_STATUSES, EmotionScore, Job, JobStatus, utcnow
+from db.rollups import ScoredEntry, add_results
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class ClaimedJob:
     options: dict
     attempts: int
     started_at: datetime
+    subject: str | None = None
+    occurred_at: datetime | None = None
 
 
 @dataclass
@@ -47,14 +50,16 @@ def claim_jobs(session: Session, *criteria) -> list[ClaimedJob]:
         update(Job)
         .where(Job.status.in_(UNFINISHED_STATUSES), *criteria)
         .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1, started_at=func.coalesce(Job.started_at, now))
-        .returning(Job.id, Job.tenant_id, Job.type, Job.input, Job.options, Job.attempts, Job.started_at)
+        .returning(Job.id, Job.tenant_id, Job.type, Job.input, Job.options, Job.attempts, Job.started_at,
+                   Job.subject, Job.occurred_at)
         .execution_options(synchronize_session=False)
     ).all()
     return [ClaimedJob(*row) for row in rows]
 
 
 def complete_jobs(session: Session, outcomes: list[tuple[ClaimedJob, JobOutcome]]) -> list[ClaimedJob]:
-    """Store many results and their emotion scores in one transaction, each only if its job still runs.
+    """Store many results, their emotion scores and their rollups (``db.rollups``) in one transaction,
+    each only if its job still runs.
 
     Returns the jobs stored; one canceled or finished elsewhere meanwhile is left out. A bulk
     chunk stores hundreds of results at a time, so on PostgreSQL one UPDATE finishes them all
@@ -82,6 +87,8 @@ def complete_jobs(session: Session, outcomes: list[tuple[ClaimedJob, JobOutcome]
     scores = [row for job, outcome in built for row in emotion_score_values(job, outcome.emotion, now)]
     if scores:
         session.execute(insert(EmotionScore), scores)
+    add_results(session, [ScoredEntry(job.tenant_id, job.subject, job.occurred_at or job.started_at, outcome.emotion)
+                          for job, outcome in stored if outcome.emotion is not None])
     return [job for job, _ in stored]
 
 
@@ -228,9 +235,17 @@ def job_by_idempotency_key(session: Session, tenant_id: uuid.UUID, key: str) -> 
 
 
 def tenant_jobs_query(tenant_id: uuid.UUID, statuses=(), job_type: str | None = None,
-                      batch_id: uuid.UUID | None = None, interactive_only: bool = False):
-    """The tenant's jobs, narrowed by status, type and batch (``interactive_only``: no batch items)."""
+                      batch_id: uuid.UUID | None = None, interactive_only: bool = False, subject: str | None = None,
+                      occurred_after: datetime | None = None, occurred_before: datetime | None = None):
+    """The tenant's jobs, narrowed by status, type, batch (``interactive_only``: no batch items),
+    subject and when their entries occurred (``occurred_after`` inclusive, ``occurred_before`` not)."""
     query = select(Job).where(Job.tenant_id == tenant_id)
+    if subject is not None:
+        query = query.where(Job.subject == subject)
+    if occurred_after is not None:
+        query = query.where(Job.occurred_at >= occurred_after)
+    if occurred_before is not None:
+        query = query.where(Job.occurred_at < occurred_before)
     if statuses:
         query = query.where(Job.status.in_(statuses))
     if job_type:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     Enum,
     Float,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
@@ -28,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from config.valence import LABELS
 from db.types import UtcDateTime
 
 NAMING_CONVENTION = {
@@ -134,6 +137,9 @@ class Job(Base):
         # The per-tenant in-flight cap counts interactive jobs only; a batch has its own limit.
         Index("ix_jobs_tenant_status_unbatched", "tenant_id", "status",
               postgresql_where=text("batch_id IS NULL"), sqlite_where=text("batch_id IS NULL")),
+        # `GET /v1/jobs?subject=...&occurred_after=...`: a subject's entries by time.
+        Index("ix_jobs_tenant_subject_occurred", "tenant_id", "subject", "occurred_at",
+              postgresql_where=text("subject IS NOT NULL"), sqlite_where=text("subject IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -164,6 +170,13 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    #: The app's opaque id for the end user who wrote or recorded the entry, scoped to the tenant.
+    subject: Mapped[str | None] = mapped_column(String(128))
+    #: When the entry was written or recorded (the submission time unless the app said otherwise).
+    occurred_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: The app's `metadata` (string keys to strings or lists of strings). Not ``metadata``: the
+    #: declarative base reserves that name, and the group-commit writer needs column names equal to keys.
+    entry_metadata: Mapped[dict | None] = mapped_column(JSONDocument)
 
 
 class Batch(Base):
@@ -228,6 +241,32 @@ class EmotionScore(Base):
     is_top: Mapped[bool] = mapped_column(Boolean, default=False)
     above_threshold: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+#: The series of the whole tenant in ``emotion_rollups`` (a subject is never empty).
+TENANT_SERIES = ""
+
+
+def rollup_columns(label: str) -> tuple[str, str, str]:
+    """A label's columns in ``emotion_rollups``: sum of probabilities, sum of their squares, threshold passes."""
+    return f"p_{label}", f"q_{label}", f"t_{label}"
+
+
+#: Emotion results added up per tenant, subject and 15-minute UTC slot (``db.rollups``): every UTC
+#: offset in use is a whole number of quarter hours, so any time zone's days, weeks and months
+#: are sums of whole slots. Core table: 84 label columns, no object needed.
+emotion_rollups = Table(
+    "emotion_rollups", Base.metadata,
+    Column("tenant_id", Uuid, primary_key=True),
+    #: ``TENANT_SERIES`` for the tenant-wide series, which counts entries with and without a subject.
+    Column("subject", String(128), primary_key=True),
+    Column("slot_start", UtcDateTime, primary_key=True),
+    Column("entries", Integer, nullable=False, default=0),
+    *[Column(name, Integer if name.startswith("t_") else Float, nullable=False, default=0)
+      for label in LABELS for name in rollup_columns(label)],
+    # Distinct subjects per bucket of a tenant: slots first, then subjects.
+    Index("ix_emotion_rollups_tenant_slot", "tenant_id", "slot_start", "subject"),
+)
 
 
 class RotatableSecret:

@@ -7,6 +7,8 @@ Two body shapes reach the same endpoint:
   ``file`` part, a ``type`` field and optional ``options`` (a JSON object) and ``services``
   (a JSON array or a comma-separated list) fields.
 
+Both take the entry's ``subject``, ``occurred_at`` and ``metadata`` (``api.intake.entries``).
+
 Either way the result is a :class:`Submission`: the type, the ``input`` and ``options``
 documents the job row stores, the fingerprint idempotency keys compare, and for audio the
 staged upload. An upload not claimed by a committed job is removed when the request ends.
@@ -25,6 +27,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.extensions import settings
 from api.intake.audio import AudioUpload, stage_audio, too_large
+from api.intake.entries import Entry, EntryFieldError, entry_of
 from api.intake.requests import (
     check_form,
     form_webhook,
@@ -40,7 +43,7 @@ from config.job_types import JOB_TYPES, JobType
 from db.media import discard, place
 
 #: Form fields a multipart submission may carry besides the `file` part.
-FORM_FIELDS = {"type", "options", "services", "webhook"}
+FORM_FIELDS = {"type", "options", "services", "webhook", "subject", "occurred_at", "metadata"}
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Submission:
     input: dict
     options: dict
     fingerprint: str
+    entry: Entry = field(default_factory=Entry)
     job_id: uuid.UUID = field(default_factory=uuid.uuid4)
     #: The validated JSON body (None for multipart).
     body: schemas.JobCreate | None = None
@@ -144,8 +148,8 @@ def read_json() -> Submission:
     kind = JOB_TYPES[body.type]
     options = validate_options(kind, merge_services(kind, body.options, body.services))
     check_text(body.input.text, getattr(settings(), kind.text_limit))
-    return Submission(body.type, body.input.model_dump(), options, request_fingerprint(raw), body=body,
-                      webhook=body.webhook)
+    return Submission(body.type, body.input.model_dump(), options, request_fingerprint(raw),
+                      entry=Entry(body.subject, body.occurred_at, body.metadata), body=body, webhook=body.webhook)
 
 
 def form_services(raw: str | None) -> list | None:
@@ -198,10 +202,15 @@ def read_multipart() -> Submission:
     options = validate_options(kind, merge_services(kind, form_options(form.get("options")),
                                                      form_services(form.get("services"))))
     webhook = form_webhook(JobWebhook)
+    try:
+        entry = entry_of(form)
+    except EntryFieldError as error:
+        raise invalid(error.field, error.message) from None
     job_id = uuid.uuid4()
     upload = stage_audio(uploads[0], job_id, settings())
     asked = {"type": kind.name, "options": options, "filename": upload.filename, "sha256": upload.staged.sha256}
     if webhook is not None:  # absent, the fingerprint stays what it was before forms took a webhook
         asked["webhook"] = webhook.model_dump(mode="json")
-    return Submission(kind.name, upload.input_document(), options, request_fingerprint(asked), job_id=job_id,
-                      upload=upload, webhook=webhook)
+    asked.update(entry.fingerprint())
+    return Submission(kind.name, upload.input_document(), options, request_fingerprint(asked), entry=entry,
+                      job_id=job_id, upload=upload, webhook=webhook)

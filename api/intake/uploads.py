@@ -1,11 +1,13 @@
 """Bulk uploads read row by row: valid items, and the invalid rows by number, without failing the rest.
 
-Three formats, one item shape (a text and an optional client ``id``):
+Three formats, one item shape (a text, an optional client ``id`` and the optional entry fields
+``subject``, ``occurred_at`` and ``metadata``, checked as a job's are: ``api.intake.entries``):
 
 * JSON: an array whose elements are strings or ``{"text": ..., "id": ...}`` objects;
 * JSONL (NDJSON): one such element per line; blank lines are skipped;
-* CSV: a header row with a ``text`` column and optionally an ``id`` column (other columns
-  are ignored), UTF-8 with or without a byte-order mark.
+* CSV: a header row with a ``text`` column and optionally ``id``, ``subject``, ``occurred_at`` and
+  ``metadata`` (a JSON object) columns (other columns are ignored), UTF-8 with or without a
+  byte-order mark.
 
 A row is numbered from 1: the element of the array, the line of the JSONL file, the record
 of the CSV file after its header. An invalid row (not an object, no text, an empty or too
@@ -26,9 +28,12 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from api.intake.characters import UnsafeInput, parse_json, unstorable_reason
+from api.intake.entries import CHECKS, EntryFieldError, entry_of
 from db.batches import NewItem
 
 FORMATS = ("json", "jsonl", "csv")
+#: The entry fields an item may carry, as keys of an element or columns of a CSV header.
+ENTRY_FIELDS = tuple(CHECKS)
 MAX_CLIENT_ID_CHARS = 255
 #: How many row errors a batch keeps and reports; ``invalid_items`` counts them all.
 MAX_REPORTED_ERRORS = 1000
@@ -78,7 +83,8 @@ class UploadLimits:
     max_text_chars: int
 
 
-def item_from(row: int, text: object, client_id: object, limits: UploadLimits) -> NewItem | RowError:
+def item_from(row: int, text: object, client_id: object, limits: UploadLimits,
+              entry_fields: dict | None = None) -> NewItem | RowError:
     if not isinstance(text, str):
         found = "missing" if text is None else f"a {type(text).__name__}"
         return RowError(row, "invalid-text", f"`text` must be a string; it is {found}.")
@@ -95,7 +101,14 @@ def item_from(row: int, text: object, client_id: object, limits: UploadLimits) -
     for name, value in (("text", text), ("id", client_id)):
         if value is not None and (reason := unstorable_reason(value)):
             return RowError(row, "invalid-characters", f"`{name}` {reason}.")
-    return NewItem(row, text, client_id)
+    for name, value in (entry_fields or {}).items():
+        if isinstance(value, str) and (reason := unstorable_reason(value)):
+            return RowError(row, "invalid-characters", f"`{name}` {reason}.")
+    try:
+        entry = entry_of(entry_fields or {})
+    except EntryFieldError as error:
+        return RowError(row, f"invalid-{error.field.replace('_', '-')}", f"`{error.field}` {error.message}.")
+    return NewItem(row, text, client_id, entry.subject, entry.occurred_at, entry.metadata)
 
 
 def element_item(row: int, element: object, limits: UploadLimits) -> NewItem | RowError:
@@ -104,7 +117,8 @@ def element_item(row: int, element: object, limits: UploadLimits) -> NewItem | R
         return item_from(row, element, None, limits)
     if not isinstance(element, dict):
         return RowError(row, "invalid-item", "Each item must be a string or an object with `text`.")
-    return item_from(row, element.get("text"), element.get("id"), limits)
+    return item_from(row, element.get("text"), element.get("id"), limits,
+                     {name: element.get(name) for name in ENTRY_FIELDS})
 
 
 def _check_count(rows: int, limits: UploadLimits) -> None:
@@ -178,13 +192,15 @@ def csv_records(stream: IO[bytes]) -> Iterator[list[str] | csv.Error]:
             yield error
 
 
-def header_columns(header: list[str]) -> tuple[int, int | None]:
+def header_columns(header: list[str]) -> dict[str, int]:
+    """The position of each known column: `text`, and those of `id` and the entry fields present."""
     names = [name.strip().lower() for name in header]
     if "text" not in names:
         raise UploadRejected(422, "invalid-csv-header", "Invalid CSV header",
                              "The first row of a CSV upload must name its columns, one of them `text` "
-                             "(and optionally `id`).", columns=header[:20])
-    return names.index("text"), names.index("id") if "id" in names else None
+                             f"(and optionally `id`, {', '.join(f'`{name}`' for name in ENTRY_FIELDS)}).",
+                             columns=header[:20])
+    return {name: names.index(name) for name in ("text", "id", *ENTRY_FIELDS) if name in names}
 
 
 def parse_csv(stream: IO[bytes], limits: UploadLimits) -> ParsedUpload:
@@ -197,22 +213,22 @@ def parse_csv(stream: IO[bytes], limits: UploadLimits) -> ParsedUpload:
         if isinstance(header, csv.Error):
             raise UploadRejected(422, "invalid-csv-header", "Invalid CSV header",
                                  f"The header row is unreadable: {header}.")
-        text_column, id_column = header_columns(header)
+        columns = header_columns(header)
         for row, record in enumerate(records, 1):
-            parsed.add(csv_item(row, record, text_column, id_column, limits))
+            parsed.add(csv_item(row, record, columns, limits))
             _check_count(parsed.rows, limits)
     except UnicodeDecodeError:
         raise UploadRejected(422, "invalid-encoding", "Invalid encoding", "CSV uploads must be UTF-8.") from None
     return _finish(parsed)
 
 
-def csv_item(row: int, record: list[str] | csv.Error, text_column: int, id_column: int | None,
+def csv_item(row: int, record: list[str] | csv.Error, columns: dict[str, int],
              limits: UploadLimits) -> NewItem | RowError:
     if isinstance(record, csv.Error):
         return RowError(row, "invalid-csv-row", f"The record is not valid CSV: {record}.")
-    text = record[text_column] if text_column < len(record) else None
-    client_id = record[id_column] if id_column is not None and id_column < len(record) else None
-    return item_from(row, text, client_id, limits)
+    cells = {name: record[index] for name, index in columns.items() if index < len(record)}
+    return item_from(row, cells.get("text"), cells.get("id"), limits,
+                     {name: cells.get(name) for name in ENTRY_FIELDS})
 
 
 PARSERS = {"json": parse_json_stream, "jsonl": parse_jsonl, "csv": parse_csv}

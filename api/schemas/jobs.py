@@ -5,8 +5,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from api.intake.entries import (
+    MAX_METADATA_KEYS,
+    MAX_SUBJECT_CHARS,
+    check_metadata,
+    check_subject,
+    parse_occurred_at,
+)
 from api.schemas.webhooks import BatchWebhook, JobWebhook
 from config import job_types
 from config.job_options import ServiceName
@@ -26,6 +33,25 @@ def job_type_schema(schema: dict) -> None:
 
 
 JobType = Annotated[str, AfterValidator(registered_job_type), Field(json_schema_extra=job_type_schema)]
+Subject = Annotated[str, AfterValidator(check_subject), Field(
+    min_length=1, max_length=MAX_SUBJECT_CHARS,
+    description="The app's opaque id for the end user who wrote or recorded the entry (no personal data "
+                "needed), scoped to the account: timelines are read per subject.")]
+OccurredAt = Annotated[datetime, BeforeValidator(parse_occurred_at), Field(
+    description="When the entry was written or recorded, RFC 3339 with an offset; default: the submission "
+                "time. Timelines bucket entries by it.")]
+EntryMetadata = Annotated[dict[str, str | list[str]], AfterValidator(check_metadata), Field(
+    max_length=MAX_METADATA_KEYS,
+    description=f"Up to {MAX_METADATA_KEYS} keys, each a string or a list of strings "
+                "(for example `{\"tags\": [\"work\", \"poor-sleep\"]}`).")]
+
+
+class EntryFields(BaseModel):
+    """The entry a job analyses: whose it is, when it was written, and the app's metadata."""
+
+    subject: Subject | None = None
+    occurred_at: OccurredAt | None = None
+    metadata: EntryMetadata | None = None
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "canceled"]
 
 
@@ -35,7 +61,7 @@ class TextInput(BaseModel):
     text: str = Field(description="The text to analyse; punctuation and emoji are kept, they carry emotion.")
 
 
-class JobCreate(BaseModel):
+class JobCreate(EntryFields):
     """`POST /v1/jobs` JSON body (emotion, summarize, analyze of text).
 
     `transcribe`, and `analyze` of audio, take `multipart/form-data` instead: a `file` part,
@@ -127,6 +153,9 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     processing_ms: int | None
     attempts: int
+    subject: str | None = Field(description="The entry's subject, if the submission named one.")
+    occurred_at: datetime | None = Field(description="When the entry was written or recorded (UTC).")
+    metadata: dict[str, str | list[str]] | None = Field(description="The submission's `metadata`.")
 
 
 class JobList(BaseModel):
@@ -165,8 +194,9 @@ class TokenResponse(BaseModel):
 BatchStatusName = Literal["running", "completed", "canceled"]
 
 
-class BatchItem(BaseModel):
-    """One item of a bulk upload (a bare string is accepted too)."""
+class BatchItem(EntryFields):
+    """One item of a bulk upload (a bare string is accepted too); CSV uploads take `subject`,
+    `occurred_at` and `metadata` (a JSON object) columns."""
 
     text: str
     id: str | int | None = Field(default=None, description="The client's id for the item, echoed in results.")
@@ -226,5 +256,9 @@ class BatchResultLine(BaseModel):
     id: str | None = Field(description="The client's id for the item.")
     job_id: UUID
     status: Literal["succeeded", "failed", "canceled"]
+    subject: str | None = None
+    occurred_at: datetime | None = None
+    metadata: dict[str, str | list[str]] | None = Field(
+        default=None, description="In CSV, the JSON text of the object.")
     result: EmotionResult | None = None
     error: JobError | None = None

@@ -68,8 +68,9 @@ RESULTS_PAGE_ROWS = 1000
 BATCHES_IN_FLIGHT_RETRY_AFTER_S = 30
 #: What makes a spreadsheet read a cell as a formula (OWASP, CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: The entry fields come last: a reader of the columns by position before they existed still works.
 CSV_COLUMNS = ("row", "id", "job_id", "status", "top_emotion", "confidence", "emotions", "cached",
-               "error_code", "error_message")
+               "error_code", "error_message", "subject", "occurred_at", "metadata")
 
 
 def upload_limits() -> UploadLimits:
@@ -200,12 +201,19 @@ def upload_fingerprint(upload: ParsedUpload, webhook: BatchWebhook | None) -> st
     """What the upload asks for, independent of its encoding (a multipart boundary, JSON spacing)."""
     canonical = json.dumps({
         "format": upload.format,
-        "items": [[item.row, item.text, item.client_id] for item in upload.items],
+        "items": [[item.row, item.text, item.client_id, *entry_fingerprint(item)] for item in upload.items],
         "errors": [error.as_dict() for error in upload.errors],
         "invalid": upload.invalid,
         "webhook": webhook.model_dump(mode="json") if webhook is not None else None,
     }, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def entry_fingerprint(item) -> list:
+    """An item's entry fields, when it has any (an upload without them fingerprints as it did before them)."""
+    if item.subject is None and item.occurred_at is None and item.metadata is None:
+        return []
+    return [item.subject, documents.iso_datetime(item.occurred_at), item.metadata]
 
 
 def find_batch_by_idempotency_key(tenant_id: uuid.UUID, key: str) -> Batch | None:
@@ -284,7 +292,8 @@ def results_format() -> str:
 
 def result_record(row) -> dict:
     record = {"row": row.batch_item, "id": row.client_id, "job_id": str(row.id),
-              "status": JobStatus(row.status).value}
+              "status": JobStatus(row.status).value, "subject": row.subject,
+              "occurred_at": documents.iso_datetime(row.occurred_at), "metadata": row.entry_metadata}
     if row.result is not None:
         record["result"] = row.result
     if row.error_code:
@@ -306,10 +315,11 @@ def spreadsheet_safe(cell: object) -> object:
 def csv_line(record: dict) -> list:
     result = record.get("result") or {}
     error = record.get("error") or {}
+    metadata = json.dumps(record["metadata"], ensure_ascii=False, separators=(",", ":")) if record["metadata"] else ""
     cells = [record["row"], record["id"] or "", record["job_id"], record["status"], result.get("top_emotion", ""),
              result.get("confidence", ""), ";".join(result.get("emotions", [])),
              "" if not result else str(bool(result.get("cached"))).lower(), error.get("code", ""),
-             error.get("message", "")]
+             error.get("message", ""), record["subject"] or "", record["occurred_at"] or "", metadata]
     return [spreadsheet_safe(cell) for cell in cells]
 
 

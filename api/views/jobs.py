@@ -12,6 +12,7 @@ from api.auth.ratelimit import Admission, admits_jobs, enforce_jobs_in_flight, r
 from api.extensions import celery_client, db_session, end_request_transaction, job_writer, services, settings
 from api.fastpath.waiting import respond_when_finished
 from api.intake.audio import allow_large_uploads
+from api.intake.entries import check_subject, parse_occurred_at
 from api.intake.pagination import newest_first_page, parse_limit, parse_status_filter
 from api.intake.requests import idempotency_key
 from api.intake.submissions import Submission, read_submission, release_submission
@@ -116,7 +117,7 @@ def new_job_row(submission: Submission, tenant_id: uuid.UUID, key: str | None) -
         "input": submission.input, "options": submission.options, "result": None, "error_code": None,
         "error_message": None, "model_name": None, "model_version": None, "created_at": now, "enqueued_at": now,
         "started_at": None, "finished_at": None, "processing_ms": None, "attempts": 0, "idempotency_key": key,
-        "request_hash": submission.fingerprint,
+        "request_hash": submission.fingerprint, **submission.entry.columns(now),
     }
 
 
@@ -156,6 +157,22 @@ def batch_filter(raw: str | None) -> dict:
                       "`batch` must be a batch id or `none`.") from None
 
 
+def entry_filters(args) -> dict:
+    """``subject``, ``occurred_after`` (inclusive) and ``occurred_before`` (exclusive) of a job list."""
+    filters = {}
+    for name, check in (("subject", check_subject), ("occurred_after", parse_occurred_at),
+                        ("occurred_before", parse_occurred_at)):
+        raw = args.get(name)
+        if raw is None:
+            continue
+        try:
+            filters[name] = check(raw)
+        except ValueError as error:
+            raise Problem(400, "invalid-entry-filter", "Invalid entry filter", f"`{name}` {error}.",
+                          errors=[{"field": name, "message": str(error)}]) from None
+    return filters
+
+
 def tenant_job(job_id: uuid.UUID | str) -> Job:
     return tenant_owned(Job, job_id, "job")
 
@@ -191,6 +208,7 @@ def list_jobs():
     limit = parse_limit(request.args.get("limit"))
     query = tenant_jobs_query(current_principal().tenant_id,
                               parse_status_filter(request.args.get("status"), JobStatus),
-                              request.args.get("type") or None, **batch_filter(request.args.get("batch")))
+                              request.args.get("type") or None, **batch_filter(request.args.get("batch")),
+                              **entry_filters(request.args))
     page, next_cursor = newest_first_page(db_session(), query, Job, limit, request.args.get("cursor"))
     return {"data": [job_document(job) for job in page], "next_cursor": next_cursor}

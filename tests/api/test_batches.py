@@ -163,9 +163,10 @@ def test_results_stream_finished_items_in_row_order_as_jsonl_or_csv(client, make
     csv_response = client.get(f"/v1/batches/{batch_id}/results", headers={**tenant.headers, "Accept": "text/csv"})
     assert csv_response.mimetype == "text/csv"
     rows = csv_response.get_data(as_text=True).splitlines()
-    assert rows[0] == "row,id,job_id,status,top_emotion,confidence,emotions,cached,error_code,error_message"
-    assert rows[1].startswith("1,h,") and rows[1].endswith(",succeeded,joy,0.9,joy;love,true,,")
-    assert rows[2].endswith(",failed,,,,,invalid_input,bad")
+    assert rows[0] == ("row,id,job_id,status,top_emotion,confidence,emotions,cached,error_code,error_message,"
+                       "subject,occurred_at,metadata")
+    assert rows[1].startswith("1,h,") and ",succeeded,joy,0.9,joy;love,true,,,," in rows[1]
+    assert ",failed,,,,,invalid_input,bad,," in rows[2]
     assert_problem(client.get(f"/v1/batches/{batch_id}/results?format=xml", headers=tenant.headers),
                    400, "invalid-format")
 

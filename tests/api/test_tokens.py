@@ -40,7 +40,7 @@ def test_api_key_grant_issues_access_and_refresh_tokens(client, make_tenant, set
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == settings.jwt_access_ttl_s
     assert body["refresh_expires_in"] == settings.jwt_refresh_ttl_s
-    assert body["scope"] == "batches:read batches:write jobs:read jobs:write webhooks:manage"
+    assert body["scope"] == "analytics:read batches:read batches:write jobs:read jobs:write webhooks:manage"
     access, refresh_claims = decode(settings, body["access_token"]), decode(settings, body["refresh_token"])
     assert access["typ"] == "access" and refresh_claims["typ"] == "refresh"
     assert access["iss"] == "samo-brain" and access["aud"] == "samo-brain-api"
