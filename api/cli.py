@@ -163,6 +163,23 @@ def tenants_list() -> None:
             click.echo(f"{str(tenant.id):36}  {tenant.tier:12}  {keys:>4}  {created:25}  {tenant.name}")
 
 
+@cli.group()
+def analytics() -> None:
+    """Emotion rollups behind the timelines (db/rollups.py)."""
+
+
+@analytics.command("rebuild")
+@click.option("--tenant", "tenant_ref", default=None, help="Only this tenant (name or id); default: every tenant.")
+def analytics_rebuild(tenant_ref: str | None) -> None:
+    """Recompute the rollups from the stored per-label scores, in one transaction."""
+    from db.rollups import rebuild
+
+    with _session_scope() as session:
+        tenant_id = _find_tenant_or_fail(session, tenant_ref).id if tenant_ref else None
+        rows = rebuild(session, tenant_id)
+    click.echo(f"rebuilt {rows} rollup rows" + (f" of tenant {tenant_ref}" if tenant_ref else ""))
+
+
 # --- keys -------------------------------------------------------------------------------------
 
 @cli.group()

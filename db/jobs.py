@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from db.models import UNFINISHED_STATUSES, EmotionScore, Job, JobStatus, utcnow
+from db.rollups import ScoredEntry, add_results
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class ClaimedJob:
     options: dict
     attempts: int
     started_at: datetime
+    subject: str | None = None
+    occurred_at: datetime | None = None
 
 
 @dataclass
@@ -47,14 +50,16 @@ def claim_jobs(session: Session, *criteria) -> list[ClaimedJob]:
         update(Job)
         .where(Job.status.in_(UNFINISHED_STATUSES), *criteria)
         .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1, started_at=func.coalesce(Job.started_at, now))
-        .returning(Job.id, Job.tenant_id, Job.type, Job.input, Job.options, Job.attempts, Job.started_at)
+        .returning(Job.id, Job.tenant_id, Job.type, Job.input, Job.options, Job.attempts, Job.started_at,
+                   Job.subject, Job.occurred_at)
         .execution_options(synchronize_session=False)
     ).all()
     return [ClaimedJob(*row) for row in rows]
 
 
 def complete_jobs(session: Session, outcomes: list[tuple[ClaimedJob, JobOutcome]]) -> list[ClaimedJob]:
-    """Store many results and their emotion scores in one transaction, each only if its job still runs.
+    """Store many results, their emotion scores and their rollups (``db.rollups``) in one transaction,
+    each only if its job still runs.
 
     Returns the jobs stored; one canceled or finished elsewhere meanwhile is left out. A bulk
     chunk stores hundreds of results at a time, so on PostgreSQL one UPDATE finishes them all
@@ -82,6 +87,8 @@ def complete_jobs(session: Session, outcomes: list[tuple[ClaimedJob, JobOutcome]
     scores = [row for job, outcome in built for row in emotion_score_values(job, outcome.emotion, now)]
     if scores:
         session.execute(insert(EmotionScore), scores)
+    add_results(session, [ScoredEntry(job.tenant_id, job.subject, job.occurred_at or job.started_at, outcome.emotion)
+                          for job, outcome in stored if outcome.emotion is not None])
     return [job for job, _ in stored]
 
 

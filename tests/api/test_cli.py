@@ -252,3 +252,33 @@ def test_a_malformed_env_file_is_refused(run, tmp_path):
     env_file.write_text("SAMO_DEFAULT_TIER tiny\n")
     result = run("--env-file", str(env_file), "tenants", "list")
     assert result.exit_code == 2 and "expected NAME=value" in result.stderr
+
+
+def test_analytics_rebuild_recomputes_a_tenants_rollups_from_its_scores(run, make_tenant, settings):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from db.models import EmotionScore, Job, JobStatus, emotion_rollups
+    from db.session import session_scope
+
+    tenant = make_tenant()
+    job_id = uuid.uuid4()
+    with session_scope(settings.database_url) as session:
+        session.add(Job(id=job_id, tenant_id=tenant.tenant_id, type="emotion", status=JobStatus.SUCCEEDED,
+                        subject="s", occurred_at=datetime(2026, 6, 1, 10, 7, tzinfo=UTC), input={}, options={}))
+        session.flush()
+        session.execute(insert(EmotionScore), [
+            {"job_id": job_id, "tenant_id": tenant.tenant_id, "label": label, "probability": p,
+             "above_threshold": p > 0.5} for label, p in (("joy", 0.75), ("sadness", 0.25))])
+    result = run("analytics", "rebuild", "--tenant", tenant.name)
+    assert result.exit_code == 0, result.output
+    assert "rebuilt 2 rollup rows" in result.output
+    with session_scope(settings.database_url) as session:
+        rows = session.execute(select(emotion_rollups.c.subject, emotion_rollups.c.slot_start,
+                                      emotion_rollups.c.entries, emotion_rollups.c.p_joy, emotion_rollups.c.q_joy,
+                                      emotion_rollups.c.t_joy, emotion_rollups.c.t_sadness)
+                               .where(emotion_rollups.c.tenant_id == tenant.tenant_id)
+                               .order_by(emotion_rollups.c.subject)).all()
+    slot = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+    assert [tuple(row) for row in rows] == [("", slot, 1, 0.75, 0.5625, 1, 0), ("s", slot, 1, 0.75, 0.5625, 1, 0)]

@@ -1,0 +1,295 @@
+"""Emotion results added up per tenant, subject and 15-minute UTC slot, kept as results are stored.
+
+Every entry with an emotion result (emotion jobs, a transcription's document-level emotion, an
+analyze job's emotion) adds to two rows of ``emotion_rollups``: its subject's slot (when it has
+a subject) and the tenant-wide series' slot (``TENANT_SERIES``, every entry). A row holds the
+number of entries and, per label of ``config.valence.LABELS``, the sum of the probabilities, the
+sum of their squares (variances and effect sizes) and how many entries passed the label's
+threshold. A slot is the quarter hour of the entry's ``occurred_at`` in UTC: every UTC offset in
+use is a whole number of quarter hours (Asia/Kolkata +5:30, Asia/Kathmandu +5:45), so any time
+zone's days, weeks and months, daylight-saving days included, are sums of whole slots
+(:func:`bucketed`).
+
+Exactly once: :func:`add_results` runs in the transaction that stores the results, for the jobs
+whose conditional UPDATE stored them (``db.jobs.complete_jobs``), so a redelivered or canceled
+job adds nothing. :func:`subtract_job` takes a stored job's share out again (before deleting it).
+:func:`rebuild` recomputes a tenant's rows from the raw ``emotion_scores``.
+
+Readers for analytics over ``[start, end)``, of a subject or of the whole tenant: :func:`totals`
+(one :class:`Aggregate`), :func:`bucketed` (one per local day, week or month) and
+:func:`distinct_subjects` (per local bucket). Bounds count at slot resolution: a slot belongs to
+the range when it starts in it.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Uuid, bindparam, delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from config.valence import LABELS
+from db.models import TENANT_SERIES, EmotionScore, Job, JobStatus, emotion_rollups, rollup_columns
+
+SLOT = timedelta(minutes=15)
+UNITS = ("day", "week", "month")
+#: Rows per upsert statement (SQLite binds at most 32,766 parameters; a row has 88).
+ROWS_PER_UPSERT = 300
+LABEL_COLUMNS = tuple(name for label in LABELS for name in rollup_columns(label))
+VALUE_COLUMNS = ("entries", *LABEL_COLUMNS)
+
+
+@dataclass
+class Aggregate:
+    """Entries of a subject (or tenant) over some range: count, and per label the sum of probabilities,
+    the sum of squared probabilities and the threshold passes."""
+
+    entries: int = 0
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LABELS, 0.0))
+    squares: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LABELS, 0.0))
+    passes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LABELS, 0))
+
+    @classmethod
+    def of_result(cls, emotion: dict) -> Aggregate:
+        """One entry's emotion result (``probabilities``, ``emotions`` over their thresholds)."""
+        aggregate = cls(entries=1)
+        over = set(emotion.get("emotions") or ())
+        for label, probability in (emotion.get("probabilities") or {}).items():
+            if label in aggregate.sums:
+                aggregate.sums[label] = float(probability)
+                aggregate.squares[label] = float(probability) ** 2
+                aggregate.passes[label] = int(label in over)
+        return aggregate
+
+    @classmethod
+    def of_row(cls, row) -> Aggregate:
+        """A row of ``VALUE_COLUMNS`` sums (None when nothing matched)."""
+        values = dict(zip(VALUE_COLUMNS, row))
+        aggregate = cls(entries=int(values["entries"] or 0))
+        for label in LABELS:
+            p, q, t = rollup_columns(label)
+            aggregate.sums[label] = float(values[p] or 0)
+            aggregate.squares[label] = float(values[q] or 0)
+            aggregate.passes[label] = int(values[t] or 0)
+        return aggregate
+
+    def add(self, other: Aggregate, sign: int = 1) -> None:
+        self.entries += sign * other.entries
+        for label in LABELS:
+            self.sums[label] += sign * other.sums[label]
+            self.squares[label] += sign * other.squares[label]
+            self.passes[label] += sign * other.passes[label]
+
+    def columns(self, sign: int = 1) -> dict:
+        values = {"entries": sign * self.entries}
+        for label in LABELS:
+            p, q, t = rollup_columns(label)
+            values.update({p: sign * self.sums[label], q: sign * self.squares[label], t: sign * self.passes[label]})
+        return values
+
+    def mean(self, label: str) -> float | None:
+        return self.sums[label] / self.entries if self.entries else None
+
+    def variance(self, label: str) -> float | None:
+        """Of the label's probabilities (population variance), never below zero from rounding."""
+        if not self.entries:
+            return None
+        mean = self.sums[label] / self.entries
+        return max(self.squares[label] / self.entries - mean * mean, 0.0)
+
+    def share_over_threshold(self, label: str) -> float | None:
+        return self.passes[label] / self.entries if self.entries else None
+
+
+def slot_of(moment: datetime) -> datetime:
+    """The start of the 15-minute UTC slot holding ``moment`` (aware)."""
+    utc = moment.astimezone(UTC)
+    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class ScoredEntry:
+    """One stored emotion result and where it belongs."""
+
+    tenant_id: uuid.UUID
+    subject: str | None
+    occurred_at: datetime
+    emotion: dict
+
+
+def add_results(session: Session, entries: Iterable[ScoredEntry], sign: int = 1) -> None:
+    """Add (``sign`` -1: take out) the entries' results to their subject's and their tenant's slots,
+    in the caller's transaction."""
+    changes: dict[tuple, Aggregate] = defaultdict(Aggregate)
+    for entry in entries:
+        share = Aggregate.of_result(entry.emotion)
+        slot = slot_of(entry.occurred_at)
+        for subject in ({TENANT_SERIES, entry.subject} if entry.subject else {TENANT_SERIES}):
+            changes[(entry.tenant_id, subject, slot)].add(share)
+    if changes:
+        upsert(session, [{"tenant_id": tenant_id, "subject": subject, "slot_start": slot, **change.columns(sign)}
+                         for (tenant_id, subject, slot), change in sorted(changes.items(), key=_row_order)])
+    if sign < 0:
+        session.execute(delete(emotion_rollups).where(emotion_rollups.c.entries <= 0))
+
+
+def _row_order(item) -> tuple:
+    """One order for every writer, so two transactions adding to the same rows never deadlock."""
+    (tenant_id, subject, slot), _ = item
+    return str(tenant_id), subject, slot
+
+
+def upsert(session: Session, rows: list[dict]) -> None:
+    """Add each row's values to the stored row of its key, or store it (both dialects)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for start in range(0, len(rows), ROWS_PER_UPSERT):
+        statement = insert(emotion_rollups).values(rows[start:start + ROWS_PER_UPSERT])
+        session.execute(statement.on_conflict_do_update(
+            index_elements=["tenant_id", "subject", "slot_start"],
+            set_={name: emotion_rollups.c[name] + statement.excluded[name] for name in VALUE_COLUMNS},
+        ))
+
+
+def stored_result(session: Session, job_id: uuid.UUID) -> ScoredEntry | None:
+    """A succeeded job's emotion result as its score rows hold it, or None (no result, no scores)."""
+    job = session.execute(select(Job.tenant_id, Job.subject, Job.occurred_at, Job.created_at)
+                          .where(Job.id == job_id, Job.status == JobStatus.SUCCEEDED)).first()
+    if job is None:
+        return None
+    scores = session.execute(select(EmotionScore.label, EmotionScore.probability, EmotionScore.above_threshold)
+                             .where(EmotionScore.job_id == job_id)).all()
+    if not scores:
+        return None
+    emotion = {"probabilities": {label: p for label, p, _ in scores},
+               "emotions": [label for label, _, over in scores if over]}
+    return ScoredEntry(job.tenant_id, job.subject, job.occurred_at or job.created_at, emotion)
+
+
+def subtract_job(session: Session, job_id: uuid.UUID) -> bool:
+    """Take a stored job's share out of the rollups (call it in the transaction that deletes the job);
+    False when the job added nothing."""
+    entry = stored_result(session, job_id)
+    if entry is None:
+        return False
+    add_results(session, [entry], sign=-1)
+    return True
+
+
+def _slot_sql(dialect: str) -> str:
+    """The UTC quarter hour of an entry, in SQL; on SQLite in the text form its timestamps are stored in."""
+    moment = "COALESCE(j.occurred_at, j.created_at)"
+    if dialect == "postgresql":
+        return f"to_timestamp(floor(extract(epoch FROM {moment}) / 900) * 900)"
+    return (f"strftime('%Y-%m-%d %H:', {moment}) || printf('%02d', CAST(strftime('%M', {moment}) AS INTEGER) "
+            "/ 15 * 15) || ':00.000000'")
+
+
+def _rebuild_sql(dialect: str, per_subject: bool, one_tenant: bool) -> str:
+    sums = []
+    for label in LABELS:
+        p, q, t = rollup_columns(label)
+        sums += [f"SUM(CASE WHEN s.label = '{label}' THEN s.probability ELSE 0 END) AS {p}",
+                 f"SUM(CASE WHEN s.label = '{label}' THEN s.probability * s.probability ELSE 0 END) AS {q}",
+                 f"SUM(CASE WHEN s.label = '{label}' AND s.above_threshold THEN 1 ELSE 0 END) AS {t}"]
+    subject = "j.subject" if per_subject else f"'{TENANT_SERIES}'"
+    return f"""
+        INSERT INTO emotion_rollups (tenant_id, subject, slot_start, {", ".join(VALUE_COLUMNS)})
+        SELECT j.tenant_id, {subject}, {_slot_sql(dialect)} AS slot, COUNT(DISTINCT s.job_id), {", ".join(sums)}
+        FROM emotion_scores s JOIN jobs j ON j.id = s.job_id
+        WHERE j.status = 'succeeded' {"AND j.subject IS NOT NULL" if per_subject else ""}
+              {"AND j.tenant_id = :tenant_id" if one_tenant else ""}
+        GROUP BY j.tenant_id{", j.subject" if per_subject else ""}, slot
+    """
+
+
+def rebuild(session: Session, tenant_id: uuid.UUID | None = None) -> int:
+    """Recompute the rollups of one tenant (None: every tenant) from ``emotion_scores``; returns the rows written.
+
+    Run it with writers stopped for that tenant (or accept that results stored meanwhile may be
+    counted twice or not at all until the next rebuild).
+    """
+    dialect = session.get_bind().dialect.name
+    target = delete(emotion_rollups)
+    if tenant_id is not None:
+        target = target.where(emotion_rollups.c.tenant_id == tenant_id)
+    session.execute(target)
+    written = 0
+    for per_subject in (True, False):
+        statement = text(_rebuild_sql(dialect, per_subject, tenant_id is not None))
+        if tenant_id is not None:
+            statement = statement.bindparams(bindparam("tenant_id", tenant_id, type_=Uuid))
+        written += session.execute(statement).rowcount
+    return written
+
+
+def _series(tenant_id: uuid.UUID, subject: str | None, start: datetime, end: datetime) -> list:
+    return [emotion_rollups.c.tenant_id == tenant_id,
+            emotion_rollups.c.subject == (subject if subject is not None else TENANT_SERIES),
+            emotion_rollups.c.slot_start >= start, emotion_rollups.c.slot_start < end]
+
+
+def _sums():
+    return [func.sum(emotion_rollups.c[name]) for name in VALUE_COLUMNS]
+
+
+def totals(session: Session, tenant_id: uuid.UUID, subject: str | None, start: datetime, end: datetime) -> Aggregate:
+    """A subject's entries (None: the tenant's) over ``[start, end)``, added up."""
+    return Aggregate.of_row(session.execute(select(*_sums()).where(*_series(tenant_id, subject, start, end))).one())
+
+
+def local_bucket(moment: datetime, zone: ZoneInfo, unit: str) -> date:
+    """The first local day of the day, ISO week (Monday) or month holding ``moment`` in ``zone``."""
+    day = moment.astimezone(zone).date()
+    if unit == "week":
+        return day - timedelta(days=day.weekday())
+    if unit == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _local_bucket_sql(zone: ZoneInfo, unit: str):
+    """PostgreSQL's own reading of the same bucket (``date_trunc`` weeks start on Monday too)."""
+    return func.date_trunc(unit, func.timezone(zone.key, emotion_rollups.c.slot_start))
+
+
+def bucketed(session: Session, tenant_id: uuid.UUID, subject: str | None, start: datetime, end: datetime,
+             unit: str, zone: ZoneInfo) -> list[tuple[date, Aggregate]]:
+    """The entries of ``[start, end)`` added up per local day, week or month of ``zone``, oldest first;
+    buckets without entries are left out.
+
+    PostgreSQL groups the slots itself (``AT TIME ZONE``); SQLite, which knows no time zones,
+    hands the slots over and they are grouped here with ``zoneinfo``: the same buckets either way.
+    """
+    where = _series(tenant_id, subject, start, end)
+    if session.get_bind().dialect.name == "postgresql":
+        bucket = _local_bucket_sql(zone, unit).label("bucket")
+        rows = session.execute(select(bucket, *_sums()).where(*where).group_by(bucket).order_by(bucket)).all()
+        return [(row[0].date(), Aggregate.of_row(row[1:])) for row in rows]
+    grouped: dict[date, Aggregate] = defaultdict(Aggregate)
+    columns = [emotion_rollups.c[name] for name in VALUE_COLUMNS]
+    for row in session.execute(select(emotion_rollups.c.slot_start, *columns).where(*where)).all():
+        grouped[local_bucket(row[0], zone, unit)].add(Aggregate.of_row(row[1:]))
+    return sorted(grouped.items())
+
+
+def distinct_subjects(session: Session, tenant_id: uuid.UUID, start: datetime, end: datetime, unit: str,
+                      zone: ZoneInfo) -> dict[date, int]:
+    """How many subjects had entries in each local bucket of ``[start, end)``."""
+    where = [emotion_rollups.c.tenant_id == tenant_id, emotion_rollups.c.subject != TENANT_SERIES,
+             emotion_rollups.c.slot_start >= start, emotion_rollups.c.slot_start < end]
+    if session.get_bind().dialect.name == "postgresql":
+        bucket = _local_bucket_sql(zone, unit).label("bucket")
+        rows = session.execute(select(bucket, func.count(emotion_rollups.c.subject.distinct()))
+                               .where(*where).group_by(bucket)).all()
+        return {row[0].date(): row[1] for row in rows}
+    seen: dict[date, set[str]] = defaultdict(set)
+    for slot, subject in session.execute(select(emotion_rollups.c.slot_start, emotion_rollups.c.subject)
+                                         .where(*where)).all():
+        seen[local_bucket(slot, zone, unit)].add(subject)
+    return {bucket: len(subjects) for bucket, subjects in seen.items()}
