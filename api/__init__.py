@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     intake.init_app(app)
 
     from api.auth import principal, ratelimit, throttle
-    from api.views import batches, health, jobs, openapi, tokens, webhooks
+    from api.views import batches, health, insights, jobs, openapi, tokens, webhooks
 
     throttle.init_app(app)
     principal.init_app(app)
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.register_blueprint(jobs.bp)
     app.register_blueprint(batches.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(insights.bp)
     app.register_blueprint(openapi.bp)
     health.init_metrics(app)
     return app
