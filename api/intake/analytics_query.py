@@ -1,11 +1,11 @@
-"""Query parameters of the insights and correlations endpoints: durations, instants and the subject in
-the path, each refused with a 422 problem naming the parameter."""
+"""Query parameters of the insights and correlations endpoints: durations and instants, each refused
+with a 422 problem naming the parameter."""
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
 
-from api.intake.entries import check_subject, parse_occurred_at
+from api.intake.entries import parse_occurred_at
 from api.problems import Problem
 
 _DURATION = re.compile(r"(\d{1,4})([hdw])")
@@ -40,9 +40,3 @@ def instant(args, name: str, default: datetime | None) -> datetime | None:
     except ValueError as error:
         raise invalid(name, str(error)) from None
 
-
-def path_subject(raw: str) -> str:
-    try:
-        return check_subject(raw)
-    except ValueError as error:
-        raise invalid("subject", str(error)) from None

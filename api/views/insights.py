@@ -9,7 +9,8 @@ from flask import Blueprint, request
 
 from api.auth.principal import current_principal, require_scope
 from api.extensions import db_session, settings
-from api.intake.analytics_query import MAX_BASELINE, MAX_WINDOW, duration, instant, path_subject
+from api.intake.analytics_query import MAX_BASELINE, MAX_WINDOW, duration, instant
+from api.views.subjects import path_subject
 from db.insights import insights_document, subject_insights
 from db.models import utcnow
 

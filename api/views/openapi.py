@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, send_from_directory
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from api.schemas import analytics as analytics_schemas
 from api.schemas import jobs as schemas
 from api.schemas import webhooks as webhook_schemas
 from config import job_types
@@ -22,7 +23,7 @@ COMPONENT_MODELS = (
     schemas.TokenRequest, schemas.TokenResponse, schemas.EmotionResult,
     schemas.BatchCreate, schemas.BatchItem, schemas.BatchOut, schemas.BatchList, schemas.BatchResultLine,
     schemas.TranscriptionResult, schemas.SummaryResult, schemas.AnalyzeResult,
-    *webhook_schemas.COMPONENT_MODELS,
+    *webhook_schemas.COMPONENT_MODELS, *analytics_schemas.COMPONENT_MODELS,
 )
 
 
@@ -64,6 +65,9 @@ def audio_upload() -> dict:
                 "services": {"type": "string",
                              "description": "`analyze`: a JSON array or comma-separated list of emotion, summary."},
                 "webhook": {"type": "string", "description": "A JSON JobWebhook object: called when the job ends."},
+                "subject": {"type": "string", "maxLength": 128, "description": "As in JobCreate."},
+                "occurred_at": {"type": "string", "format": "date-time", "description": "As in JobCreate."},
+                "metadata": {"type": "string", "description": "A JSON object, as JobCreate's `metadata`."},
             },
         },
     }}
@@ -81,7 +85,8 @@ BATCH_UPLOAD = {
         "type": "object", "required": ["file"],
         "properties": {
             "file": {"type": "string", "format": "binary",
-                     "description": "*.jsonl / *.ndjson, *.csv (a `text` and an optional `id` column) or *.json."},
+                     "description": "*.jsonl / *.ndjson, *.csv (a `text` column; optional `id`, `subject`, "
+                                    "`occurred_at` and `metadata` columns) or *.json."},
             "format": {"type": "string", "enum": ["jsonl", "csv", "json"],
                        "description": "When the file name does not say."},
             "webhook": {"type": "string", "description": "A JSON BatchWebhook object."},
@@ -169,6 +174,11 @@ def paths() -> dict:
                     {"name": "type", "in": "query", "schema": {"type": "string", "enum": job_types.names()}},
                     {"name": "batch", "in": "query", "schema": {"type": "string"},
                      "description": "A batch id (its items) or `none` (interactive jobs only)."},
+                    {"name": "subject", "in": "query", "schema": {"type": "string"}},
+                    {"name": "occurred_after", "in": "query", "schema": {"type": "string", "format": "date-time"},
+                     "description": "Entries that occurred at or after this time (RFC 3339)."},
+                    {"name": "occurred_before", "in": "query", "schema": {"type": "string", "format": "date-time"},
+                     "description": "Entries that occurred before this time (RFC 3339)."},
                     *PAGE,
                 ],
                 "responses": {"200": {"description": "A page of jobs", "content": json_content(schemas.JobList)},
@@ -194,6 +204,7 @@ def paths() -> dict:
                                    **problems(400, 401, 422, 429, 503)}},
         },
         **webhook_schemas.webhook_paths(),
+        **analytics_schemas.timeline_paths(ref, json_content, problems),
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
         "/readyz": {"get": {"summary": "Readiness of database, Redis and workers", "security": [],
                             "responses": {"200": {"description": "Ready"}, **problems(503)}}},

@@ -103,7 +103,7 @@ def test_bad_query_parameters_are_422_problems(client, make_tenant, query):
 
 
 def test_a_subject_too_long_is_a_422_problem(client, make_tenant):
-    body = assert_problem(insights(client, make_tenant(), subject="x" * 129), 422, "invalid-analytics-query")
+    body = assert_problem(insights(client, make_tenant(), subject="x" * 129), 422, "invalid-subject")
     assert body["errors"][0]["field"] == "subject"
 
 
