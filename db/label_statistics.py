@@ -156,8 +156,8 @@ def lift(passes_with: int, with_tag: int, passes_without: int, without_tag: int,
     ratio = (a / n1) / (c / n0)
     se = math.sqrt(max(0.0, 1 / a - 1 / n1 + 1 / c - 1 / n0))
     log_ratio = math.log(ratio)
-    return Lift(passes_with, with_tag, passes_without, without_tag, ratio,
-                (math.exp(log_ratio - z * se), math.exp(log_ratio + z * se)))
+    return Lift(with_tag=with_tag, passes_with=passes_with, without_tag=without_tag, passes_without=passes_without,
+                lift=ratio, interval=(math.exp(log_ratio - z * se), math.exp(log_ratio + z * se)))
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,7 @@ def test_family_z_is_bonferroni():
 
 def test_lift_and_its_log_ratio_interval():
     found = lift(30, 50, 20, 100, z=1.96)
+    assert (found.passes_with, found.with_tag, found.passes_without, found.without_tag) == (30, 50, 20, 100)
     assert found.lift == pytest.approx(3.0)
     se = math.sqrt(1 / 30 - 1 / 50 + 1 / 20 - 1 / 100)
     assert found.interval == pytest.approx((3 * math.exp(-1.96 * se), 3 * math.exp(1.96 * se)))
@@ -103,6 +104,7 @@ def test_lift_and_its_log_ratio_interval():
 
 def test_a_zero_count_gets_a_finite_interval():
     found = lift(5, 10, 0, 40, z=1.96)
+    assert (found.passes_with, found.with_tag, found.passes_without, found.without_tag) == (5, 10, 0, 40)
     assert math.isfinite(found.lift) and math.isfinite(found.interval[1])
     assert found.interval[0] > 1
 
