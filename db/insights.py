@@ -2,7 +2,7 @@
 
 The window is ``[end - window, end)`` and the baseline the period just before it,
 ``[end - window - baseline, end - window)``; ``end`` is rounded up to the rollups' 15-minute
-slot, so both periods are sums of whole slots (two indexed range reads, never raw scores).
+slot, so both periods are sums of whole slots (one indexed range read, never raw scores).
 The same document answers ``GET /v1/subjects/{subject}/insights`` and is the ``data`` of the
 ``subject.shift_detected`` webhook. docs/analytics.md gives the formulas.
 """
@@ -12,12 +12,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from config.valence import LABELS
 from db.documents import iso_datetime
 from db.label_statistics import LabelChange, LabelSums, compare_periods, shift_score
-from db.rollups import SLOT, Aggregate, slot_of, totals
+from db.models import emotion_rollups
+from db.rollups import SLOT, VALUE_COLUMNS, Aggregate, slot_of
 
 #: Labels listed under ``rose`` and under ``fell``, strongest first.
 TOP_CHANGES = 5
@@ -67,16 +69,25 @@ class Insights:
         return compare_periods(self.window.sums, self.baseline.sums) if self.enough_entries else []
 
 
+def period_totals(session: Session, tenant_id: uuid.UUID, subject: str, start: datetime, split: datetime,
+                  end: datetime) -> tuple[Aggregate, Aggregate]:
+    """The sums of ``[split, end)`` and of ``[start, split)``, in one read of the subject's slots."""
+    in_window = case((emotion_rollups.c.slot_start >= split, 1), else_=0).label("in_window")
+    rows = session.execute(
+        select(in_window, *[func.sum(emotion_rollups.c[name]) for name in VALUE_COLUMNS])
+        .where(emotion_rollups.c.tenant_id == tenant_id, emotion_rollups.c.subject == subject,
+               emotion_rollups.c.slot_start >= start, emotion_rollups.c.slot_start < end)
+        .group_by(in_window)).all()
+    parts = {row[0]: Aggregate.of_row(row[1:]) for row in rows}
+    return parts.get(1, Aggregate()), parts.get(0, Aggregate())
+
+
 def subject_insights(session: Session, tenant_id: uuid.UUID, subject: str, window: timedelta, baseline: timedelta,
                      end: datetime, min_entries: int) -> Insights:
     end = window_end(end)
     split, start = end - window, end - window - baseline
-    return Insights(
-        subject,
-        Period.of(split, end, totals(session, tenant_id, subject, split, end)),
-        Period.of(start, split, totals(session, tenant_id, subject, start, split)),
-        min_entries,
-    )
+    window_sums, baseline_sums = period_totals(session, tenant_id, subject, start, split, end)
+    return Insights(subject, Period.of(split, end, window_sums), Period.of(start, split, baseline_sums), min_entries)
 
 
 def _rounded(value: float | None, digits: int = 4) -> float | None:
