@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from api.schemas.insights import Correlations
 from tests.support.problems import assert_problem
 from tests.support.scored_entries import Entry, leaning, store_entries
 
@@ -62,6 +63,7 @@ def test_a_planted_tag_label_association_is_found(client, make_tenant, settings)
     response = client.get("/v1/subjects/ana/correlations", query_string=QUERY, headers=tenant.headers)
     assert found(response) == [("gym", "joy")]
     body = response.get_json()
+    Correlations.model_validate(body)
     pair = body["correlations"][0]
     assert body["entries"] == 150 and body["pairs_tested"] > 28
     assert pair["lift"] > pair["lift_interval"][0] > 1

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from api.schemas.insights import Insights
 from tests.support.problems import assert_problem
 from tests.support.scored_entries import Entry, leaning, store_entries
 
@@ -54,6 +55,7 @@ def test_a_turn_from_joy_to_sadness_is_a_shift_with_sadness_rising_and_joy_falli
     assert body["enough_entries"] is True
     assert body["shift_score"] > 0.3
     assert body["rose"][0]["label"] == "sadness" and body["fell"][0]["label"] == "joy"
+    Insights.model_validate(body)
     sadness = body["rose"][0]
     assert sadness["effect_size"] > 0 and sadness["effect_size_interval"][0] > 0
     assert sadness["window_share_over_threshold"] > sadness["baseline_share_over_threshold"]
@@ -109,3 +111,11 @@ def test_a_subject_too_long_is_a_422_problem(client, make_tenant):
 
 def test_insights_need_the_analytics_scope(client, make_tenant):
     assert_problem(insights(client, make_tenant(scopes=["jobs:read"])), 403, "insufficient-scope")
+
+
+def test_the_openapi_document_describes_insights_and_correlations(client):
+    document = client.get("/openapi.json").get_json()
+    for path in ("/v1/subjects/{subject}/insights", "/v1/subjects/{subject}/correlations",
+                 "/v1/analytics/correlations"):
+        assert "200" in document["paths"][path]["get"]["responses"], path
+    assert {"Insights", "Correlations"} <= document["components"]["schemas"].keys()
