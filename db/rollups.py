@@ -22,6 +22,7 @@ the range when it starts in it.
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from config.valence import LABELS
 from db.models import TENANT_SERIES, EmotionScore, Job, JobStatus, emotion_rollups, rollup_columns
+from db.types import UtcDateTime
 
 SLOT = timedelta(minutes=15)
 UNITS = ("day", "week", "month")
@@ -68,15 +70,11 @@ class Aggregate:
 
     @classmethod
     def of_row(cls, row) -> Aggregate:
-        """A row of ``VALUE_COLUMNS`` sums (None when nothing matched)."""
-        values = dict(zip(VALUE_COLUMNS, row))
-        aggregate = cls(entries=int(values["entries"] or 0))
-        for label in LABELS:
-            p, q, t = rollup_columns(label)
-            aggregate.sums[label] = float(values[p] or 0)
-            aggregate.squares[label] = float(values[q] or 0)
-            aggregate.passes[label] = int(values[t] or 0)
-        return aggregate
+        """A row of ``VALUE_COLUMNS`` sums (None when nothing matched): entries, then p, q, t per label."""
+        values = [value or 0 for value in row]
+        return cls(entries=int(values[0]), sums=dict(zip(LABELS, map(float, values[1::3]))),
+                   squares=dict(zip(LABELS, map(float, values[2::3]))),
+                   passes=dict(zip(LABELS, map(int, values[3::3]))))
 
     def add(self, other: Aggregate, sign: int = 1) -> None:
         self.entries += sign * other.entries
@@ -131,11 +129,15 @@ def add_results(session: Session, entries: Iterable[ScoredEntry], sign: int = 1)
         slot = slot_of(entry.occurred_at)
         for subject in ({TENANT_SERIES, entry.subject} if entry.subject else {TENANT_SERIES}):
             changes[(entry.tenant_id, subject, slot)].add(share)
-    if changes:
-        upsert(session, [{"tenant_id": tenant_id, "subject": subject, "slot_start": slot, **change.columns(sign)}
-                         for (tenant_id, subject, slot), change in sorted(changes.items(), key=_row_order)])
+    if not changes:
+        return
+    upsert(session, [{"tenant_id": tenant_id, "subject": subject, "slot_start": slot, **change.columns(sign)}
+                     for (tenant_id, subject, slot), change in sorted(changes.items(), key=_row_order)])
     if sign < 0:
-        session.execute(delete(emotion_rollups).where(emotion_rollups.c.entries <= 0))
+        for tenant_id, subject, slot in changes:
+            session.execute(delete(emotion_rollups).where(
+                emotion_rollups.c.tenant_id == tenant_id, emotion_rollups.c.subject == subject,
+                emotion_rollups.c.slot_start == slot, emotion_rollups.c.entries <= 0))
 
 
 def _row_order(item) -> tuple:
@@ -187,7 +189,7 @@ def _slot_sql(dialect: str) -> str:
     if dialect == "postgresql":
         return f"to_timestamp(floor(extract(epoch FROM {moment}) / 900) * 900)"
     return (f"strftime('%Y-%m-%d %H:', {moment}) || printf('%02d', CAST(strftime('%M', {moment}) AS INTEGER) "
-            "/ 15 * 15) || ':00.000000'")
+            "/ 15 * 15) || '\\:00.000000'")  # the backslash: `:00` is no bind parameter
 
 
 def _rebuild_sql(dialect: str, per_subject: bool, one_tenant: bool) -> str:
@@ -234,8 +236,10 @@ def _series(tenant_id: uuid.UUID, subject: str | None, start: datetime, end: dat
             emotion_rollups.c.slot_start >= start, emotion_rollups.c.slot_start < end]
 
 
-def _sums():
-    return [func.sum(emotion_rollups.c[name]) for name in VALUE_COLUMNS]
+@functools.cache
+def _sums() -> tuple:
+    """The SUM of every value column, built once (88 expressions are not free to build per read)."""
+    return tuple(func.sum(emotion_rollups.c[name]) for name in VALUE_COLUMNS)
 
 
 def totals(session: Session, tenant_id: uuid.UUID, subject: str | None, start: datetime, end: datetime) -> Aggregate:
@@ -253,9 +257,25 @@ def local_bucket(moment: datetime, zone: ZoneInfo, unit: str) -> date:
     return day
 
 
-def _local_bucket_sql(zone: ZoneInfo, unit: str):
-    """PostgreSQL's own reading of the same bucket (``date_trunc`` weeks start on Monday too)."""
-    return func.date_trunc(unit, func.timezone(zone.key, emotion_rollups.c.slot_start))
+#: PostgreSQL's own reading of the local buckets (``date_trunc`` weeks start on Monday too). Plain
+#: SQL, built once: a read is a few milliseconds, and building and caching an 89-column statement
+#: each time would be a good part of them.
+_BUCKETED_POSTGRESQL = text(f"""
+    SELECT date_trunc(:unit, timezone(:tz, slot_start)) AS bucket, {", ".join(f"SUM({c})" for c in VALUE_COLUMNS)}
+    FROM emotion_rollups
+    WHERE tenant_id = :tenant_id AND subject = :subject AND slot_start >= :start AND slot_start < :end
+    GROUP BY 1 ORDER BY 1
+""").bindparams(bindparam("tenant_id", type_=Uuid), bindparam("start", type_=UtcDateTime),
+                bindparam("end", type_=UtcDateTime))
+_DISTINCT_SUBJECTS_POSTGRESQL = text(f"""
+    SELECT date_trunc(:unit, timezone(:tz, slot_start)) AS bucket, COUNT(DISTINCT subject)
+    FROM emotion_rollups
+    WHERE tenant_id = :tenant_id AND subject <> '{TENANT_SERIES}' AND slot_start >= :start AND slot_start < :end
+    GROUP BY 1
+""").bindparams(bindparam("tenant_id", type_=Uuid), bindparam("start", type_=UtcDateTime),
+                bindparam("end", type_=UtcDateTime))
+#: Per-bucket sums of a year of slots group in memory: the default work_mem would sort them on disk.
+_READ_WORK_MEM = "SET LOCAL work_mem = '32MB'"
 
 
 def bucketed(session: Session, tenant_id: uuid.UUID, subject: str | None, start: datetime, end: datetime,
@@ -263,16 +283,18 @@ def bucketed(session: Session, tenant_id: uuid.UUID, subject: str | None, start:
     """The entries of ``[start, end)`` added up per local day, week or month of ``zone``, oldest first;
     buckets without entries are left out.
 
-    PostgreSQL groups the slots itself (``AT TIME ZONE``); SQLite, which knows no time zones,
-    hands the slots over and they are grouped here with ``zoneinfo``: the same buckets either way.
+    PostgreSQL groups the slots itself (``timezone``, ``date_trunc``); SQLite, which knows no time
+    zones, hands the slots over and they are grouped here with ``zoneinfo``: the same buckets either way.
     """
-    where = _series(tenant_id, subject, start, end)
     if session.get_bind().dialect.name == "postgresql":
-        bucket = _local_bucket_sql(zone, unit).label("bucket")
-        rows = session.execute(select(bucket, *_sums()).where(*where).group_by(bucket).order_by(bucket)).all()
+        session.execute(text(_READ_WORK_MEM))
+        rows = session.execute(_BUCKETED_POSTGRESQL, {
+            "unit": unit, "tz": zone.key, "tenant_id": tenant_id, "start": start, "end": end,
+            "subject": subject if subject is not None else TENANT_SERIES}).all()
         return [(row[0].date(), Aggregate.of_row(row[1:])) for row in rows]
     grouped: dict[date, Aggregate] = defaultdict(Aggregate)
     columns = [emotion_rollups.c[name] for name in VALUE_COLUMNS]
+    where = _series(tenant_id, subject, start, end)
     for row in session.execute(select(emotion_rollups.c.slot_start, *columns).where(*where)).all():
         grouped[local_bucket(row[0], zone, unit)].add(Aggregate.of_row(row[1:]))
     return sorted(grouped.items())
@@ -281,13 +303,12 @@ def bucketed(session: Session, tenant_id: uuid.UUID, subject: str | None, start:
 def distinct_subjects(session: Session, tenant_id: uuid.UUID, start: datetime, end: datetime, unit: str,
                       zone: ZoneInfo) -> dict[date, int]:
     """How many subjects had entries in each local bucket of ``[start, end)``."""
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(_DISTINCT_SUBJECTS_POSTGRESQL, {
+            "unit": unit, "tz": zone.key, "tenant_id": tenant_id, "start": start, "end": end}).all()
+        return {row[0].date(): row[1] for row in rows}
     where = [emotion_rollups.c.tenant_id == tenant_id, emotion_rollups.c.subject != TENANT_SERIES,
              emotion_rollups.c.slot_start >= start, emotion_rollups.c.slot_start < end]
-    if session.get_bind().dialect.name == "postgresql":
-        bucket = _local_bucket_sql(zone, unit).label("bucket")
-        rows = session.execute(select(bucket, func.count(emotion_rollups.c.subject.distinct()))
-                               .where(*where).group_by(bucket)).all()
-        return {row[0].date(): row[1] for row in rows}
     seen: dict[date, set[str]] = defaultdict(set)
     for slot, subject in session.execute(select(emotion_rollups.c.slot_start, emotion_rollups.c.subject)
                                          .where(*where)).all():

@@ -7,17 +7,17 @@ what a text classifier output, not statements about a person.
 """
 from __future__ import annotations
 
+import heapq
 import uuid
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from config.valence import LABELS, VALENCE_GROUPS
+from config.valence import VALENCE_GROUPS
 from db.rollups import Aggregate, bucketed, distinct_subjects
 
 TOP_EMOTIONS = 3
-DIGITS = 6
 
 
 def next_bucket(start: date, unit: str) -> date:
@@ -35,19 +35,20 @@ def local_midnight(day: date, zone: ZoneInfo) -> str:
 def valence_split(aggregate: Aggregate) -> dict[str, float]:
     """Each valence group's share of the bucket's summed probabilities (the four add up to 1)."""
     total = sum(aggregate.sums.values())
-    return {group: round(sum(aggregate.sums[label] for label in labels) / total, DIGITS) if total else 0.0
+    return {group: sum(aggregate.sums[label] for label in labels) / total if total else 0.0
             for group, labels in VALENCE_GROUPS.items()}
 
 
 def bucket_document(start: date, unit: str, zone: ZoneInfo, aggregate: Aggregate) -> dict:
-    means = {label: round(aggregate.mean(label), DIGITS) for label in LABELS}
-    top = sorted(LABELS, key=lambda label: (-means[label], label))[:TOP_EMOTIONS]
+    entries = aggregate.entries
+    means = {label: total / entries for label, total in aggregate.sums.items()}
+    top = heapq.nlargest(TOP_EMOTIONS, means, key=means.__getitem__)
     return {
         "start": local_midnight(start, zone),
         "end": local_midnight(next_bucket(start, unit), zone),
-        "entries": aggregate.entries,
+        "entries": entries,
         "mean_probabilities": means,
-        "share_over_threshold": {label: round(aggregate.share_over_threshold(label), DIGITS) for label in LABELS},
+        "share_over_threshold": {label: passes / entries for label, passes in aggregate.passes.items()},
         "top_emotions": [{"label": label, "mean_probability": means[label]} for label in top],
         "valence": valence_split(aggregate),
     }

@@ -125,3 +125,44 @@ def test_a_subject_too_long_is_a_422_and_the_scope_is_required(client, tenant, m
     reader = make_tenant(scopes=["jobs:read"])
     assert_problem(get(client, reader, "/v1/analytics/emotions", **{"from": "2026-01-01", "to": "2026-02-01"}),
                    403, "insufficient-scope")
+
+
+def test_a_rebuild_from_the_scores_gives_the_rows_the_results_added(settings, make_tenant):
+    import uuid
+
+    from sqlalchemy import insert, select
+
+    from db.models import EmotionScore, Job, JobStatus, emotion_rollups
+    from db.rollups import VALUE_COLUMNS, rebuild, subtract_job
+
+    tenant = make_tenant()
+    job_ids = []
+    with session_scope(settings.database_url) as session:
+        for subject, when, label in ENTRIES:
+            job = Job(id=uuid.uuid4(), tenant_id=tenant.tenant_id, type="emotion", status=JobStatus.SUCCEEDED,
+                      subject=subject, occurred_at=datetime.fromisoformat(when), input={}, options={})
+            session.add(job)
+            session.flush()
+            result = emotion(label)
+            session.execute(insert(EmotionScore), [
+                {"job_id": job.id, "tenant_id": tenant.tenant_id, "label": name, "probability": p,
+                 "above_threshold": name in result["emotions"]} for name, p in result["probabilities"].items()])
+            job_ids.append(job.id)
+        add_results(session, [ScoredEntry(tenant.tenant_id, subject, datetime.fromisoformat(when), emotion(label))
+                              for subject, when, label in ENTRIES])
+
+    def rows(session):
+        found = session.execute(select(emotion_rollups).where(emotion_rollups.c.tenant_id == tenant.tenant_id))
+        return {(row["subject"], row["slot_start"]): [row[name] for name in VALUE_COLUMNS]
+                for row in found.mappings()}
+
+    with session_scope(settings.database_url) as session:
+        added = rows(session)
+        assert len(added) == 9
+        rebuild(session, tenant.tenant_id)
+        rebuilt = rows(session)
+        assert rebuilt.keys() == added.keys()
+        assert all(math.isclose(a, b, abs_tol=1e-9) for key in added for a, b in zip(added[key], rebuilt[key]))
+        assert subtract_job(session, job_ids[-1])
+        assert (None, datetime(2026, 11, 2, 14, 0)) not in rows(session)
+        assert len(rows(session)) == 8
