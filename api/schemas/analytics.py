@@ -54,7 +54,8 @@ TIMELINE_QUERY = [
 ]
 
 
-def timeline_paths(ref, json_content, problems) -> dict:
+def timeline_paths(json_content, problems) -> dict:
+    """The two timeline paths, with the helpers of `api.views.openapi` that build the others."""
     get = {"parameters": TIMELINE_QUERY,
            "responses": {"200": {"description": "The timeline", "content": json_content(Timeline)},
                          **problems(401, 403, 422, 429)}}

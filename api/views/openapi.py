@@ -206,7 +206,7 @@ def paths() -> dict:
                                    **problems(400, 401, 422, 429, 503)}},
         },
         **webhook_schemas.webhook_paths(),
-        **analytics_schemas.timeline_paths(ref, json_content, problems),
+        **analytics_schemas.timeline_paths(json_content, problems),
         **insight_schemas.insight_paths(json_content, problems),
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
         "/readyz": {"get": {"summary": "Readiness of database, Redis and workers", "security": [],

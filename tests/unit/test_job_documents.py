@@ -61,3 +61,13 @@ def test_the_batch_document_is_exactly_what_batch_out_serialises():
 def test_a_running_batch_estimates_the_time_left():
     document = batch_document(batch(), {"queued": 1, "running": 1, "succeeded": 1, "failed": 1, "canceled": 0})
     assert document["progress"] == 0.5 and 29 <= document["eta_s"] <= 40
+
+
+def test_the_entry_fields_are_in_the_document_webhooks_send_too():
+    job = finished_job(subject="user-42", occurred_at=datetime(2026, 3, 8, 12, 30, tzinfo=UTC),
+                       entry_metadata={"tags": ["walk"]})
+    document = job_document(job)
+    assert (document["subject"], document["occurred_at"], document["metadata"]) == (
+        "user-42", "2026-03-08T12:30:00Z", {"tags": ["walk"]})
+    document.pop("links")
+    assert JobOut.model_validate(document).model_dump(mode="json") == document
