@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import Job, SubjectShiftEvent, WebhookEndpoint, utcnow
+from db.models import SubjectShiftEvent, WebhookEndpoint, utcnow
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -35,15 +35,8 @@ def record_shift(session: Session, tenant_id: uuid.UUID, subject: str, window_st
     return result.rowcount == 1
 
 
-def subjects_to_check(session: Session, job_ids: list[uuid.UUID], event_type: str) -> list[tuple[uuid.UUID, str]]:
-    """The (tenant, subject) pairs of these jobs whose tenant has an enabled endpoint taking ``event_type``."""
-    pairs = session.execute(select(Job.tenant_id, Job.subject).where(Job.id.in_(job_ids), Job.subject.is_not(None))
-                            .distinct()).all()
-    if not pairs:
-        return []
-    tenants = {tenant_id for tenant_id, _ in pairs}
-    listening = {tenant_id for tenant_id, events in session.execute(
+def listening_tenants(session: Session, tenant_ids: set[uuid.UUID], event_type: str) -> set[uuid.UUID]:
+    """The tenants among ``tenant_ids`` with an enabled endpoint taking ``event_type``."""
+    return {tenant_id for tenant_id, events in session.execute(
         select(WebhookEndpoint.tenant_id, WebhookEndpoint.events)
-        .where(WebhookEndpoint.tenant_id.in_(tenants), WebhookEndpoint.enabled.is_(True))) if event_type in events}
-    return sorted(((tenant_id, subject) for tenant_id, subject in pairs if tenant_id in listening),
-                  key=lambda pair: (str(pair[0]), pair[1]))
+        .where(WebhookEndpoint.tenant_id.in_(tenant_ids), WebhookEndpoint.enabled.is_(True))) if event_type in events}

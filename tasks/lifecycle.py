@@ -164,7 +164,7 @@ def store(services: Services, outcomes: list[tuple[ClaimedJob, JobOutcome | JobF
     if report.announce_jobs:
         jobs_finished(services, [job.id for job in succeeded], "succeeded", deliveries["succeeded"])
         jobs_finished(services, [job.id for job in failed], "failed", deliveries["failed"])
-    check_shifts(services, [job.id for job in succeeded])
+    check_shifts(services, succeeded)
     report.statuses["succeeded"] += len(succeeded)
     report.statuses["failed"] += len(failed)
     return succeeded + failed

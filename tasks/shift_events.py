@@ -6,7 +6,7 @@ it. When the shift score passes ``SAMO_SHIFT_EVENT_THRESHOLD``, the tenant's end
 to the event get it, at most once per subject and fixed window (``db.shift_events``); the
 record and its deliveries commit together, like every other event's outbox. It runs in the
 worker that stored the results, after their commit, never in a request, and a failure here
-never touches the jobs. Only subjects of tenants with a subscribed endpoint cost a query.
+never touches the jobs. Only subjects of tenants with a subscribed endpoint are read.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import uuid
 from datetime import timedelta
 
 from db.insights import insights_document, subject_insights
+from db.jobs import ClaimedJob
 from db.models import utcnow
-from db.shift_events import fixed_window_start, record_shift, subjects_to_check
+from db.shift_events import fixed_window_start, listening_tenants, record_shift
 from tasks.services import Services
 from tasks.webhook_events import emit, publish
 
@@ -42,14 +43,20 @@ def check_subject(services: Services, tenant_id: uuid.UUID, subject: str) -> lis
         return emit(settings, session, tenant_id, SHIFT_EVENT, lambda: data)
 
 
-def check_shifts(services: Services, job_ids: list[uuid.UUID]) -> None:
-    """Check the subjects of jobs whose results were just stored; best effort, logged on failure."""
-    if not job_ids:
+def check_shifts(services: Services, jobs: list[ClaimedJob]) -> None:
+    """Check the subjects of jobs whose results were just stored; best effort, logged on failure.
+
+    Jobs without a subject cost nothing; the others one query for their tenants' endpoints.
+    """
+    subjects = sorted({(job.tenant_id, job.subject) for job in jobs if job.subject}, key=lambda pair: (str(pair[0]),
+                                                                                                   pair[1]))
+    if not subjects:
         return
     try:
         with services.session() as session:
-            pairs = subjects_to_check(session, job_ids, SHIFT_EVENT)
-        for tenant_id, subject in pairs:
-            publish(services.settings, services.celery, check_subject(services, tenant_id, subject))
+            listening = listening_tenants(session, {tenant_id for tenant_id, _ in subjects}, SHIFT_EVENT)
+        for tenant_id, subject in subjects:
+            if tenant_id in listening:
+                publish(services.settings, services.celery, check_subject(services, tenant_id, subject))
     except Exception:  # noqa: BLE001 - the results are stored; a missed check is retried by the next result
-        log.warning("could not check %d jobs' subjects for shifts", len(job_ids), exc_info=True)
+        log.warning("could not check %d subjects for shifts", len(subjects), exc_info=True)
