@@ -107,3 +107,29 @@ def test_a_turn_from_joy_to_sadness_fires_once_and_a_steady_subject_never(
     steady = requests.get(f"{api_url}/v1/subjects/steady/insights", headers=tenant.headers, timeout=30).json()
     assert steady["enough_entries"] is True and steady["shift_score"] < data["threshold"]
     assert len(receiver.received("/shifts")) == 1
+
+
+def test_a_journal_imported_in_bulk_is_checked_too(batching_stack, make_tenant, settings):
+    """Bulk items are stored by the `bulk` worker: their subjects are checked the same way."""
+    from db.secrets import secret_box
+    from db.webhooks import create_endpoint
+
+    tenant = make_tenant()
+    with session_scope(settings.database_url) as session:
+        create_endpoint(session, secret_box(settings), tenant.tenant_id, "https://hooks.example.com/shifts",
+                        ["subject.shift_detected"])
+    now = utcnow()
+    items = [{"text": text, "subject": "imported", "occurred_at": (now - timedelta(days=10 + n)).isoformat()}
+             for n, text in enumerate(JOYFUL)]
+    items += [{"text": text, "subject": "imported", "occurred_at": (now - timedelta(days=2, hours=n)).isoformat()}
+              for n, text in enumerate(SAD)]
+    jsonl = ("journal.jsonl", "\n".join(json.dumps(item) for item in items).encode(), "application/x-ndjson")
+    response = requests.post(f"{batching_stack.base_url}/v1/batches", files={"file": jsonl}, headers=tenant.headers,
+                             timeout=60)
+    assert response.status_code == 202, response.text
+    batch_url = f"{batching_stack.base_url}/v1/batches/{response.json()['id']}"
+    done = wait_until(lambda: (b := requests.get(batch_url, headers=tenant.headers, timeout=30).json())["status"]
+                      == "completed" and b, timeout_s=240, interval_s=0.5, message="batch completed")
+    assert done["counts"]["succeeded"] == len(items)
+    staged = wait_until(lambda: shift_deliveries(settings, tenant), timeout_s=30, message="shift event staged")
+    assert [event["data"]["subject"] for event in staged] == ["imported"]
