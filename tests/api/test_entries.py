@@ -19,13 +19,16 @@ ENTRY = {"type": "emotion", "input": {"text": "A long walk by the sea today."}, 
 
 @pytest.fixture(scope="module", params=["postgresql", "sqlite"])
 def settings(request, settings, tmp_path_factory):
+    """Uploads in a media directory of this module's own: a worker of the session may run (and
+    remove) other modules' uploads, never these."""
+    own_media = dataclasses.replace(settings, media_dir=str(tmp_path_factory.mktemp("entries-media")))
     if request.param == "postgresql":
-        return settings
+        return own_media
     from db.migrate import upgrade_to_head
 
     sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('entries') / 'samo.db'}"
     upgrade_to_head(sqlite_url)
-    return dataclasses.replace(settings, database_url=sqlite_url)
+    return dataclasses.replace(own_media, database_url=sqlite_url)
 
 
 @pytest.fixture(scope="module")
