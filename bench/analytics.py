@@ -9,9 +9,12 @@
    ``python -m api.cli analytics rebuild`` runs), in one transaction, then ``VACUUM ANALYZE``.
 4. Reads through ``db.timelines.timeline``, the function the endpoints answer with, each in a
    session of its own: one random subject's year by day, and the tenant-wide year by week (with
-   distinct subjects per week), in America/New_York; p50 and p99 of each.
+   distinct subjects per week), in America/New_York; p50 and p99 of each. Between them, one
+   random subject's insights (``db.insights``, 7 days against the 30 before, ending at ``--end``)
+   as ``GET /v1/subjects/{subject}/insights`` answers them, document included.
 
-Goals: a subject's year p99 <= 20 ms; the tenant-wide year p99 <= 250 ms.
+Goals: a subject's year p99 <= 20 ms; a subject's insights p99 <= 50 ms; the tenant-wide year
+p99 <= 250 ms.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config.valence import LABELS  # noqa: E402
 
-GOALS_MS = {"subject year by day": 20.0, "tenant year by week": 250.0}
+GOALS_MS = {"subject year by day": 20.0, "subject insights": 50.0, "tenant year by week": 250.0}
 ZONE = ZoneInfo("America/New_York")
 ENTRIES_PER_COPY = 20_000
 #: Label thresholds like the model's: a probability over 0.5 counts as passing.
@@ -114,6 +117,7 @@ def main() -> None:
 
     from sqlalchemy import select
 
+    from db.insights import insights_document, subject_insights
     from db.migrate import upgrade_to_head
     from db.models import Tenant, emotion_rollups
     from db.rollups import rebuild
@@ -147,6 +151,9 @@ def main() -> None:
         reads = {
             "subject year by day": (lambda session: timeline(session, tenant_id, chance.choice(subjects), start, end,
                                                              "day", ZONE), args.rounds),
+            "subject insights": (lambda session: insights_document(subject_insights(
+                session, tenant_id, chance.choice(subjects), timedelta(days=7), timedelta(days=30), end, 5)),
+                args.rounds),
             "tenant year by week": (lambda session: timeline(session, tenant_id, None, start, end, "week", ZONE),
                                     args.tenant_rounds),
         }

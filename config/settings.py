@@ -27,6 +27,7 @@ GROUPS = {
     "cache": "Result cache",
     "media": "Voice and document jobs",
     "webhooks": "Webhooks",
+    "analytics": "Subjects' insights and correlations",
     "metrics": "Metrics",
 }
 
@@ -294,6 +295,22 @@ class Settings:
     webhook_progress_interval_s: int = setting(
         10, env="SAMO_WEBHOOK_PROGRESS_INTERVAL_S", group="webhooks",
         help="At most one `batch.progress` webhook per batch in this many seconds")
+
+    insights_min_entries: int = setting(
+        5, env="SAMO_INSIGHTS_MIN_ENTRIES", group="analytics",
+        help="Fewest entries in the window and in the baseline before insights compare them")
+    shift_event_threshold: float = setting(
+        0.2, env="SAMO_SHIFT_EVENT_THRESHOLD", group="analytics",
+        help="Shift score (Jensen-Shannon divergence, 0 to 1) above which `subject.shift_detected` is sent")
+    shift_event_window_days: int = setting(
+        7, env="SAMO_SHIFT_EVENT_WINDOW_DAYS", group="analytics",
+        help="Window of the shift check after results are stored; the event is sent at most once per window")
+    shift_event_baseline_days: int = setting(
+        30, env="SAMO_SHIFT_EVENT_BASELINE_DAYS", group="analytics",
+        help="Baseline of the shift check: the days just before its window")
+    correlations_min_support: int = setting(
+        10, env="SAMO_CORRELATIONS_MIN_SUPPORT", group="analytics",
+        help="Fewest entries with a tag, and without it, before the tag's correlations are computed")
 
     worker_metrics_port: int = setting(
         0, env="SAMO_WORKER_METRICS_PORT", group="metrics",

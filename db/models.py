@@ -376,3 +376,17 @@ class WebhookAttempt(Base):
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     response_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+class SubjectShiftEvent(Base):
+    """A ``subject.shift_detected`` event sent for a subject in one shift-check window: the key
+    makes the event at most once per subject and window, however many workers check at once."""
+
+    __tablename__ = "subject_shift_events"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: The start of the fixed window (``SAMO_SHIFT_EVENT_WINDOW_DAYS`` long, counted from the Unix epoch).
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    shift_score: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -4,8 +4,8 @@
 UPDATE, so a redelivered or canceled job is skipped; :func:`process_claimed` (shared with bulk
 chunks) fails jobs that were started too often, runs the job type's handler on the others and
 stores every outcome, with the jobs' webhook deliveries, in one transaction; after the commit
-it tells waiting callers, publishes those deliveries (``tasks.events``) and removes uploads
-of jobs that ended.
+it tells waiting callers, publishes those deliveries (``tasks.events``), removes uploads
+of jobs that ended and checks the subjects of stored results for shifts (``tasks.shift_events``).
 
 A job that was already running when its worker died (``attempts`` > 1) runs alone, after the
 others are stored: if it is what kills workers, it takes no other job down with it, and after
@@ -30,6 +30,7 @@ from db.media import discard
 from db.models import Job
 from tasks.events import jobs_finished
 from tasks.services import Services
+from tasks.shift_events import check_shifts
 from tasks.webhook_events import stage_job_events
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ def store(services: Services, outcomes: list[tuple[ClaimedJob, JobOutcome | JobF
     if report.announce_jobs:
         jobs_finished(services, [job.id for job in succeeded], "succeeded", deliveries["succeeded"])
         jobs_finished(services, [job.id for job in failed], "failed", deliveries["failed"])
+    check_shifts(services, succeeded)
     report.statuses["succeeded"] += len(succeeded)
     report.statuses["failed"] += len(failed)
     return succeeded + failed

@@ -8,7 +8,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 JobEventType = Literal["job.succeeded", "job.failed", "job.canceled"]
-EventType = Literal["job.succeeded", "job.failed", "job.canceled", "batch.completed", "batch.progress"]
+EventType = Literal["job.succeeded", "job.failed", "job.canceled", "batch.completed", "batch.progress",
+                    "subject.shift_detected"]
 DeliveryStatus = Literal["pending", "succeeded", "failed", "dead"]
 URL_FIELD = Field(min_length=1, max_length=2048,
                   description="http or https; it must resolve to public addresses only.")

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.schemas import analytics as analytics_schemas
+from api.schemas import insights as insight_schemas
 from api.schemas import jobs as schemas
 from api.schemas import webhooks as webhook_schemas
 from config import job_types
@@ -24,6 +25,7 @@ COMPONENT_MODELS = (
     schemas.BatchCreate, schemas.BatchItem, schemas.BatchOut, schemas.BatchList, schemas.BatchResultLine,
     schemas.TranscriptionResult, schemas.SummaryResult, schemas.AnalyzeResult,
     *webhook_schemas.COMPONENT_MODELS, *analytics_schemas.COMPONENT_MODELS,
+    *insight_schemas.COMPONENT_MODELS,
 )
 
 
@@ -205,6 +207,7 @@ def paths() -> dict:
         },
         **webhook_schemas.webhook_paths(),
         **analytics_schemas.timeline_paths(json_content, problems),
+        **insight_schemas.insight_paths(json_content, problems),
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
         "/readyz": {"get": {"summary": "Readiness of database, Redis and workers", "security": [],
                             "responses": {"200": {"description": "Ready"}, **problems(503)}}},

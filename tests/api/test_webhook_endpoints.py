@@ -69,6 +69,12 @@ def test_unknown_events_are_refused(client, make_tenant):
     assert response.status_code == 422 and problem_slug(response) == "validation-error"
 
 
+def test_an_endpoint_may_subscribe_to_subject_shifts(client, make_tenant):
+    created = register(client, make_tenant(), events=["subject.shift_detected", "job.succeeded"])
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.get_json()["events"] == ["job.succeeded", "subject.shift_detected"]
+
+
 def test_update_disable_reenable_and_delete(client, make_tenant):
     tenant = make_tenant()
     location = register(client, tenant).headers["Location"]

@@ -87,6 +87,11 @@ OLD_DEFAULTS = {
     "webhook_disable_after_s": 86400,
     "webhook_secret_overlap_s": 86400,
     "webhook_progress_interval_s": 10,
+    "insights_min_entries": 5,
+    "shift_event_threshold": 0.2,
+    "shift_event_window_days": 7,
+    "shift_event_baseline_days": 30,
+    "correlations_min_support": 10,
 }
 
 OLD_ENV_NAMES = {
@@ -160,6 +165,11 @@ OLD_ENV_NAMES = {
     "webhook_disable_after_s": "SAMO_WEBHOOK_DISABLE_AFTER_S",
     "webhook_secret_overlap_s": "SAMO_WEBHOOK_SECRET_OVERLAP_S",
     "webhook_progress_interval_s": "SAMO_WEBHOOK_PROGRESS_INTERVAL_S",
+    "insights_min_entries": "SAMO_INSIGHTS_MIN_ENTRIES",
+    "shift_event_threshold": "SAMO_SHIFT_EVENT_THRESHOLD",
+    "shift_event_window_days": "SAMO_SHIFT_EVENT_WINDOW_DAYS",
+    "shift_event_baseline_days": "SAMO_SHIFT_EVENT_BASELINE_DAYS",
+    "correlations_min_support": "SAMO_CORRELATIONS_MIN_SUPPORT",
 }
 
 
