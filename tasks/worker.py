@@ -15,6 +15,7 @@ from celery import signals
 from config.celery import make_celery
 from config.settings import Settings
 from tasks.services import Services, install
+from workers.readiness import mark_not_ready, mark_ready
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,19 @@ def refuse_gpu_queue_without_cuda(sender, instance, **_kwargs) -> None:
 def remember_shape(sender, instance, **_kwargs) -> None:
     _shape.queues = frozenset(consumed_queues(instance))
     _shape.pool_processes = instance.concurrency or 1
+    mark_not_ready(settings.worker_ready_file)
+
+
+@signals.worker_ready.connect
+def report_ready_without_models(**_kwargs) -> None:
+    """A worker that runs no models is ready once it consumes; model workers wait for their models."""
+    if not _shape.queues & MODEL_QUEUES:
+        mark_ready(settings.worker_ready_file)
+
+
+@signals.worker_shutting_down.connect
+def report_not_ready(**_kwargs) -> None:
+    mark_not_ready(settings.worker_ready_file)
 
 
 @signals.celeryd_after_setup.connect
@@ -90,6 +104,7 @@ def start_pool_process(**_kwargs) -> None:
     install(Services(settings, app))
     if _shape.queues & MODEL_QUEUES:
         load_models_before_first_job()
+        mark_ready(settings.worker_ready_file)
 
 
 def load_models_before_first_job() -> None:
