@@ -48,4 +48,8 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(openapi.bp)
     health.init_metrics(app)
+    if settings.otel_enabled:
+        from api import tracing
+
+        tracing.init_app(app)
     return app

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import OperationalError
 
+from config import tracing
 from config.job_types import JobType
 from db.jobs import ClaimedJob, JobOutcome, claim_jobs, complete_jobs, fail_job
 from db.media import discard
@@ -111,6 +112,7 @@ def run_jobs(services: Services, job_type: JobType, job_ids: list[uuid.UUID], qu
     """Claim and run the jobs of one message or batch of messages."""
     with services.session() as session:
         jobs = claim_jobs(session, Job.id.in_(job_ids))
+    tracing.set_job_attributes(job_ids, {job.tenant_id for job in jobs})
     skipped = set(job_ids) - {job.id for job in jobs}
     if skipped:
         log.info("%d of %d %s jobs finished, canceled or unknown; skipped", len(skipped), len(job_ids),

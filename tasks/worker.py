@@ -101,10 +101,22 @@ def start_pool_process(**_kwargs) -> None:
     from db.session import dispose_engines
 
     dispose_engines()
+    if settings.otel_enabled:
+        from config import tracing
+
+        tracing.setup("samo-worker")
     install(Services(settings, app))
     if _shape.queues & MODEL_QUEUES:
         load_models_before_first_job()
         mark_ready(settings.worker_ready_file)
+
+
+@signals.worker_process_shutdown.connect
+def flush_traces(**_kwargs) -> None:
+    if settings.otel_enabled:
+        from config import tracing
+
+        tracing.shutdown()
 
 
 def load_models_before_first_job() -> None:
