@@ -52,4 +52,8 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         from api import tracing
 
         tracing.init_app(app)
+    if settings.sentry_dsn:
+        from api import error_tracking
+
+        error_tracking.init_app(app)
     return app

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import OperationalError
 
-from config import tracing
+from config import error_tracking, tracing
 from config.job_types import JobType
 from db.jobs import ClaimedJob, JobOutcome, claim_jobs, complete_jobs, fail_job
 from db.media import discard
@@ -137,7 +137,9 @@ def process_claimed(services: Services, job_type: JobType, jobs: list[ClaimedJob
     retried = [job for job in runnable if job.attempts > 1]
     handler = job_type.load_handler()
     for group in ([first_tries] if first_tries else []) + [[job] for job in retried]:
-        stored += store(services, list(zip(group, handler(services, group, report))), report)
+        with error_tracking.handling(job.input.get("text") for job in group if isinstance(job.input, dict)):
+            outcomes = handler(services, group, report)
+        stored += store(services, list(zip(group, outcomes)), report)
     return stored
 
 

@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 settings = Settings.from_env()
 app = make_celery(settings)
 install(Services(settings, app))
+if settings.sentry_dsn:
+    from sentry_sdk.integrations.celery import CeleryIntegration
+
+    from config import error_tracking
+
+    error_tracking.setup(settings.sentry_dsn, settings.sentry_environment, [CeleryIntegration()])
 
 #: Queues whose workers run models: they load them at start (batch items run on `bulk`).
 MODEL_QUEUES = frozenset({"cpu", "gpu", "bulk"})
