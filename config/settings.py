@@ -306,7 +306,7 @@ class Settings:
     otel_enabled: bool = setting(
         False, env="SAMO_OTEL_ENABLED", group="observability",
         help="OpenTelemetry traces of the API and workers, exported over OTLP (the standard OTEL_* variables "
-             "name the endpoint and service); off: nothing of OpenTelemetry is imported")
+             "name the endpoint and service); off: no tracer, instrumentation or exporter is loaded")
     sentry_dsn: str = setting(
         "", env="SAMO_SENTRY_DSN", group="observability", secret=True,
         help="Error tracking: the Sentry DSN errors of the API and workers are sent to, input texts and "
