@@ -64,7 +64,7 @@ class JobWriter:
         stored = [row for row, failure in zip(rows, failures) if failure is None]
         published = False
         if stored:
-            published = self.publish([(row["id"], row["type"], trace)
+            published = self.publish([(row["id"], row["type"], trace) if trace else (row["id"], row["type"])
                                       for row, trace, failure in zip(rows, traces, failures) if failure is None])
             if not published:
                 self._mark_unpublished([row["id"] for row in stored])

@@ -188,7 +188,7 @@ def test_every_setting_declares_its_variable_help_group_and_type():
         assert f.metadata["group"] in GROUPS, f.name
         assert isinstance(f.metadata["secret"], bool), f.name
         assert f.type in PARSERS, f.name
-    assert {f.name for f in fields if f.metadata["secret"]} == {"jwt_secret", "secrets_key"}
+    assert {f.name for f in fields if f.metadata["secret"]} == {"jwt_secret", "secrets_key", "sentry_dsn"}
 
 
 def test_fields_are_declared_group_by_group_in_the_documented_order():
