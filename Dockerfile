@@ -26,7 +26,7 @@ RUN TORCH_VERSION="$(sed -n 's/^torch==\(.*\)$/\1/p' requirements/worker.txt)" \
     && pip install -r requirements/worker.txt -r requirements/api.txt flower
 
 FROM base AS runtime
-RUN groupadd --system samo && useradd --system --gid samo --home-dir /app samo
+RUN groupadd --system --gid 10001 samo && useradd --system --uid 10001 --gid samo --home-dir /app samo
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY --chown=samo:samo . .

@@ -52,4 +52,12 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.register_blueprint(correlations.bp)
     app.register_blueprint(openapi.bp)
     health.init_metrics(app)
+    if settings.otel_enabled:
+        from api import tracing
+
+        tracing.init_app(app)
+    if settings.sentry_dsn:
+        from api import error_tracking
+
+        error_tracking.init_app(app)
     return app

@@ -98,6 +98,16 @@ def db_upgrade() -> None:
     click.echo("database is at the latest revision")
 
 
+@db.command("check")
+def db_check() -> None:
+    """Exit 0 when the database is at this code's latest revision, 1 when it is not (yet) migrated."""
+    from db.migrate import is_at_head
+
+    if not is_at_head(_settings().database_url):
+        _fail("database is not at the latest revision: run `db upgrade`")
+    click.echo("database is at the latest revision")
+
+
 # --- settings ---------------------------------------------------------------------------------
 
 @cli.command("settings")

@@ -52,6 +52,8 @@ def init_app(app: Flask) -> None:
         decode_responses=True,
     )
     app.teardown_appcontext(_close_session)
+    # What the server calls when it starts a graceful stop (scripts/gunicorn.conf.py).
+    app.extensions["samo_drain"] = lambda: begin_drain(app)
 
 
 def _made_once_per_app(name: str, make):
@@ -84,6 +86,13 @@ def completion_listener():
         return CompletionListener(redis_client())
 
     return _made_once_per_app("samo_completions", make)
+
+
+def begin_drain(app: Flask) -> None:
+    """The process is stopping: requests waiting on a job answer now (``CompletionListener.drain``)."""
+    listener = app.extensions.get("samo_completions")
+    if listener is not None:
+        listener.drain()
 
 
 def job_writer():

@@ -5,6 +5,8 @@ aggregated across worker processes through prometheus_client's multiprocess mode
 ``samo_jobs{type,status}`` is read from the jobs table when scraped, not counted in memory: the
 table is the truth across API replicas, worker crashes and restarts, and a GROUP BY is cheap
 next to a scrape interval. Results are cached briefly so several scrapers cost one query.
+``samo_webhook_deliveries{status}`` is read the same way from the deliveries table (the webhook
+success rate of the dashboard and alerts: the growth of ``succeeded`` against ``failed`` and ``dead``).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 
 from db.models import JobStatus
-from db.stats import job_counts_by_type_and_status
+from db.stats import job_counts_by_type_and_status, webhook_delivery_counts_by_status
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +40,20 @@ class JobsCollector:
         self.database_url = database_url
         self.cache_s = cache_s
         self._lock = threading.Lock()
-        self._cached: tuple[float, dict[tuple[str, str], int]] | None = None
+        self._cached: tuple[float, dict[tuple[str, str], int], dict[str, int]] | None = None
 
     def counts(self) -> dict[tuple[str, str], int]:
+        return self._read()[1]
+
+    def delivery_counts(self) -> dict[str, int]:
+        return self._read()[2]
+
+    def _read(self) -> tuple[float, dict[tuple[str, str], int], dict[str, int]]:
         with self._lock:
             now = time.monotonic()
             if self._cached is None or now - self._cached[0] > self.cache_s:
-                self._cached = (now, self._query())
-            return self._cached[1]
+                self._cached = (now, self._query(), self._query_deliveries())
+            return self._cached
 
     def invalidate(self) -> None:
         with self._lock:
@@ -61,6 +69,13 @@ class JobsCollector:
                 counts.setdefault((job_type, known.value), 0)
             status_value = status.value if isinstance(status, JobStatus) else str(status)
             counts[(job_type, status_value)] = number
+        return counts
+
+    def _query_deliveries(self) -> dict[str, int]:
+        rows = webhook_delivery_counts_by_status(self.database_url, QUERY_TIMEOUT_MS)
+        counts = dict.fromkeys(("pending", "succeeded", "failed", "dead"), 0)
+        for status, number in rows:
+            counts[getattr(status, "value", str(status))] = number
         return counts
 
     def collect(self):
@@ -80,3 +95,8 @@ class JobsCollector:
         for (job_type, status), number in sorted(counts.items()):
             family.add_metric([job_type, status], number)
         yield family
+        deliveries = GaugeMetricFamily("samo_webhook_deliveries", "Webhook deliveries stored, by status.",
+                                       labels=["status"])
+        for status, number in sorted(self.delivery_counts().items()):
+            deliveries.add_metric([status], number)
+        yield deliveries

@@ -29,6 +29,7 @@ GROUPS = {
     "webhooks": "Webhooks",
     "analytics": "Subjects' insights and correlations",
     "metrics": "Metrics",
+    "observability": "Health, traces and error tracking",
 }
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -315,6 +316,25 @@ class Settings:
     worker_metrics_port: int = setting(
         0, env="SAMO_WORKER_METRICS_PORT", group="metrics",
         help="Prometheus metrics of a worker on this port (0: off); one port per worker on a host")
+
+    worker_ready_file: str = setting(
+        "", env="SAMO_WORKER_READY_FILE", group="observability",
+        help="A worker creates this file once it can take jobs (models loaded) and removes it when it stops; "
+             "a readiness probe tests for it (empty: off)")
+    readyz_requires_workers: bool = setting(
+        True, env="SAMO_READYZ_REQUIRES_WORKERS", group="observability",
+        help="/readyz fails while no worker consumes the model queue; false where that queue scales to zero")
+    otel_enabled: bool = setting(
+        False, env="SAMO_OTEL_ENABLED", group="observability",
+        help="OpenTelemetry traces of the API and workers, exported over OTLP (the standard OTEL_* variables "
+             "name the endpoint and service); off: no tracer, instrumentation or exporter is loaded")
+    sentry_dsn: str = setting(
+        "", env="SAMO_SENTRY_DSN", group="observability", secret=True,
+        help="Error tracking: the Sentry DSN errors of the API and workers are sent to, input texts and "
+             "credentials scrubbed (empty: off)")
+    sentry_environment: str = setting(
+        "production", env="SAMO_SENTRY_ENVIRONMENT", group="observability",
+        help="The environment name error-tracking events carry")
 
     @property
     def celery_broker_url(self) -> str:

@@ -5,7 +5,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, false, table, text
+import sqlalchemy
+from sqlalchemy import event, false, table, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,10 +27,12 @@ def _create_engine(database_url: str) -> Engine:
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(database_url, connect_args={"timeout": 30})
+        engine = sqlalchemy.create_engine(database_url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _configure_sqlite_connection)
         return engine
-    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Through the module: with tracing on (config.tracing), the SQLAlchemy instrumentation wraps
+    # `sqlalchemy.create_engine` after this module was imported.
+    return sqlalchemy.create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def get_engine(database_url: str) -> Engine:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 
 
@@ -89,6 +90,34 @@ def post_fork(server, worker) -> None:
         from psycogreen.gevent import patch_psycopg
 
         patch_psycopg()
+
+
+def post_worker_init(worker) -> None:
+    """On SIGTERM, besides gunicorn's graceful stop, end the app's `Prefer: wait` waits at once.
+
+    gunicorn stops accepting and gives in-flight requests ``graceful_timeout`` seconds; a caller
+    waiting up to a minute for its job would be cut off instead. The app's drain hook makes each
+    waiting request answer now (its job's state, 202 if not finished). It runs in a greenlet or
+    thread of its own: a signal handler must not take locks the interrupted code may hold.
+    """
+    worker.log.info("Worker serving (pid: %s)", worker.pid)
+    drain = getattr(worker.wsgi, "extensions", {}).get("samo_drain")
+    if drain is None:
+        return
+    graceful_exit = worker.handle_exit
+
+    def exit_and_drain(sig, frame) -> None:
+        graceful_exit(sig, frame)
+        if worker_class == "gevent":
+            import gevent
+
+            gevent.spawn(drain)
+        else:
+            import threading
+
+            threading.Thread(target=drain, name="samo-drain", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, exit_and_drain)
 
 
 def post_request(worker, req, environ, resp) -> None:

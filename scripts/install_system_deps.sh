@@ -1,5 +1,6 @@
 #!/bin/sh
-# System packages the test suite needs (speech fixtures are synthesised with espeak-ng and sox).
+# System packages the test suite needs (speech fixtures are synthesised with espeak-ng and sox;
+# the Kubernetes manifests are rendered with kubectl's kustomize, the alert rules checked by promtool).
 # Installs them only when missing and only as root; otherwise says what to run and carries on.
 set -eu
 
@@ -10,6 +11,13 @@ for package in $PACKAGES; do
         missing="$missing $package"
     fi
 done
+# Any kustomize will do (a newer kubectl or kustomize already on the PATH is used as it is).
+if ! command -v kustomize >/dev/null 2>&1 && ! command -v kubectl >/dev/null 2>&1; then
+    missing="$missing kubernetes-client"
+fi
+if ! command -v promtool >/dev/null 2>&1; then
+    missing="$missing prometheus"
+fi
 
 if [ -z "$missing" ]; then
     exit 0

@@ -9,6 +9,7 @@ from contextlib import nullcontext
 from celery import Celery
 from kombu import Producer
 
+from config import tracing
 from config.job_types import job_type as registered_type
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def broker_messages(jobs: list[tuple[uuid.UUID, str]]) -> list[tuple[str, list[s
     """
     batched: dict[str, list[str]] = {}
     messages = []
-    for job_id, type_name in jobs:
+    for job_id, type_name, *_trace in jobs:
         entry = registered_type(type_name)
         if entry.batched:
             batched.setdefault(entry.task, []).append(str(job_id))
@@ -70,8 +71,18 @@ def broker_messages(jobs: list[tuple[uuid.UUID, str]]) -> list[tuple[str, list[s
     return messages
 
 
-def enqueue_jobs(celery: Celery, jobs: list[tuple[uuid.UUID, str]], producer: Producer | None = None) -> bool:
-    """Publish jobs in one broker round trip (kombu's producer batch, for more than one message);
+def job_traces(jobs: list[tuple]) -> dict[str, dict[str, str]]:
+    """Each job's trace context (with tracing on): the one it came with, else the caller's current one."""
+    if not tracing.enabled():
+        return {}
+    current = tracing.carrier()
+    traces = {str(job[0]): job[2] if len(job) > 2 and job[2] else current for job in jobs}
+    return {job_id: trace for job_id, trace in traces.items() if trace}
+
+
+def enqueue_jobs(celery: Celery, jobs: list[tuple], producer: Producer | None = None) -> bool:
+    """Publish jobs, ``(id, type)`` or ``(id, type, trace context)``, in one broker round trip (kombu's
+    producer batch, for more than one message);
     False (logged) if the broker failed. ``producer``: one the caller holds (:class:`JobPublisher`),
     else one is taken from the app's pool for this call.
 
@@ -82,13 +93,18 @@ def enqueue_jobs(celery: Celery, jobs: list[tuple[uuid.UUID, str]], producer: Pr
     """
     declared = _declared_tasks.setdefault(celery, set())
     messages = broker_messages(jobs)
+    traces = job_traces(jobs)
     try:
         with (celery.producer_or_acquire(producer) as producer,
               producer.batch() if len(messages) > 1 else nullcontext()):
             for task, args in messages:
                 options = {"declare": []} if task in declared else {}
-                celery.send_task(task, args=args, argsrepr=repr(args), producer=producer,
-                                 retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options)
+                if traces:
+                    options["headers"] = {tracing.TRACES_HEADER: {job_id: traces[job_id] for job_id in args
+                                                                  if job_id in traces}}
+                with tracing.within(traces.get(args[0])) if traces else nullcontext():
+                    celery.send_task(task, args=args, argsrepr=repr(args), producer=producer,
+                                     retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options)
     except Exception:  # noqa: BLE001 - any broker failure leaves the stored jobs for the sweep
         log.warning("could not enqueue %d job(s) (first %s); the requeue sweep will send them", len(jobs),
                     jobs[0][0] if jobs else None, exc_info=True)

@@ -15,6 +15,7 @@ import uuid
 from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
+from config import tracing
 from config.job_types import JOB_TYPES, JobType
 from tasks.lifecycle import run_jobs
 from tasks.services import current
@@ -41,7 +42,8 @@ def batched_task(job_type: JobType):
         job_ids = list(dict.fromkeys(job_id for request in requests for job_id in job_ids_of(request.args)))
         max_size, _ = services.settings.batch_policy(queue)
         try:
-            return run_jobs(services, job_type, job_ids, queue, max_size).as_dict()
+            with tracing.batch_span(job_type.name, queue, [request.request_dict for request in requests]):
+                return run_jobs(services, job_type, job_ids, queue, max_size).as_dict()
         except OperationalError:
             log.warning("database unavailable for a batch of %d %s jobs; handing them back", len(job_ids),
                         job_type.name, exc_info=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import OperationalError
 
+from config import error_tracking, tracing
 from config.job_types import JobType
 from db.jobs import ClaimedJob, JobOutcome, claim_jobs, complete_jobs, fail_job
 from db.media import discard
@@ -112,6 +113,7 @@ def run_jobs(services: Services, job_type: JobType, job_ids: list[uuid.UUID], qu
     """Claim and run the jobs of one message or batch of messages."""
     with services.session() as session:
         jobs = claim_jobs(session, Job.id.in_(job_ids))
+    tracing.set_job_attributes(job_ids, {job.tenant_id for job in jobs})
     skipped = set(job_ids) - {job.id for job in jobs}
     if skipped:
         log.info("%d of %d %s jobs finished, canceled or unknown; skipped", len(skipped), len(job_ids),
@@ -136,7 +138,9 @@ def process_claimed(services: Services, job_type: JobType, jobs: list[ClaimedJob
     retried = [job for job in runnable if job.attempts > 1]
     handler = job_type.load_handler()
     for group in ([first_tries] if first_tries else []) + [[job] for job in retried]:
-        stored += store(services, list(zip(group, handler(services, group, report))), report)
+        with error_tracking.handling(job.input.get("text") for job in group if isinstance(job.input, dict)):
+            outcomes = handler(services, group, report)
+        stored += store(services, list(zip(group, outcomes)), report)
     return stored
 
 

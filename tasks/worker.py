@@ -15,12 +15,19 @@ from celery import signals
 from config.celery import make_celery
 from config.settings import Settings
 from tasks.services import Services, install
+from workers.readiness import mark_not_ready, mark_ready
 
 log = logging.getLogger(__name__)
 
 settings = Settings.from_env()
 app = make_celery(settings)
 install(Services(settings, app))
+if settings.sentry_dsn:
+    from sentry_sdk.integrations.celery import CeleryIntegration
+
+    from config import error_tracking
+
+    error_tracking.setup(settings.sentry_dsn, settings.sentry_environment, [CeleryIntegration()])
 
 #: Queues whose workers run models: they load them at start (batch items run on `bulk`).
 MODEL_QUEUES = frozenset({"cpu", "gpu", "bulk"})
@@ -65,6 +72,19 @@ def refuse_gpu_queue_without_cuda(sender, instance, **_kwargs) -> None:
 def remember_shape(sender, instance, **_kwargs) -> None:
     _shape.queues = frozenset(consumed_queues(instance))
     _shape.pool_processes = instance.concurrency or 1
+    mark_not_ready(settings.worker_ready_file)
+
+
+@signals.worker_ready.connect
+def report_ready_without_models(**_kwargs) -> None:
+    """A worker that runs no models is ready once it consumes; model workers wait for their models."""
+    if not _shape.queues & MODEL_QUEUES:
+        mark_ready(settings.worker_ready_file)
+
+
+@signals.worker_shutting_down.connect
+def report_not_ready(**_kwargs) -> None:
+    mark_not_ready(settings.worker_ready_file)
 
 
 @signals.celeryd_after_setup.connect
@@ -87,9 +107,22 @@ def start_pool_process(**_kwargs) -> None:
     from db.session import dispose_engines
 
     dispose_engines()
+    if settings.otel_enabled:
+        from config import tracing
+
+        tracing.setup("samo-worker")
     install(Services(settings, app))
     if _shape.queues & MODEL_QUEUES:
         load_models_before_first_job()
+        mark_ready(settings.worker_ready_file)
+
+
+@signals.worker_process_shutdown.connect
+def flush_traces(**_kwargs) -> None:
+    if settings.otel_enabled:
+        from config import tracing
+
+        tracing.shutdown()
 
 
 def load_models_before_first_job() -> None:

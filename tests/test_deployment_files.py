@@ -1,4 +1,5 @@
-"""The Procfile, docker-compose.yml, Dockerfile and gunicorn config agree with each other and the code.
+"""The Procfile, docker-compose.yml, Dockerfile, gunicorn config and Kubernetes manifests agree with
+each other and the code.
 
 Nothing here needs Docker; when a compose client is installed, its own validation runs too.
 """
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from config.celery import QUEUES
+from tests.support.kubernetes import by_kind, containers, pod_spec, render
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
@@ -191,3 +193,128 @@ def test_compose_client_validates_the_file():
     result = subprocess.run([*client, "-f", str(COMPOSE), "config"], capture_output=True, text=True,
                             env=missing, cwd=ROOT, timeout=60)
     assert result.returncode != 0 and "SAMO_JWT_SECRET" in result.stderr
+
+
+# --- Kubernetes (deploy/kubernetes/) ---------------------------------------------------------------
+
+KUBE_VARIABLE = re.compile(r"\$\((\w+)\)")
+SECRETS_EXAMPLE = ROOT / "deploy" / "kubernetes" / "secrets.example.env"
+
+
+def kube_tokens(command: list[str]) -> list[str]:
+    """A container command with Kubernetes' $(VAR) written as ${VAR}, like the Procfile's."""
+    return normalise([KUBE_VARIABLE.sub(r"${\1}", token) for token in command])
+
+
+def secret_keys() -> set[str]:
+    lines = SECRETS_EXAMPLE.read_text().splitlines()
+    return {line.partition("=")[0] for line in lines if line.strip() and not line.startswith("#")}
+
+
+def secret_settings() -> set[str]:
+    import dataclasses
+
+    from config.settings import Settings
+
+    return {f.metadata["env"] for f in dataclasses.fields(Settings) if f.metadata["secret"]}
+
+
+def worker_deployments(documents) -> dict[str, dict]:
+    """Queue -> the Deployment whose celery worker consumes it."""
+    workers = {}
+    for deployment in by_kind(documents, "Deployment").values():
+        tokens = pod_spec(deployment)["containers"][0]["command"]
+        if tokens[:4] == ["celery", "-A", "tasks.worker", "worker"]:
+            workers[tokens[tokens.index("-Q") + 1]] = deployment
+    return workers
+
+
+@pytest.fixture(scope="module")
+def gpu_manifests():
+    return render("gpu")
+
+
+@pytest.fixture(scope="module")
+def cpu_manifests():
+    return render("cpu-only")
+
+
+def test_kubernetes_runs_the_procfile_commands(gpu_manifests):
+    # Interpolations first: a ${VAR:?message} may hold spaces.
+    processes = {name: shlex.split(INTERPOLATION.sub(r"${\1}", command)) for name, command in procfile().items()}
+    deployments = by_kind(gpu_manifests, "Deployment")
+    command = {name: kube_tokens(pod_spec(d)["containers"][0]["command"]) for name, d in deployments.items()}
+    assert command["samo-api"] == processes["web"]
+    assert command["samo-beat"] == processes["beat"]
+    assert command["samo-flower"] == processes["flower"]
+    assert normalise(by_kind(gpu_manifests, "Job")["samo-migrate"]["spec"]["template"]["spec"]["containers"][0][
+        "command"]) == normalise(compose()["services"]["migrate"]["command"])
+    for queue, deployment in worker_deployments(gpu_manifests).items():
+        tokens = kube_tokens(pod_spec(deployment)["containers"][0]["command"])
+        expected = processes.get(f"worker_{queue}")
+        if expected is None:
+            continue
+        # Kubernetes pins the pool size to the container's CPU limit; Celery would count the node's.
+        if "--concurrency" not in expected:
+            expected = [*expected, "--concurrency", tokens[-1]]
+        assert tokens == expected, queue
+
+
+def test_every_queue_has_a_worker_deployment_scaled_on_its_redis_list(gpu_manifests, cpu_manifests):
+    workers = worker_deployments(gpu_manifests)
+    # The maintenance queue is in the manifests already; it joins QUEUES with its worker.
+    assert set(workers) == set(QUEUES) | {"maintenance"}
+    assert set(worker_deployments(cpu_manifests)) == set(workers) - {"gpu"}
+    scaled = {s["spec"]["scaleTargetRef"]["name"]: s for s in by_kind(gpu_manifests, "ScaledObject").values()}
+    for queue, deployment in workers.items():
+        name = deployment["metadata"]["name"]
+        (trigger,) = scaled[name]["spec"]["triggers"]
+        assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == queue, queue
+        assert trigger["authenticationRef"]["name"] in by_kind(gpu_manifests, "TriggerAuthentication")
+        tokens = pod_spec(deployment)["containers"][0]["command"]
+        assert tokens[tokens.index("--hostname") + 1] == f"{queue}@%h"
+    assert scaled["samo-worker-gpu"]["spec"]["minReplicaCount"] == 0
+    assert scaled["samo-worker-cpu"]["spec"]["minReplicaCount"] >= 1
+    auth = next(iter(by_kind(gpu_manifests, "TriggerAuthentication").values()))
+    assert {ref["key"] for ref in auth["spec"]["secretTargetRef"]} <= secret_keys()
+
+
+def test_gpu_workers_request_an_nvidia_gpu_on_gpu_nodes(gpu_manifests):
+    spec = pod_spec(worker_deployments(gpu_manifests)["gpu"])
+    assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert any(key.startswith("nvidia.com/") for key in spec["nodeSelector"])
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    config = by_kind(gpu_manifests, "ConfigMap")["samo-config"]["data"]
+    assert config["SAMO_GPU_WORKERS"] == "true" and config["SAMO_READYZ_REQUIRES_WORKERS"] == "false"
+
+
+def test_probes_use_the_health_endpoints_and_the_worker_ready_file(gpu_manifests):
+    config = by_kind(gpu_manifests, "ConfigMap")["samo-config"]["data"]
+    api = pod_spec(by_kind(gpu_manifests, "Deployment")["samo-api"])["containers"][0]
+    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert api["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for queue, deployment in worker_deployments(gpu_manifests).items():
+        worker = pod_spec(deployment)["containers"][0]
+        for probe in ("startupProbe", "readinessProbe"):
+            assert worker[probe]["exec"]["command"] == ["test", "-f", config["SAMO_WORKER_READY_FILE"]], queue
+        assert f"--destination {queue}@$HOSTNAME" in worker["livenessProbe"]["exec"]["command"][-1], queue
+
+
+def test_kubernetes_environment_uses_real_settings_and_keeps_secrets_out_of_the_config_map(gpu_manifests):
+    known = settings_env_names()
+    config = by_kind(gpu_manifests, "ConfigMap")["samo-config"]["data"]
+    samo_names = {name for name in [*config, *secret_keys()] if name.startswith("SAMO_")}
+    assert samo_names <= known, samo_names - known
+    credentials = secret_settings() | {"SAMO_DATABASE_URL", "SAMO_REDIS_URL", "SAMO_BROKER_URL"}
+    assert not credentials & set(config), credentials & set(config)
+    assert credentials - {"SAMO_BROKER_URL"} <= secret_keys()
+    # What compose gives every process, Kubernetes gives it too (from the ConfigMap or the Secret).
+    compose_env = set(yaml.safe_load(COMPOSE.read_text())["x-samo-env"])
+    assert compose_env <= set(config) | secret_keys(), compose_env - set(config) - secret_keys()
+    for deployment in by_kind(gpu_manifests, "Deployment").values():
+        for container in containers(pod_spec(deployment)):
+            sources = {ref.get("configMapRef", ref.get("secretRef"))["name"] for ref in container["envFrom"]}
+            assert sources == {"samo-config", "samo-secrets"}, deployment["metadata"]["name"]
+            for variable in container.get("env", []):
+                assert not variable["name"].startswith("SAMO_") or variable["name"] in known

@@ -12,6 +12,11 @@ job was created (first use, or a reconnect), the waiter reads the job from the d
 as a per-request subscription did. A reconnect also wakes every waiter to read its job once,
 since a completion may have been published while the listener was away. When Redis cannot be
 reached the request answers after that one read instead of holding its thread.
+
+When the process is told to stop (gunicorn's SIGTERM, see ``scripts/gunicorn.conf.py``),
+:meth:`CompletionListener.drain` ends every wait at once: each waiting request reads its job and
+answers (200 if it finished, else the usual 202), so a stopping API process has answered all its
+callers well within its grace period, however long they asked to wait.
 """
 from __future__ import annotations
 
@@ -49,6 +54,12 @@ class CompletionListener:
         self._subscribed = threading.Event()
         self._thread = BackgroundThread(self._run, "samo-completions")
         self._closed = threading.Event()
+        self._draining = threading.Event()
+
+    def drain(self) -> None:
+        """End every wait now and every later one at once: the process is stopping."""
+        self._draining.set()
+        self._wake_all()
 
     def close(self) -> None:
         """Stop listening (within a few seconds); waits after this read the database only."""
@@ -77,7 +88,7 @@ class CompletionListener:
             if self._finished_recently(key):
                 return True
             deadline = time.monotonic() + timeout_s
-            while (remaining := deadline - time.monotonic()) > 0:
+            while (remaining := deadline - time.monotonic()) > 0 and not self._draining.is_set():
                 if not woken.wait(remaining):
                     return False
                 woken.clear()

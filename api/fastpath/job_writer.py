@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from api.fastpath.coalescing import Coalescer
+from config import tracing
 from db.job_inserts import RecordsetInsert, insert_job_rows, mark_rows_unpublished
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,12 @@ MAX_GROUP = 256
 class JobWriter:
     """One per API process; ``write`` is called from request threads."""
 
-    def __init__(self, engine: Engine, publish: Callable[[list[tuple[uuid.UUID, str]]], bool]) -> None:
+    def __init__(self, engine: Engine, publish: Callable[[list[tuple]], bool]) -> None:
         self.engine = engine
         self.publish = publish
+        #: Each waiting row's trace context (with tracing on), for its message: the group is published
+        #: from the writer's thread, outside the requests' traces.
+        self._traces: dict[uuid.UUID, dict[str, str]] = {}
         self._groups: Coalescer[dict, bool] = Coalescer(self._write_group, "samo-job-writer", MAX_GROUP)
         self._connection: Connection | None = None
         self._recordset_insert = RecordsetInsert(engine.dialect) if engine.dialect.name == "postgresql" else None
@@ -50,14 +54,18 @@ class JobWriter:
         Raises what the INSERT raised for this row (``IntegrityError`` for a duplicate key, or
         the database error that failed its group).
         """
+        if (trace := tracing.carrier()) is not None:
+            self._traces[row["id"]] = trace
         return self._groups.submit(row)
 
     def _write_group(self, rows: list[dict]) -> list[bool | BaseException]:
+        traces = [self._traces.pop(row["id"], None) for row in rows] if self._traces else [None] * len(rows)
         failures = self._insert(rows)
         stored = [row for row, failure in zip(rows, failures) if failure is None]
         published = False
         if stored:
-            published = self.publish([(row["id"], row["type"]) for row in stored])
+            published = self.publish([(row["id"], row["type"], trace) if trace else (row["id"], row["type"])
+                                      for row, trace, failure in zip(rows, traces, failures) if failure is None])
             if not published:
                 self._mark_unpublished([row["id"] for row in stored])
         return [published if failure is None else failure for failure in failures]

@@ -20,6 +20,7 @@ from api.metrics import record_job_submitted
 from api.problems import Problem
 from api.views.owned import tenant_owned
 from api.views.webhooks import attach_job_webhook
+from config import tracing
 from config.job_types import audio_types, job_type
 from db import documents
 from db.jobs import cancel_job, job_by_idempotency_key, mark_unpublished, tenant_jobs_query
@@ -84,6 +85,7 @@ def create_job():
 
     admission = enforce_jobs_in_flight(db_session, principal)
     row = new_job_row(submission, principal.tenant_id, key)
+    tracing.set_job_attributes([row["id"]], [principal.tenant_id])
     try:
         if takes_group_commit(submission, admission):
             end_request_transaction()  # an idempotency lookup's; the writer has its own connection

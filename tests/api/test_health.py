@@ -120,6 +120,8 @@ def test_job_metrics_count_submissions_and_stored_states(app, client, make_tenan
                                                                                           "succeeded", "failed"))
     assert stored >= 2
     assert metric_value(text, "samo_jobs", type="emotion", status="canceled") is not None
+    for status in ("pending", "succeeded", "failed", "dead"):
+        assert metric_value(text, "samo_webhook_deliveries", status=status) is not None, status
 
 
 def test_metrics_survive_a_database_outage(broken_client):

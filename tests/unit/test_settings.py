@@ -59,6 +59,11 @@ OLD_DEFAULTS = {
     "bulk_worker_nice": 10,
     "result_cache_ttl_s": 604800,
     "worker_metrics_port": 0,
+    "worker_ready_file": "",
+    "readyz_requires_workers": True,
+    "otel_enabled": False,
+    "sentry_dsn": "",
+    "sentry_environment": "production",
     "media_dir": str(PROJECT_ROOT / "instance" / "media"),
     "media_ttl_s": 3600,
     "max_upload_bytes": 26214400,
@@ -137,6 +142,11 @@ OLD_ENV_NAMES = {
     "bulk_worker_nice": "SAMO_BULK_WORKER_NICE",
     "result_cache_ttl_s": "SAMO_RESULT_CACHE_TTL_S",
     "worker_metrics_port": "SAMO_WORKER_METRICS_PORT",
+    "worker_ready_file": "SAMO_WORKER_READY_FILE",
+    "readyz_requires_workers": "SAMO_READYZ_REQUIRES_WORKERS",
+    "otel_enabled": "SAMO_OTEL_ENABLED",
+    "sentry_dsn": "SAMO_SENTRY_DSN",
+    "sentry_environment": "SAMO_SENTRY_ENVIRONMENT",
     "media_dir": "SAMO_MEDIA_DIR",
     "media_ttl_s": "SAMO_MEDIA_TTL_S",
     "max_upload_bytes": "SAMO_MAX_UPLOAD_BYTES",
@@ -190,7 +200,7 @@ def test_every_setting_declares_its_variable_help_group_and_type():
         assert f.metadata["group"] in GROUPS, f.name
         assert isinstance(f.metadata["secret"], bool), f.name
         assert f.type in PARSERS, f.name
-    assert {f.name for f in fields if f.metadata["secret"]} == {"jwt_secret", "secrets_key"}
+    assert {f.name for f in fields if f.metadata["secret"]} == {"jwt_secret", "secrets_key", "sentry_dsn"}
 
 
 def test_fields_are_declared_group_by_group_in_the_documented_order():

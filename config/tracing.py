@@ -1,0 +1,160 @@
+"""OpenTelemetry traces across the hop from the API through the broker into a worker's batch.
+
+Off unless ``SAMO_OTEL_ENABLED``: then nothing here imports OpenTelemetry, and every helper
+returns at its first line. On, :func:`setup` makes the process's tracer provider (an OTLP/HTTP
+exporter configured by the standard ``OTEL_EXPORTER_OTLP_*`` and ``OTEL_SERVICE_NAME``
+variables, or the exporter a test passes) and turns on the Celery, SQLAlchemy and Redis
+instrumentations; the API adds Flask's (``api.tracing``).
+
+A job's trace context travels with its message: a message may carry the jobs of several
+requests (the API's group commit), so besides the publishing span's own ``traceparent``
+header, the message holds each job's context under ``samo_traces``. A worker's batch span is a
+child of its first job's context and links every job's, so each submission's trace reaches the
+batch, and the batch is found from any of them. Spans carry job ids and tenant ids, never input.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+TRACER_NAME = "samo"
+#: The message header holding each job's trace context: {job id: {"traceparent": ...}}.
+TRACES_HEADER = "samo_traces"
+
+
+class _State:
+    provider = None
+    instrumentors: list = []
+
+
+_state = _State()
+
+
+def enabled() -> bool:
+    return _state.provider is not None
+
+
+def setup(service_name: str, span_exporter=None, *, celery: bool = True) -> Any:
+    """The process's tracer provider, made once; ``span_exporter`` replaces OTLP (tests)."""
+    if _state.provider is not None:
+        return _state.provider
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    resource = Resource.create({"service.name": service_name}).merge(OTELResourceDetector().detect())
+    provider = TracerProvider(resource=resource)
+    if span_exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    else:
+        provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    if span_exporter is None:
+        trace.set_tracer_provider(provider)
+    _state.provider = provider
+    _state.instrumentors = _instrument(provider, celery)
+    return provider
+
+
+def _instrument(provider, celery: bool) -> list:
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    instrumentors = [SQLAlchemyInstrumentor(), RedisInstrumentor()]
+    if celery:
+        from opentelemetry.instrumentation.celery import CeleryInstrumentor
+
+        instrumentors.append(CeleryInstrumentor())
+    for instrumentor in instrumentors:
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            # The SQLAlchemy instrumentation declares an older range than the SQLAlchemy pinned here,
+            # whose engine events it uses all the same (tests/integration/test_tracing.py).
+            instrumentor.instrument(tracer_provider=provider, skip_dep_check=True)
+    return instrumentors
+
+
+def shutdown() -> None:
+    """Flush the spans and turn the instrumentations off (the end of a process, or of a test)."""
+    provider, _state.provider = _state.provider, None
+    for instrumentor in _state.instrumentors:
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+    _state.instrumentors = []
+    if provider is not None:
+        provider.shutdown()
+
+
+def tracer():
+    return _state.provider.get_tracer(TRACER_NAME)
+
+
+def carrier() -> dict[str, str] | None:
+    """The current trace context as headers (``traceparent``), None when off or outside a trace."""
+    if _state.provider is None:
+        return None
+    from opentelemetry.propagate import inject
+
+    headers: dict[str, str] = {}
+    inject(headers)
+    return headers or None
+
+
+@contextlib.contextmanager
+def within(headers: Mapping[str, str] | None) -> Iterator[None]:
+    """Make the context in ``headers`` current (a publish then belongs to that trace)."""
+    if _state.provider is None or not headers:
+        yield
+        return
+    from opentelemetry import context
+    from opentelemetry.propagate import extract
+
+    token = context.attach(extract(dict(headers)))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+def set_job_attributes(job_ids: Iterable[Any], tenant_ids: Iterable[Any] = ()) -> None:
+    """Job and tenant ids on the current span (one id as a string, several as a list)."""
+    if _state.provider is None:
+        return
+    from opentelemetry import trace
+
+    span = trace.get_current_span()
+    for name, values in (("samo.job.id", job_ids), ("samo.tenant.id", tenant_ids)):
+        values = sorted({str(value) for value in values})
+        if values:
+            span.set_attribute(name if len(values) == 1 else name + "s", values[0] if len(values) == 1 else values)
+
+
+@contextlib.contextmanager
+def batch_span(job_type: str, queue: str, message_headers: Iterable[Mapping[str, Any]]) -> Iterator[None]:
+    """The span of one batch: a child of its first job's trace, linked to every job's trace."""
+    if _state.provider is None:
+        yield
+        return
+    from opentelemetry import trace
+    from opentelemetry.propagate import extract
+
+    contexts = []
+    for headers in message_headers:
+        per_job = (headers or {}).get(TRACES_HEADER) or {}
+        contexts += [extract(dict(job_headers)) for job_headers in per_job.values() if job_headers]
+        if not per_job and (headers or {}).get("traceparent"):
+            contexts.append(extract({"traceparent": headers["traceparent"]}))
+    span_contexts = {}
+    for context in contexts:
+        span_context = trace.get_current_span(context).get_span_context()
+        if span_context.is_valid:
+            span_contexts.setdefault((span_context.trace_id, span_context.span_id), span_context)
+    links = [trace.Link(span_context) for span_context in span_contexts.values()]
+    parent = contexts[0] if contexts else None
+    with tracer().start_as_current_span(
+        f"batch {job_type}", context=parent, links=links, kind=trace.SpanKind.CONSUMER,
+        attributes={"samo.job.type": job_type, "messaging.destination.name": queue, "samo.batch.links": len(links)},
+    ):
+        yield
