@@ -91,6 +91,13 @@ def post_fork(server, worker) -> None:
         patch_psycopg()
 
 
+def post_worker_init(worker) -> None:
+    """gunicorn's own 400, 414 and 431 answers (before the app sees a request) as problem+json."""
+    from api.server_errors import install
+
+    install(worker.wsgi)
+
+
 def post_request(worker, req, environ, resp) -> None:
     """Let other connections' greenlets run between two requests of one keep-alive connection.
 

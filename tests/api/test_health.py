@@ -1,14 +1,9 @@
 """Liveness, readiness and metrics, against the real PostgreSQL, Redis and (where named) a worker."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import re
-import signal
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,9 +12,8 @@ import pytest
 import requests
 
 from tests.conftest import settings_env
-from tests.support.ports import free_port
 from tests.support.problems import PROBLEM
-from tests.support.processes import run_python_json
+from tests.support.processes import gunicorn_server, run_python_json
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_LIBRARIES = ("torch", "transformers", "faster_whisper", "ctranslate2", "peft")
@@ -145,38 +139,6 @@ client.post("/v1/jobs", json={{"type": "emotion", "input": {{"text": "hi"}}}})
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {MODEL_LIBRARIES!r})))
 """
     assert run_python_json(script, settings_env(settings)) == []
-
-
-@contextlib.contextmanager
-def gunicorn_server(settings, log_dir: Path, **extra_env: str):
-    """The API as deployed: gunicorn with scripts/gunicorn.conf.py and two worker processes."""
-    port = free_port()
-    env = {**os.environ, **settings_env(settings), "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
-           "GUNICORN_THREADS": "2", "GUNICORN_ACCESS_LOG": "", "PYTHONPATH": str(ROOT), **extra_env}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log_path = log_dir / f"gunicorn-{port}.log"
-    log = open(log_path, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "scripts/gunicorn.conf.py", "api:create_app()"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()[-3000:]
-            try:
-                if requests.get(base + "/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not come up"
-            time.sleep(0.2)
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture

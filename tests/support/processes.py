@@ -1,4 +1,4 @@
-"""Real processes for integration tests: an HTTP server thread and Celery worker subprocesses."""
+"""Real processes for integration tests: an HTTP server thread, Celery worker subprocesses and gunicorn."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import requests
 from werkzeug.serving import make_server
+
+from tests.conftest import settings_env
+from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,3 +103,35 @@ class CeleryWorker:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextmanager
+def gunicorn_server(settings, log_dir: Path, **extra_env: str):
+    """The API as deployed: gunicorn with scripts/gunicorn.conf.py and two worker processes."""
+    port = free_port()
+    env = {**os.environ, **settings_env(settings), "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
+           "GUNICORN_THREADS": "2", "GUNICORN_ACCESS_LOG": "", "PYTHONPATH": str(REPO_ROOT), **extra_env}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log_path = log_dir / f"gunicorn-{port}.log"
+    log = open(log_path, "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "scripts/gunicorn.conf.py", "api:create_app()"],
+        env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log_path.read_text()[-3000:]
+            try:
+                if requests.get(base + "/healthz", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not come up"
+            time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()
