@@ -9,24 +9,28 @@ STAMP := $(VENV)/.requirements-dev.stamp
 # Optional: a torch index, e.g. https://download.pytorch.org/whl/cpu to skip the CUDA wheels.
 TORCH_INDEX_URL ?=
 PYTEST_ARGS ?=
+# Quiet by default: `make run VERBOSE=1` shows pip's output and every process's info logs.
+VERBOSE ?=
+PIP_FLAGS := $(if $(VERBOSE),,--quiet --disable-pip-version-check)
 
 .PHONY: run test test-unit bench lint deps system-deps clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
 
 $(STAMP): requirements/dev.txt requirements/api.txt requirements/worker.txt requirements/constraints.txt | $(PY)
+	@echo "Installing the requirements into $(VENV) (the first time takes a few minutes)"
 	@if [ -n "$(TORCH_INDEX_URL)" ]; then \
-		$(PY) -m pip install --index-url "$(TORCH_INDEX_URL)" "$$(grep '^torch==' requirements/worker.txt)"; \
+		$(PY) -m pip install $(PIP_FLAGS) --index-url "$(TORCH_INDEX_URL)" "$$(grep '^torch==' requirements/worker.txt)"; \
 	fi
-	$(PY) -m pip install -r requirements/dev.txt
-	touch $@
+	@$(PY) -m pip install $(PIP_FLAGS) -r requirements/dev.txt
+	@touch $@
 
 deps: $(STAMP)
 
 run: deps
-	$(PY) scripts/dev_stack.py
+	@$(PY) scripts/dev_stack.py $(if $(VERBOSE),--verbose)
 
 system-deps:
 	sh scripts/install_system_deps.sh
