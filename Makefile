@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 VERBOSE ?=
 PIP_FLAGS := $(if $(VERBOSE),,--quiet --disable-pip-version-check)
 
-.PHONY: run test test-unit bench lint deps system-deps clean-venv
+.PHONY: run test test-unit bench fuzz lint deps system-deps clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ test-unit: deps system-deps
 
 bench: deps
 	$(PY) bench/api_submit.py
+
+# schemathesis over /openapi.json against gunicorn on a temporary PostgreSQL database (needs the
+# test PostgreSQL and Redis); FUZZ_ARGS e.g. "--max-examples 100 --seed 1".
+FUZZ_ARGS ?=
+fuzz: deps
+	$(PY) scripts/fuzz.py $(FUZZ_ARGS)
 
 # ruff is pinned in requirements/constraints.txt and configured in pyproject.toml.
 lint: deps
