@@ -13,23 +13,29 @@ PYTEST_ARGS ?=
 # What the SQLite pass runs: the suites that go through the API and the workers.
 SQLITE_TESTS ?= tests/api tests/integration
 
-.PHONY: run test test-postgresql test-sqlite test-unit bench lint deps system-deps clean-venv
+
+# Quiet by default: `make run VERBOSE=1` shows pip's output and every process's info logs.
+VERBOSE ?=
+PIP_FLAGS := $(if $(VERBOSE),,--quiet --disable-pip-version-check)
+
+.PHONY: run test test-postgresql test-sqlite test-unit bench fuzz lint deps system-deps clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
 
 $(STAMP): requirements/dev.txt requirements/api.txt requirements/worker.txt requirements/constraints.txt | $(PY)
+	@echo "Installing the requirements into $(VENV) (the first time takes a few minutes)"
 	@if [ -n "$(TORCH_INDEX_URL)" ]; then \
-		$(PY) -m pip install --index-url "$(TORCH_INDEX_URL)" "$$(grep '^torch==' requirements/worker.txt)"; \
+		$(PY) -m pip install $(PIP_FLAGS) --index-url "$(TORCH_INDEX_URL)" "$$(grep '^torch==' requirements/worker.txt)"; \
 	fi
-	$(PY) -m pip install -r requirements/dev.txt
-	touch $@
+	@$(PY) -m pip install $(PIP_FLAGS) -r requirements/dev.txt
+	@touch $@
 
 deps: $(STAMP)
 
 run: deps
-	$(PY) scripts/dev_stack.py
+	@$(PY) scripts/dev_stack.py $(if $(VERBOSE),--verbose)
 
 system-deps:
 	sh scripts/install_system_deps.sh
@@ -57,6 +63,12 @@ test-unit: deps system-deps
 
 bench: deps
 	$(PY) bench/api_submit.py
+
+# schemathesis over /openapi.json against gunicorn on a temporary PostgreSQL database (needs the
+# test PostgreSQL and Redis); FUZZ_ARGS e.g. "--max-examples 100 --seed 1".
+FUZZ_ARGS ?=
+fuzz: deps
+	$(PY) scripts/fuzz.py $(FUZZ_ARGS)
 
 # ruff is pinned in requirements/constraints.txt and configured in pyproject.toml.
 lint: deps

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 #: Seconds a client is asked to wait when a dependency is down (``/readyz`` asks the same).
 OUTAGE_RETRY_AFTER_S = 5
 
-_HTTP_SLUGS = {
+HTTP_SLUGS = {
     400: "bad-request",
     401: "unauthorized",
     403: "forbidden",
@@ -25,9 +25,13 @@ _HTTP_SLUGS = {
     406: "not-acceptable",
     409: "conflict",
     413: "payload-too-large",
+    414: "uri-too-long",
     415: "unsupported-media-type",
+    417: "expectation-failed",
     429: "too-many-requests",
+    431: "request-header-fields-too-large",
     500: "internal-error",
+    501: "not-implemented",
     503: "service-unavailable",
 }
 
@@ -79,7 +83,7 @@ def problem_response(problem: Problem) -> Response:
 
 def _from_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
-    problem = Problem(status, _HTTP_SLUGS.get(status, "http-error"), error.name, error.description)
+    problem = Problem(status, HTTP_SLUGS.get(status, "http-error"), error.name, error.description)
     response = problem_response(problem)
     if status == 405 and error.get_response().headers.get("Allow"):
         response.headers["Allow"] = error.get_response().headers["Allow"]

@@ -10,6 +10,10 @@ State lives in ``instance/`` (the database, the JWT secret, Flower's password, V
 While the stack runs, ``instance/dev-stack.env`` holds the settings of the run (the embedded
 Redis's port changes from run to run), which ``python -m api.cli`` reads, so the CLI works
 on the stack's own database and Redis.
+
+The output is quiet by default: warnings and errors of every process, the walk-through, and one
+line once a worker has loaded its models. ``--verbose`` (``make run VERBOSE=1``) shows every
+process's info logs as well: the worker's banner and tasks, beat's schedule, access logs.
 """
 from __future__ import annotations
 
@@ -41,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
     parser.add_argument("--no-flower", action="store_true")
     parser.add_argument("--no-beat", action="store_true")
+    parser.add_argument("--verbose", action="store_true",
+                        help="every process's info logs too (default: warnings, errors and the walk-through)")
     return parser.parse_args(argv)
 
 
@@ -92,6 +98,9 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
         )
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.setdefault("PYTHONUNBUFFERED", "1")
+    if not args.verbose:
+        env.setdefault("GUNICORN_ACCESS_LOG", "")
+        env.setdefault("GUNICORN_LOG_LEVEL", "warning")
     return env
 
 
@@ -150,22 +159,25 @@ def commands(args: argparse.Namespace, env: dict[str, str]) -> dict[str, list[st
     # to start without CUDA, which is the point).
     model_queue = Settings.from_env().model_queue
     queues = [q for q in QUEUES if (q != "gpu" or model_queue == "gpu") and q != MAINTENANCE_QUEUE]
-    celery = [sys.executable, "-m", "celery", "-A", "tasks.worker"]
+    celery = [sys.executable, "-m", "celery", "-A", "tasks.worker", *([] if args.verbose else ["--quiet"])]
+    level = "INFO" if args.verbose else "WARNING"
     procs = {
         "api": [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "scripts" / "gunicorn.conf.py"),
                 "--bind", f"127.0.0.1:{args.api_port}", "api:create_app()"],
         "worker": celery + ["worker", "-Q", ",".join(queues), "--hostname", "dev@%h",
-                            "--concurrency", str(args.concurrency), "--loglevel", "INFO"],
+                            "--concurrency", str(args.concurrency), "--loglevel", level],
     }
     if not args.no_beat:
-        procs["beat"] = celery + ["beat", "--loglevel", "INFO",
+        procs["beat"] = celery + ["beat", "--loglevel", level,
                                   "--schedule", str(args.instance_dir.resolve() / "celerybeat-schedule")]
         # Beat's sweeps on a worker of their own: never behind model work on the worker above.
         procs["maintenance"] = celery + ["worker", "-Q", MAINTENANCE_QUEUE, "--hostname", "maintenance@%h",
-                                         "--concurrency", "1", "--loglevel", "INFO"]
+                                         "--concurrency", "1", "--loglevel", level]
     if not args.no_flower:
-        # The password reaches Flower through FLOWER_BASIC_AUTH, not argv (visible in `ps`).
-        procs["flower"] = celery + ["flower", "--address=127.0.0.1", f"--port={args.flower_port}"]
+        # The password reaches Flower through FLOWER_BASIC_AUTH, not argv (visible in `ps`). While the
+        # worker loads its models it answers Flower's inspections late: Flower warns, then catches up.
+        procs["flower"] = celery + ["flower", "--address=127.0.0.1", f"--port={args.flower_port}",
+                                    *([] if args.verbose else ["--logging=error"])]
     return procs
 
 
@@ -220,6 +232,17 @@ def wait_http(url: str, timeout_s: float, stack: Stack, stopping: threading.Even
         except OSError:
             time.sleep(0.3)
     return False
+
+
+def ready(args: argparse.Namespace) -> bool:
+    """Whether ``/readyz`` answers 200: a worker is up and has loaded its models."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{args.api_port}/readyz", timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 def flower_login(args: argparse.Namespace, env: dict[str, str]) -> str:
@@ -284,11 +307,15 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if not stopping.is_set():
             print(walkthrough(args, env, new_key, stack.valkey is not None), flush=True)
+        announced = False
         while not stopping.is_set():
             crashed = stack.exited()
             if crashed:
                 print(f"dev_stack: {crashed} exited with {stack.processes[crashed].returncode}; stopping", flush=True)
                 return 1
+            if not announced and ready(args):
+                print("dev_stack: ready (the worker has loaded its models)", flush=True)
+                announced = True
             stopping.wait(0.5)
         return 0
     finally:

@@ -93,13 +93,17 @@ def post_fork(server, worker) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """On SIGTERM, besides gunicorn's graceful stop, end the app's `Prefer: wait` waits at once.
+    """gunicorn's own 400, 414 and 431 answers as problem+json; on SIGTERM, besides gunicorn's
+    graceful stop, end the app's `Prefer: wait` waits at once.
 
     gunicorn stops accepting and gives in-flight requests ``graceful_timeout`` seconds; a caller
     waiting up to a minute for its job would be cut off instead. The app's drain hook makes each
     waiting request answer now (its job's state, 202 if not finished). It runs in a greenlet or
     thread of its own: a signal handler must not take locks the interrupted code may hold.
     """
+    from api.server_errors import install
+
+    install(worker.wsgi)
     worker.log.info("Worker serving (pid: %s)", worker.pid)
     drain = getattr(worker.wsgi, "extensions", {}).get("samo_drain")
     if drain is None:

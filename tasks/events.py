@@ -1,15 +1,20 @@
-"""What happens after a job reaches a terminal state, once its transaction has committed.
+"""What workers tell the API through Redis: a job reached a terminal state, a worker's models are loaded.
 
 Whoever stores a terminal state stages the job's webhook deliveries in the same transaction
 (``tasks.webhook_events.stage_job_events``), then calls ``job_finished`` after the commit; this is
 the one place where follow-up work hangs (a Redis notification for callers waiting on the job,
 publishing those deliveries).
+
+A worker process that loaded its models at start says so in :func:`models_loaded`; ``/readyz``
+reads :func:`workers_with_models` for the workers that answered its broadcast, so a worker that
+is up but still loading is not counted as ready.
 """
 from __future__ import annotations
 
+import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import redis
 
@@ -89,3 +94,47 @@ def _queue_batch_webhooks(services: Services, batch_id: uuid.UUID, event_type: s
         emit_batch_event(services, batch_id, event_type)
     except Exception:  # noqa: BLE001 - a webhook problem must not fail the batch that triggered it
         log.warning("could not queue the %s webhooks of batch %s", event_type, batch_id, exc_info=True)
+
+
+#: One hash per worker (its Celery hostname): a field per pool process that loaded its models.
+MODELS_LOADED_KEY = "samo:workers:models-loaded:{}"
+#: Only a clean-up for hostnames never used again: liveness comes from the broadcast.
+MODELS_LOADED_TTL_S = 7 * 24 * 3600
+
+
+def models_loading(services: Services, hostname: str) -> None:
+    """A worker starts: what an earlier run under the same hostname reported no longer holds."""
+    try:
+        services.redis.delete(MODELS_LOADED_KEY.format(hostname))
+    except redis.RedisError:
+        log.warning("could not reset the model readiness of %s", hostname, exc_info=True)
+
+
+def models_loaded(services: Services, hostname: str, process: int, models: Sequence[str]) -> None:
+    """A pool process of ``hostname`` has loaded ``models`` (possibly none: nothing to preload)."""
+    key = MODELS_LOADED_KEY.format(hostname)
+    try:
+        with services.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, str(process), json.dumps(sorted(models)))
+            pipe.expire(key, MODELS_LOADED_TTL_S)
+            pipe.execute()
+    except redis.RedisError:
+        log.warning("could not report the models of %s as loaded", hostname, exc_info=True)
+
+
+def process_stopped(services: Services, hostname: str, process: int) -> None:
+    try:
+        services.redis.hdel(MODELS_LOADED_KEY.format(hostname), str(process))
+    except redis.RedisError:
+        log.warning("could not withdraw the model readiness of %s", hostname, exc_info=True)
+
+
+def workers_with_models(client: redis.Redis, hostnames: Iterable[str]) -> dict[str, list[str]]:
+    """The models loaded by each of ``hostnames`` that has a pool process with its models ready."""
+    hostnames = list(hostnames)
+    with client.pipeline(transaction=False) as pipe:
+        for hostname in hostnames:
+            pipe.hvals(MODELS_LOADED_KEY.format(hostname))
+        replies = pipe.execute()
+    return {hostname: sorted({model for value in values for model in json.loads(value)})
+            for hostname, values in zip(hostnames, replies, strict=True) if values}

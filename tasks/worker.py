@@ -4,17 +4,20 @@ Like a WSGI module for a web server, only the ``celery`` command imports this: i
 settings from the environment once, makes the process's Celery app (``config.celery``) and
 installs the process's services (``tasks.services``). Task modules never import it. The
 signal handlers below set up a worker: refuse a `gpu` queue without CUDA, configure dynamic
-batching, serve worker metrics and load models before the first job.
+batching, serve worker metrics and load models before the first job, and tell ``/readyz`` when
+they are loaded (``tasks.events.models_loaded``).
 """
 from __future__ import annotations
 
 import logging
+import os
 
 from celery import signals
 
 from config.celery import make_celery
 from config.settings import Settings
-from tasks.services import Services, install
+from tasks import events
+from tasks.services import Services, current, install
 from workers.readiness import mark_not_ready, mark_ready
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ class _WorkerShape:
 
     queues: frozenset[str] = frozenset()
     pool_processes: int = 1
+    hostname: str = ""
 
 
 _shape = _WorkerShape()
@@ -72,7 +76,10 @@ def refuse_gpu_queue_without_cuda(sender, instance, **_kwargs) -> None:
 def remember_shape(sender, instance, **_kwargs) -> None:
     _shape.queues = frozenset(consumed_queues(instance))
     _shape.pool_processes = instance.concurrency or 1
+    _shape.hostname = instance.hostname
     mark_not_ready(settings.worker_ready_file)
+    if _shape.queues & MODEL_QUEUES:
+        events.models_loading(current(), instance.hostname)
 
 
 @signals.worker_ready.connect
@@ -111,21 +118,24 @@ def start_pool_process(**_kwargs) -> None:
         from config import tracing
 
         tracing.setup("samo-worker")
-    install(Services(settings, app))
+    services = install(Services(settings, app))
     if _shape.queues & MODEL_QUEUES:
-        load_models_before_first_job()
+        loaded = load_models_before_first_job()
+        events.models_loaded(services, _shape.hostname, os.getpid(), loaded)
         mark_ready(settings.worker_ready_file)
 
 
 @signals.worker_process_shutdown.connect
-def flush_traces(**_kwargs) -> None:
+def stop_pool_process(**_kwargs) -> None:
+    if _shape.queues & MODEL_QUEUES:
+        events.process_stopped(current(), _shape.hostname, os.getpid())
     if settings.otel_enabled:
         from config import tracing
 
         tracing.shutdown()
 
 
-def load_models_before_first_job() -> None:
+def load_models_before_first_job() -> list[str]:
     """Pay the model load at start-up, not on a user's first job.
 
     Only the models in ``SAMO_PRELOAD_MODELS`` (default: emotion, used by every job type):
@@ -137,4 +147,4 @@ def load_models_before_first_job() -> None:
 
     threads = configure_torch_threads(settings.torch_threads, _shape.pool_processes)
     log.info("torch uses %d threads in this worker process", threads)
-    preload(settings)
+    return preload(settings)

@@ -57,6 +57,20 @@ def test_secrets_are_generated_once_and_private(tmp_path):
     assert stat.S_IMODE((tmp_path / "instance" / "jwt_secret").stat().st_mode) == 0o600
 
 
+#: What only a verbose run shows: the worker's banner and tasks, beat's schedule, gunicorn's boot and
+#: access logs, Flower's complaints about a worker still loading its models, pip.
+VERBOSE_ONLY = re.compile(r"\[tasks\]|Task \S+ received|Sending due task|beat: Starting|Booting worker|\"GET /|"
+                          r"Inspect method|Requirement already satisfied|Collecting ")
+#: Lines of the processes' own output a quiet run may show (a warning or two, e.g. Celery's about root).
+QUIET_LINES = 20
+
+
+def assert_quiet(output: str) -> None:
+    from_processes = [line for line in output.splitlines() if re.match(r"^\w+ *\| ", line)]
+    assert len(from_processes) <= QUIET_LINES, "\n".join(from_processes)
+    assert not VERBOSE_ONLY.search(output), VERBOSE_ONLY.search(output).group(0)
+
+
 def test_a_whole_run_serves_jobs_and_stops_cleanly_on_ctrl_c(tmp_path):
     api_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAMO_", "FLOWER_", "PROMETHEUS_"))}
@@ -85,6 +99,10 @@ def test_a_whole_run_serves_jobs_and_stops_cleanly_on_ctrl_c(tmp_path):
                 break
             time.sleep(1)
         assert ready.status_code == 200, ready.text
+        while "dev_stack: ready" not in log_path.read_text(errors="replace"):
+            assert time.monotonic() < deadline, log_path.read_text()[-4000:]
+            time.sleep(0.5)
+        assert_quiet(log_path.read_text(errors="replace"))
         flower_auth = (tmp_path / "instance" / "flower_basic_auth").read_text().strip()
         assert flower_auth.partition(":")[2] not in output
         assert str(tmp_path / "instance" / "flower_basic_auth") in output

@@ -16,6 +16,9 @@ A worker killed outright leaves its messages unacknowledged; the broker's visibi
 timeout hands them to another worker, and the conditional claims of ``db.jobs`` make sure
 nothing is stored twice.
 
+Each message still gets Celery's task events (received, started, succeeded or failed), sent
+by the batching task for it: see ``workers.batch_events``.
+
 The prefetch count of a batching worker must exceed its batch size, or batches could never
 grow past the number of pool processes: :func:`configure_worker` raises it at start-up and
 turns on ``worker_disable_prefetch``, so other tasks of the same queue (transcriptions,
@@ -34,6 +37,7 @@ from celery_batches import Batches, SimpleRequest, consume_queue
 from celery_batches.trace import apply_batches_task
 
 from config.settings import Settings
+from workers import batch_events
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +110,7 @@ class DynamicBatches(Batches):
         requests = list(requests)
         simple_requests = [SimpleRequest.from_request(request) for request in requests]
         _pool_use.in_flight += 1
+        since = batch_events.started(requests)
 
         def on_return(report: Any) -> None:
             _pool_use.in_flight -= 1
@@ -115,12 +120,14 @@ class DynamicBatches(Batches):
             else:
                 for request in requests:
                     request.acknowledge()
+                batch_events.succeeded(requests, report, since)
                 observe_batch(report)
             self._do_flush()
 
         def on_error(error: Any) -> None:
             _pool_use.in_flight -= 1
             log.error("%s batch of %d lost (%r); handing its messages back", self.name, len(requests), error)
+            batch_events.failed(requests, error)
             for request in requests:
                 request.reject(requeue=True)
             self._do_flush()

@@ -97,11 +97,14 @@ def _load_summarizer(settings: Settings):
 LOADERS = {"emotion": emotion_classifier, "transcriber": transcriber, "summarizer": summarizer}
 
 
-def preload(settings: Settings) -> None:
-    """Load the models named in ``settings.preload_models`` (worker start-up)."""
+def preload(settings: Settings) -> list[str]:
+    """Load the models named in ``settings.preload_models`` (worker start-up); returns those loaded."""
+    loaded = []
     for name in settings.preload_models:
         loader = LOADERS.get(name)
         if loader is None:
             log.warning("SAMO_PRELOAD_MODELS: unknown model %r (known: %s)", name, ", ".join(LOADERS))
             continue
         loader(settings)
+        loaded.append(name)
+    return loaded

@@ -54,11 +54,10 @@ TIMELINE_QUERY = [
 ]
 
 
-def timeline_paths(json_content, problems) -> dict:
-    """The two timeline paths, with the helpers of `api.views.openapi` that build the others."""
+def timeline_paths(json_content) -> dict:
+    """The two timeline paths; `api.views.openapi` adds the problem responses."""
     get = {"parameters": TIMELINE_QUERY,
-           "responses": {"200": {"description": "The timeline", "content": json_content(Timeline)},
-                         **problems(401, 403, 422, 429)}}
+           "responses": {"200": {"description": "The timeline", "content": json_content(Timeline)}}}
     subject = {"name": "subject", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 128}}
     return {
         "/v1/subjects/{subject}/emotions": {"get": {

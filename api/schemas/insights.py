@@ -63,7 +63,7 @@ class Correlations(BaseModel):
     correlations: list[TagCorrelation]
 
 
-def insight_paths(json_content, problems) -> dict:
+def insight_paths(json_content) -> dict:
     subject = {"name": "subject", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 128}}
     duration = {"type": "string", "pattern": "^[0-9]{1,4}[hdw]$"}
     insights_query = [
@@ -76,14 +76,12 @@ def insight_paths(json_content, problems) -> dict:
     ]
     range_query = [{"name": name, "in": "query", "schema": {"type": "string", "format": "date-time"}}
                    for name in ("from", "to")]
-    correlations = {"responses": {"200": {"description": "Tag-label pairs", "content": json_content(Correlations)},
-                                  **problems(401, 403, 422, 429)}}
+    correlations = {"responses": {"200": {"description": "Tag-label pairs", "content": json_content(Correlations)}}}
     return {
         "/v1/subjects/{subject}/insights": {"get": {
             "summary": "A subject's window against its own baseline: effect sizes and a shift score",
             "parameters": insights_query,
-            "responses": {"200": {"description": "Insights", "content": json_content(Insights)},
-                          **problems(401, 403, 422, 429)}}},
+            "responses": {"200": {"description": "Insights", "content": json_content(Insights)}}}},
         "/v1/subjects/{subject}/correlations": {"get": {
             **correlations, "summary": "Labels over-represented in a subject's entries carrying a metadata tag",
             "parameters": [subject, *range_query]}},

@@ -2,8 +2,10 @@
 
 ``/healthz`` touches nothing: a liveness probe that failed on a database outage would have the
 orchestrator restart every healthy API process at once. ``/readyz`` checks what serving jobs
-needs: the database, Redis, and a live Celery worker on each required queue (a job accepted
-with nobody consuming its queue would wait forever).
+needs: the database, Redis, and on each required queue a live Celery worker that has loaded its
+models (a job accepted with nobody consuming its queue would wait forever, and one taken by a
+worker still loading would wait for the load). Per queue it says how many workers consume it and
+how many of those have their models ready.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from api.extensions import celery_client, redis_client, settings
 from api.metrics import JobsCollector
 from api.problems import Problem
 from db.session import ping
+from tasks.events import workers_with_models
 
 bp = Blueprint("health", __name__)
 
@@ -42,10 +45,20 @@ def healthz():
     return {"status": "ok"}
 
 
+class WorkersNotReady(RuntimeError):
+    """Workers are up on every required queue, but on some none has its models loaded yet."""
+
+    def __init__(self, message: str, queues: dict[str, dict[str, int]]) -> None:
+        super().__init__(message)
+        self.queues = queues
+
+
 def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         result = {"ok": True, **check()}
+    except WorkersNotReady as error:
+        result = {"ok": False, "error": str(error), "queues": error.queues}
     except Exception as error:  # noqa: BLE001 - any failure means not ready; say which
         result = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
@@ -97,7 +110,15 @@ def _check_workers() -> dict[str, Any]:
     missing = sorted(queue for queue, workers in consumers.items() if not workers)
     if missing:
         raise RuntimeError(f"no live worker consumes queue(s): {', '.join(missing)}")
-    return {"queues": {queue: len(workers) for queue, workers in consumers.items()}, "cached": cached}
+    loaded = workers_with_models(redis_client(), sorted({w for workers in consumers.values() for w in workers}))
+    queues = {queue: {"workers": len(workers), "models_ready": sum(w in loaded for w in workers)}
+              for queue, workers in consumers.items()}
+    loading = sorted(queue for queue, counts in queues.items() if not counts["models_ready"])
+    if loading:
+        raise WorkersNotReady(f"the workers on queue(s) {', '.join(loading)} are still loading their models",
+                              queues)
+    return {"queues": queues, "cached": cached}
+
 
 
 @bp.get("/readyz")

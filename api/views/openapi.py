@@ -49,8 +49,75 @@ def json_content(model: type[BaseModel]) -> dict:
     return {"application/json": {"schema": ref(model)}}
 
 
-def problems(*statuses: int) -> dict:
-    return {str(status): {"description": "Problem details (RFC 9457)", "content": PROBLEM} for status in statuses}
+def _always(_path: str, _method: str, _operation: dict) -> bool:
+    return True
+
+
+def _authenticated(_path: str, _method: str, operation: dict) -> bool:
+    return operation.get("security") != []
+
+
+def _limited(path: str, method: str, operation: dict) -> bool:
+    return _authenticated(path, method, operation) or (path, method) in CREDENTIAL_EXCHANGES
+
+
+def _takes_a_body(_path: str, _method: str, operation: dict) -> bool:
+    return "requestBody" in operation
+
+
+def _names_a_resource(path: str, _method: str, _operation: dict) -> bool:
+    return "{" in path
+
+
+def _checks_its_query(path: str, _method: str, _operation: dict) -> bool:
+    return path.startswith(ANALYTICS_PREFIXES)
+
+
+def _reads_the_database(path: str, method: str, operation: dict) -> bool:
+    return _limited(path, method, operation) or path == "/readyz"
+
+
+#: Operations that exchange credentials without being authenticated: throttled and checked like the rest.
+CREDENTIAL_EXCHANGES = {("/v1/auth/token", "post")}
+#: Operations whose query (time range, bucket, time zone, durations) is checked with a 422.
+ANALYTICS_PREFIXES = ("/v1/subjects/", "/v1/analytics/")
+#: Operations that can conflict with a resource's state or with an earlier request under the same
+#: Idempotency-Key.
+CONFLICTING = {("/v1/jobs", "post"), ("/v1/batches", "post"), ("/v1/jobs/{job_id}/cancel", "post"),
+               ("/v1/batches/{batch_id}/cancel", "post"), ("/v1/webhooks/deliveries/{delivery_id}/redeliver", "post")}
+
+#: Every problem status the API answers, what it means, and which operations can answer it. The
+#: document's problem responses are derived from this table, never written per route.
+PROBLEM_STATUSES = (
+    (400, "Malformed request: credentials in both headers, a malformed query, header, id or body", _always),
+    (401, "Missing, invalid, expired or revoked credentials", _limited),
+    (403, "The key's scopes do not allow this operation", _authenticated),
+    (404, "No such resource among the caller's", _names_a_resource),
+    (409, "Conflicts with the resource's state or an earlier request with this Idempotency-Key",
+     lambda path, method, _operation: (path, method) in CONFLICTING),
+    (413, "Request body larger than the limit", _takes_a_body),
+    (414, "Request line longer than the server accepts (answered before the app)", _always),
+    (415, "Unsupported Content-Type", _takes_a_body),
+    (422, "Well-formed but invalid input", lambda path, method, operation: _takes_a_body(path, method, operation)
+     or _checks_its_query(path, method, operation) or (path, method) in CREDENTIAL_EXCHANGES),
+    (429, "Rate limit, jobs in flight or credential throttle reached; see Retry-After", _limited),
+    (431, "Request header fields larger than the server accepts (answered before the app)", _always),
+    (503, "A dependency (database, Redis) is unavailable, or the service is not ready; see Retry-After",
+     _reads_the_database),
+)
+
+
+def problem_responses(path: str, method: str, operation: dict) -> dict:
+    return {str(status): {"description": description, "content": PROBLEM}
+            for status, description, answers in PROBLEM_STATUSES if answers(path, method, operation)}
+
+
+def with_problem_responses(paths: dict) -> dict:
+    """Each operation's own responses plus, from :data:`PROBLEM_STATUSES`, the problems it can answer."""
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            operation["responses"] = {**operation["responses"], **problem_responses(path, method, operation)}
+    return paths
 
 
 def audio_upload() -> dict:
@@ -109,21 +176,18 @@ def batch_paths() -> dict:
                                                "a different upload under the same key is a 409."}],
                 "requestBody": {"required": True, "content": BATCH_UPLOAD},
                 "responses": {"202": {"description": "Accepted; poll the Location.",
-                                      "content": json_content(schemas.BatchOut)},
-                              **problems(400, 401, 403, 409, 413, 415, 422, 429)},
+                                      "content": json_content(schemas.BatchOut)}},
             },
             "get": {
                 "summary": "List batches, newest first",
                 "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"},
                                 "description": "Comma-separated: running, completed, canceled."}, *PAGE],
-                "responses": {"200": {"description": "A page of batches", "content": json_content(schemas.BatchList)},
-                              **problems(400, 401, 403, 429)},
+                "responses": {"200": {"description": "A page of batches", "content": json_content(schemas.BatchList)}},
             },
         },
         "/v1/batches/{batch_id}": {
             "get": {"summary": "A batch: counts by status, progress, estimated time left", "parameters": [BATCH_ID],
-                    "responses": {"200": {"description": "The batch", "content": json_content(schemas.BatchOut)},
-                                  **problems(401, 403, 404, 429)}},
+                    "responses": {"200": {"description": "The batch", "content": json_content(schemas.BatchOut)}}},
         },
         "/v1/batches/{batch_id}/results": {
             "get": {"summary": "Finished items in row order, streamed; partial while the batch runs",
@@ -134,18 +198,15 @@ def batch_paths() -> dict:
                                                          "a text cell starting with =, +, -, @, tab or CR is prefixed "
                                                          "with ' so that spreadsheets do not run it as a formula.",
                                           "content": {"application/x-ndjson": {"schema": ref(schemas.BatchResultLine)},
-                                                      "text/csv": {"schema": {"type": "string"}}}},
-                                  **problems(400, 401, 403, 404, 429)}},
+                                                      "text/csv": {"schema": {"type": "string"}}}}}},
         },
         "/v1/batches/{batch_id}/jobs": {
             "get": {"summary": "The batch's items as jobs, in row order", "parameters": [BATCH_ID, *PAGE],
-                    "responses": {"200": {"description": "A page of jobs", "content": json_content(schemas.JobList)},
-                                  **problems(400, 401, 403, 404, 429)}},
+                    "responses": {"200": {"description": "A page of jobs", "content": json_content(schemas.JobList)}}},
         },
         "/v1/batches/{batch_id}/cancel": {
             "post": {"summary": "Cancel a running batch and its unfinished items", "parameters": [BATCH_ID],
-                     "responses": {"200": {"description": "Canceled", "content": json_content(schemas.BatchOut)},
-                                   **problems(401, 403, 404, 409, 429)}},
+                     "responses": {"200": {"description": "Canceled", "content": json_content(schemas.BatchOut)}}},
         },
     }
 
@@ -165,8 +226,7 @@ def paths() -> dict:
                 "responses": {"200": {"description": "Finished within `Prefer: wait`",
                                       "content": json_content(schemas.JobOut)},
                               "202": {"description": "Accepted; poll the Location.",
-                                      "content": json_content(schemas.JobOut)},
-                              **problems(400, 401, 403, 409, 413, 415, 422, 429)},
+                                      "content": json_content(schemas.JobOut)}},
             },
             "get": {
                 "summary": "List jobs, newest first",
@@ -183,34 +243,30 @@ def paths() -> dict:
                      "description": "Entries that occurred before this time (RFC 3339)."},
                     *PAGE,
                 ],
-                "responses": {"200": {"description": "A page of jobs", "content": json_content(schemas.JobList)},
-                              **problems(400, 401, 403, 429)},
+                "responses": {"200": {"description": "A page of jobs", "content": json_content(schemas.JobList)}},
             },
         },
         "/v1/jobs/{job_id}": {
             "get": {"summary": "Get a job", "parameters": [JOB_ID],
-                    "responses": {"200": {"description": "The job", "content": json_content(schemas.JobOut)},
-                                  **problems(401, 403, 404, 429)}},
+                    "responses": {"200": {"description": "The job", "content": json_content(schemas.JobOut)}}},
         },
         "/v1/jobs/{job_id}/cancel": {
             "post": {"summary": "Cancel a queued or running job", "parameters": [JOB_ID],
-                     "responses": {"200": {"description": "Canceled", "content": json_content(schemas.JobOut)},
-                                   **problems(401, 403, 404, 409, 429)}},
+                     "responses": {"200": {"description": "Canceled", "content": json_content(schemas.JobOut)}}},
         },
         **batch_paths(),
         "/v1/auth/token": {
             "post": {"summary": "Exchange an API key or a refresh token for an access token",
                      "security": [],
                      "requestBody": {"required": True, "content": json_content(schemas.TokenRequest)},
-                     "responses": {"200": {"description": "Tokens", "content": json_content(schemas.TokenResponse)},
-                                   **problems(400, 401, 422, 429, 503)}},
+                     "responses": {"200": {"description": "Tokens", "content": json_content(schemas.TokenResponse)}}},
         },
         **webhook_schemas.webhook_paths(),
-        **analytics_schemas.timeline_paths(json_content, problems),
-        **insight_schemas.insight_paths(json_content, problems),
+        **analytics_schemas.timeline_paths(json_content),
+        **insight_schemas.insight_paths(json_content),
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
         "/readyz": {"get": {"summary": "Readiness of database, Redis and workers", "security": [],
-                            "responses": {"200": {"description": "Ready"}, **problems(503)}}},
+                            "responses": {"200": {"description": "Ready"}}}},
     }
 
 
@@ -228,7 +284,7 @@ def _document(_registered: tuple) -> dict:
         "openapi": "3.1.0",
         "info": {"title": "SAMO Brain API", "version": "1.0.0",
                  "description": "Asynchronous emotion analysis of text and voice."},
-        "paths": paths(),
+        "paths": with_problem_responses(paths()),
         "components": {
             "schemas": definitions.get("$defs", {}),
             "securitySchemes": {

@@ -13,6 +13,7 @@ import requests
 
 from tests.conftest import settings_env
 from tests.support.gunicorn import gunicorn_server
+from tests.support.polling import wait_until
 from tests.support.problems import PROBLEM
 from tests.support.processes import run_python_json
 
@@ -69,19 +70,23 @@ def test_readyz_needs_a_worker_on_the_model_queue(settings):
     assert "gpu" in body["checks"]["workers"]["error"]
 
 
-def test_readyz_is_ready_with_a_live_cpu_worker(client, cpu_worker):
-    response = client.get("/readyz")
-    assert response.status_code == 200, response.get_data(as_text=True)
+def test_readyz_is_ready_with_a_live_cpu_worker_once_its_models_are_loaded(client, cpu_worker):
+    response = wait_until(lambda: (answer := client.get("/readyz")).status_code == 200 and answer, timeout_s=120,
+                          interval_s=0.5, message="a ready cpu worker")
     body = response.get_json()
     assert body["status"] == "ready"
     assert all(check["ok"] for check in body["checks"].values())
-    assert body["checks"]["workers"]["queues"]["cpu"] >= 1
+    cpu = body["checks"]["workers"]["queues"]["cpu"]
+    assert cpu["workers"] >= 1 and 1 <= cpu["models_ready"] <= cpu["workers"]
 
 
 def test_readyz_finds_the_worker_in_time_after_its_app_has_published(settings, cpu_worker, make_tenant):
     """The order that once failed: an app that has published jobs probes after another app's probe."""
     from api import create_app
 
+    waiting = create_app(settings, {"TESTING": True}).test_client()
+    wait_until(lambda: waiting.get("/readyz").status_code == 200, timeout_s=120, interval_s=0.5,
+               message="the worker's models loaded")
     fresh = create_app(settings, {"TESTING": True}).test_client()
     tenant = make_tenant()
     done = fresh.post("/v1/jobs", json={"type": "emotion", "input": {"text": "Lovely!"}},

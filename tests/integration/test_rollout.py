@@ -23,9 +23,10 @@ from sqlalchemy import func, select
 
 from db.models import EmotionScore, Job, JobStatus
 from tests.conftest import settings_env
+from tests.support.gunicorn import GunicornServer
 from tests.support.polling import wait_until
 from tests.support.ports import free_port
-from tests.support.processes import CeleryWorker, GunicornServer
+from tests.support.processes import CeleryWorker
 from tests.support.services import claimed_redis_database
 from tests.support.tenants import new_tenant
 
