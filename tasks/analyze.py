@@ -6,6 +6,7 @@ segments get their own emotion results in the same batched inference as the whol
 from __future__ import annotations
 
 from db.jobs import ClaimedJob, JobOutcome
+from tasks.emotion import emotion_of
 from tasks.lifecycle import per_job
 from tasks.models import emotion_model, model_info
 from tasks.services import Services
@@ -33,9 +34,9 @@ def analyze(services: Services, job: ClaimedJob) -> JobOutcome:
         classifier = emotion_model(settings)
         models["emotion"] = model_info(classifier)
         if transcript is not None:
-            emotion = add_emotions(settings, transcript, classifier)
+            emotion = add_emotions(settings, transcript, classifier, job.options)
         else:
-            emotion = classifier.predict([text])[0]
+            emotion = emotion_of(classifier, text, job.options, settings.emotion_batch_size)
         result["emotion"] = emotion
     if "summary" in requested:
         result["summary"], summariser = summarize_text(settings, text, job.options)
