@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from api.fastpath.coalescing import Coalescer
 from db.job_inserts import RecordsetInsert, insert_job_rows, mark_rows_unpublished
+from tasks.enqueue import text_chars
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ MAX_GROUP = 256
 class JobWriter:
     """One per API process; ``write`` is called from request threads."""
 
-    def __init__(self, engine: Engine, publish: Callable[[list[tuple[uuid.UUID, str]]], bool]) -> None:
+    def __init__(self, engine: Engine, publish: Callable[[list[tuple]], bool]) -> None:
         self.engine = engine
         self.publish = publish
         self._groups: Coalescer[dict, bool] = Coalescer(self._write_group, "samo-job-writer", MAX_GROUP)
@@ -57,7 +58,7 @@ class JobWriter:
         stored = [row for row, failure in zip(rows, failures) if failure is None]
         published = False
         if stored:
-            published = self.publish([(row["id"], row["type"]) for row in stored])
+            published = self.publish([(row["id"], row["type"], text_chars(row["input"])) for row in stored])
             if not published:
                 self._mark_unpublished([row["id"] for row in stored])
         return [published if failure is None else failure for failure in failures]
