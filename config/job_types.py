@@ -108,10 +108,11 @@ def handler_modules() -> list[str]:
 
 
 for _entry in (
-    JobType("emotion", "The 28 GoEmotions labels of a text: probabilities, the labels over their tuned "
-                       "thresholds and the top one.",
+    JobType("emotion", "The 28 GoEmotions labels of a text: probabilities, the labels over their thresholds, "
+                       "the top one and valence; a long text is read window by window, and "
+                       "`granularity: sentence` scores each sentence too.",
             options.EmotionOptions, "tasks.emotion:analyze", task="tasks.emotion.analyze_job",
-            text_limit="max_text_chars", batched=True, models=("emotion",)),
+            batched=True, models=("emotion",)),
     JobType("summarize", "A summary of a text (extractive by default).",
             options.SummarizeOptions, "tasks.summarize:summarize", task="tasks.summarize.summarize_job",
             models=("summarizer",)),

@@ -133,7 +133,7 @@ class Settings:
 
     max_text_chars: int = setting(
         10_000, env="SAMO_MAX_TEXT_CHARS", group="limits",
-        help="Longest text of an emotion job; longer texts get 422 `text-too-long`")
+        help="Longest text of a bulk batch item (POST /v1/batches); longer rows are refused")
     max_request_bytes: int = setting(
         1 * 1024 * 1024, env="SAMO_MAX_REQUEST_BYTES", group="limits",
         help="Largest JSON request body; larger ones get 413")
@@ -260,7 +260,7 @@ class Settings:
         600.0, env="SAMO_MAX_AUDIO_SECONDS", group="media", help="Longest recording a job accepts")
     max_document_chars: int = setting(
         200_000, env="SAMO_MAX_DOCUMENT_CHARS", group="media",
-        help="Text limit of summarize and analyze jobs (emotion jobs keep SAMO_MAX_TEXT_CHARS)")
+        help="Text limit of emotion, summarize and analyze jobs; longer texts get 422 `text-too-long`")
 
     webhook_allowed_destinations: tuple[str, ...] = setting(
         (), env="SAMO_WEBHOOK_ALLOWED_DESTINATIONS", group="webhooks",

@@ -6,6 +6,7 @@ segments get their own emotion results in the same batched inference as the whol
 from __future__ import annotations
 
 from db.jobs import ClaimedJob, JobOutcome
+from tasks.emotion import emotion_of
 from tasks.lifecycle import per_job
 from tasks.models import emotion_model, model_info
 from tasks.services import Services
@@ -28,18 +29,17 @@ def analyze(services: Services, job: ClaimedJob) -> JobOutcome:
         text = transcript["text"]
     else:
         transcript, text = None, job.input["text"]
-    emotion = None
+    recorded = None
     if "emotion" in requested:
         classifier = emotion_model(settings)
         models["emotion"] = model_info(classifier)
         if transcript is not None:
-            emotion = add_emotions(settings, transcript, classifier)
+            result["emotion"], recorded = add_emotions(settings, transcript, classifier, job.options)
         else:
-            emotion = classifier.predict([text])[0]
-        result["emotion"] = emotion
+            result["emotion"], recorded = emotion_of(classifier, text, job.options, settings.emotion_batch_size)
     if "summary" in requested:
         result["summary"], summariser = summarize_text(settings, text, job.options)
         models["summary"] = {**model_info(summariser), "method": summariser.method}
     result["models"] = models
     primary = next(iter(models.values()))
-    return JobOutcome(result, primary["name"], primary["version"], emotion=emotion)
+    return JobOutcome(result, primary["name"], primary["version"], emotion=recorded)

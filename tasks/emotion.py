@@ -4,19 +4,29 @@ Interactive jobs arrive on the model queue (`cpu` or `gpu`) in messages of one o
 (the jobs an API process committed together share one, ``tasks.enqueue``); the worker gathers
 messages into batches (``workers.batching``) and the job lifecycle (``tasks.lifecycle``) hands
 a batch's claimed jobs to :func:`analyze` at once. Bulk chunks (``tasks.bulk``) go through the
-same handler. The texts that miss the cache run through the model in length-sorted forward
-passes; a text that makes the model fail fails its own job only.
+same handler.
+
+Each text is cut into parts (``workers.emotion.documents``): its windows, or its sentences with
+``granularity: sentence``. The parts of every job of the batch that miss the cache run through
+the model together, in length-sorted forward passes; a part that makes the model fail fails
+its own job only. Each job's result is then assembled from its parts' probabilities and shaped
+by its options (``workers.emotion.results``).
 """
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from db.jobs import ClaimedJob, JobOutcome
 from tasks.lifecycle import BatchReport, JobFailure, failure_of
 from tasks.models import emotion_model
 from tasks.services import Services
 from workers.batching import forward_passes
+from workers.emotion.documents import Part, halves, sentences, window_chars, windows
+from workers.emotion.results import Controls, shaped, thresholds_of, weighted_probabilities
 from workers.result_cache import result_cache
 
 log = logging.getLogger(__name__)
@@ -28,32 +38,153 @@ def analyze(services: Services, jobs: list[ClaimedJob], report: BatchReport) -> 
         classifier = emotion_model(settings)
     except JobFailure as failure:
         return [failure] * len(jobs)
-    texts = [job.input["text"] for job in jobs]
-    cache = result_cache(settings, classifier)
-    cached = cache.get_many(texts)
-    misses = list(dict.fromkeys(text for text, hit in zip(texts, cached) if hit is None))
-    report.cache_hits += sum(hit is not None for hit in cached)
-    report.cache_misses += len(texts) - sum(hit is not None for hit in cached)
-
+    plans = [parts_of(job.input["text"], job.options, classifier.max_length) for job in jobs]
+    scorer = Scorer(classifier, report, settings.batch_max_tokens, result_cache(settings, classifier))
     started = time.perf_counter()
-    fresh = infer(classifier, misses, report.max_size, settings.batch_max_tokens, report)
+    scored = scorer.score([part.text for parts in plans for part in parts],
+                          keep_truncated={job.input["text"] for job in jobs if job.options.get("truncate")})
     elapsed = time.perf_counter() - started
-    report.inference_s += elapsed
-
-    answers = dict(zip(misses, fresh))
     outcomes: list[JobOutcome | JobFailure] = []
-    for text, hit in zip(texts, cached):
-        answer = {**hit, "cached": True} if hit is not None else answers[text]
-        if isinstance(answer, JobFailure):
-            outcomes.append(answer)
+    for job, parts in zip(jobs, plans):
+        try:
+            result, recorded = assembled(classifier, parts, scored, job.options)
+        except JobFailure as failure:
+            outcomes.append(failure)
             continue
-        result = answer if hit is not None else {**answer, "cached": False}
-        outcomes.append(JobOutcome(result, classifier.name, classifier.version, emotion=result))
-    computed = [(text, answer) for text, answer in zip(misses, fresh) if isinstance(answer, dict)]
-    cache.put_many([text for text, _ in computed], [result for _, result in computed])
-    log.info("emotion batch on %s: %d jobs, %d from cache, passes %s, %.0f ms model time", report.queue,
-             len(jobs), len(jobs) - len(misses), report.passes[-8:], elapsed * 1000)
+        result["cached"] = not any(part.text in scorer.computed for part in parts)
+        outcomes.append(JobOutcome(result, classifier.name, classifier.version, emotion=recorded))
+    log.info("emotion batch on %s: %d jobs, %d parts, %d computed, passes %s, %.0f ms", report.queue,
+             len(jobs), sum(map(len, plans)), len(scorer.computed), report.passes[-8:], elapsed * 1000)
     return outcomes
+
+
+def parts_of(text: str, options: Mapping, max_length: int) -> list[Part]:
+    """What of ``text`` the model scores: the whole text (``truncate``), its sentences, or its windows."""
+    if options.get("truncate"):
+        return [Part(text, 0, len(text))]
+    if options.get("granularity") == "sentence":
+        return sentences(text, window_chars(max_length))
+    return windows(text, window_chars(max_length))
+
+
+#: Options that change what a result shows, not what the model found.
+DISPLAY_OPTIONS = ("top_k", "threshold", "labels")
+
+
+class Emotion(NamedTuple):
+    """An emotion result as the caller asked to see it, and the analysis stored for analytics.
+
+    Score rows and rollups (``db.jobs.complete_jobs``) always hold every label under the tuned
+    thresholds, so one job's ``options.labels`` or ``options.threshold`` never skews a subject's
+    timeline; ``recorded`` is ``shown`` itself when no display option was given.
+    """
+
+    shown: dict
+    recorded: dict
+
+
+def assembled(classifier, parts: Sequence[Part], scored: Mapping[str, dict | JobFailure], options: Mapping,
+              sentence_key: str | None = "sentences") -> Emotion:
+    shown = assemble(classifier, parts, scored, options, sentence_key)
+    if all(options.get(name) is None for name in DISPLAY_OPTIONS):
+        return Emotion(shown, shown)
+    canonical = {name: value for name, value in options.items() if name not in DISPLAY_OPTIONS}
+    return Emotion(shown, assemble(classifier, parts, scored, {**canonical, "granularity": "document"}))
+
+
+def assemble(classifier, parts: Sequence[Part], scored: Mapping[str, dict | JobFailure], options: Mapping,
+             sentence_key: str | None = "sentences") -> dict:
+    """A job's result from its parts' scores; raises the JobFailure of a part that failed.
+
+    ``granularity: sentence`` adds each part's own result under ``sentence_key`` with its offsets
+    (``None``: the caller lists the parts itself, as a transcript's segments).
+    """
+    answers = [scored[part.text] for part in parts]
+    failure = next((answer for answer in answers if isinstance(answer, JobFailure)), None)
+    if failure is not None:
+        raise failure
+    controls = Controls.from_options(options)
+    thresholds = thresholds_of(classifier)
+    try:
+        if len(parts) == 1:
+            probabilities = answers[0]["probabilities"]
+        else:
+            probabilities = weighted_probabilities([(p.weight, a["probabilities"]) for p, a in zip(parts, answers)])
+        result = shaped(probabilities, thresholds, controls, classifier.multi_label,
+                        truncated=any(answer["truncated"] for answer in answers))
+        if options.get("granularity") == "sentence":
+            result["granularity"] = "sentence"
+        if options.get("granularity") == "sentence" and sentence_key:
+            result[sentence_key] = [
+                {"start": part.start, "end": part.end, "text": part.text,
+                 **shaped(answer["probabilities"], thresholds, controls, classifier.multi_label, answer["truncated"])}
+                for part, answer in zip(parts, answers)]
+        elif options.get("granularity") != "sentence":
+            result["windows"] = len(parts)
+    except ValueError as error:
+        raise JobFailure("invalid_options", str(error)) from None
+    return result
+
+
+@dataclass
+class Scorer:
+    """Scores texts in length-sorted forward passes; a text the model truncated is scored in halves.
+
+    ``score`` answers each distinct text once, from the cache when one is given; ``computed``
+    holds the texts the model ran on.
+    """
+
+    classifier: object
+    report: BatchReport
+    max_tokens: int = 0
+    cache: object = None
+    computed: set[str] = field(default_factory=set)
+
+    def score(self, texts: Sequence[str], keep_truncated: frozenset[str] | set[str] = frozenset()
+              ) -> dict[str, dict | JobFailure]:
+        """A raw model result (``probabilities``, ``truncated``) or a JobFailure per distinct text."""
+        unique = list(dict.fromkeys(texts))
+        answers = dict(zip(unique, self._lookup(unique)))
+        cut = {text: halves(Part(text, 0, len(text))) for text, answer in answers.items()
+               if isinstance(answer, dict) and answer["truncated"] and text not in keep_truncated}
+        cut = {text: pieces for text, pieces in cut.items() if pieces}
+        if cut:
+            pieces = self.score([piece.text for parts in cut.values() for piece in parts])
+            for text, parts in cut.items():
+                answers[text] = merged(parts, pieces)
+        return answers
+
+    def _lookup(self, texts: list[str]) -> list[dict | JobFailure]:
+        cached = self.cache.get_many(texts) if self.cache is not None else [None] * len(texts)
+        misses = [text for text, hit in zip(texts, cached) if hit is None]
+        self.report.cache_hits += len(texts) - len(misses)
+        self.report.cache_misses += len(misses)
+        started = time.perf_counter()
+        fresh = dict(zip(misses, infer(self.classifier, misses, self.report.max_size, self.max_tokens, self.report)))
+        self.report.inference_s += time.perf_counter() - started
+        self.computed.update(misses)
+        good = [(text, answer) for text, answer in fresh.items() if isinstance(answer, dict)]
+        if self.cache is not None:
+            self.cache.put_many([text for text, _ in good], [answer for _, answer in good])
+        return [hit if hit is not None else fresh[text] for text, hit in zip(texts, cached)]
+
+
+def merged(parts: Sequence[Part], scored: Mapping[str, dict | JobFailure]) -> dict | JobFailure:
+    """One raw result for a text scored in ``parts`` (the length-weighted mean of theirs)."""
+    answers = [scored[part.text] for part in parts]
+    failure = next((answer for answer in answers if isinstance(answer, JobFailure)), None)
+    if failure is not None:
+        return failure
+    return {"probabilities": weighted_probabilities([(p.weight, a["probabilities"]) for p, a in zip(parts, answers)]),
+            "truncated": any(answer["truncated"] for answer in answers)}
+
+
+def emotion_of(classifier, text: str, options: Mapping, max_size: int) -> Emotion:
+    """One text's emotion result outside a batch (analyze and transcribe jobs), by the same rules."""
+    parts = parts_of(text, options, classifier.max_length)
+    scorer = Scorer(classifier, BatchReport("", max_size=max_size))
+    keep = {text} if options.get("truncate") else set()
+    return assembled(classifier, parts, scorer.score([part.text for part in parts], keep), options)
 
 
 def infer(classifier, texts: list[str], max_size: int, max_tokens: int, report: BatchReport

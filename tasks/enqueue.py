@@ -5,6 +5,7 @@ import logging
 import uuid
 import weakref
 from contextlib import nullcontext
+from typing import NamedTuple
 
 from celery import Celery
 from kombu import Producer
@@ -31,9 +32,30 @@ def enqueue_chunk(celery: Celery, batch_id: uuid.UUID, rows: list[int]) -> bool:
     return True
 
 
-def enqueue_job(celery: Celery, job_id: uuid.UUID, job_type: str) -> bool:
+class OutgoingJob(NamedTuple):
+    """A stored job to publish."""
+
+    id: uuid.UUID | str
+    type: str
+    #: Characters of its text, which its message carries so that a worker batches by size.
+    chars: int = 0
+    #: The trace context it was submitted in (with tracing on), when published outside that request.
+    trace: dict[str, str] | None = None
+
+
+def outgoing(job: tuple) -> OutgoingJob:
+    return job if isinstance(job, OutgoingJob) else OutgoingJob(*job)
+
+
+def enqueue_job(celery: Celery, job_id: uuid.UUID, job_type: str, chars: int = 0) -> bool:
     """Publish one job; False (logged) if the broker could not be reached."""
-    return enqueue_jobs(celery, [(job_id, job_type)])
+    return enqueue_jobs(celery, [OutgoingJob(job_id, job_type, chars)])
+
+
+def text_chars(job_input: dict | None) -> int:
+    """The size of a job's text input, which its message carries so that a worker batches by size."""
+    text = (job_input or {}).get("text")
+    return len(text) if isinstance(text, str) else 0
 
 
 #: Task names whose queue each Celery app has declared on the broker already.
@@ -50,24 +72,33 @@ def forget_declared_queues(celery: Celery) -> None:
 MAX_JOBS_PER_MESSAGE = 64
 
 
-def broker_messages(jobs: list[tuple[uuid.UUID, str]]) -> list[tuple[str, list[str]]]:
-    """(task name, args) of each message that carries ``jobs``.
+class Message(NamedTuple):
+    task: str
+    args: list[str]
+    #: Characters of the message's texts, for batched types (``workers.batching.JobBatches.jobs_in``).
+    chars: int | None = None
+
+
+def broker_messages(jobs: list[tuple]) -> list[Message]:
+    """The messages that carry ``jobs`` (:class:`OutgoingJob`, or a plain ``(id, type)``).
 
     Jobs of a batched type share messages (their task takes ``(*job_ids)``: the worker
     batches messages anyway, and one message per committed group costs the API one message's
-    work instead of one per job); other jobs get one message each.
+    work instead of one per job), which say how many characters their texts hold; other jobs
+    get one message each.
     """
-    batched: dict[str, list[str]] = {}
+    batched: dict[str, list[tuple[str, int]]] = {}
     messages = []
-    for job_id, type_name, *_trace in jobs:
+    for job_id, type_name, chars, _trace in map(outgoing, jobs):
         entry = registered_type(type_name)
         if entry.batched:
-            batched.setdefault(entry.task, []).append(str(job_id))
+            batched.setdefault(entry.task, []).append((str(job_id), chars))
         else:
-            messages.append((entry.task, [str(job_id)]))
-    for task, job_ids in batched.items():
-        messages += [(task, job_ids[start:start + MAX_JOBS_PER_MESSAGE])
-                     for start in range(0, len(job_ids), MAX_JOBS_PER_MESSAGE)]
+            messages.append(Message(entry.task, [str(job_id)]))
+    for task, sized in batched.items():
+        for start in range(0, len(sized), MAX_JOBS_PER_MESSAGE):
+            group = sized[start:start + MAX_JOBS_PER_MESSAGE]
+            messages.append(Message(task, [job_id for job_id, _ in group], sum(chars for _, chars in group)))
     return messages
 
 
@@ -76,12 +107,12 @@ def job_traces(jobs: list[tuple]) -> dict[str, dict[str, str]]:
     if not tracing.enabled():
         return {}
     current = tracing.carrier()
-    traces = {str(job[0]): job[2] if len(job) > 2 and job[2] else current for job in jobs}
+    traces = {str(job.id): job.trace or current for job in map(outgoing, jobs)}
     return {job_id: trace for job_id, trace in traces.items() if trace}
 
 
 def enqueue_jobs(celery: Celery, jobs: list[tuple], producer: Producer | None = None) -> bool:
-    """Publish jobs, ``(id, type)`` or ``(id, type, trace context)``, in one broker round trip (kombu's
+    """Publish jobs (:class:`OutgoingJob`, or a plain ``(id, type)``) in one broker round trip (kombu's
     producer batch, for more than one message);
     False (logged) if the broker failed. ``producer``: one the caller holds (:class:`JobPublisher`),
     else one is taken from the app's pool for this call.
@@ -97,8 +128,10 @@ def enqueue_jobs(celery: Celery, jobs: list[tuple], producer: Producer | None = 
     try:
         with (celery.producer_or_acquire(producer) as producer,
               producer.batch() if len(messages) > 1 else nullcontext()):
-            for task, args in messages:
+            for task, args, chars in messages:
                 options = {"declare": []} if task in declared else {}
+                if chars:
+                    options["kwargs"] = {"chars": chars}
                 if traces:
                     options["headers"] = {tracing.TRACES_HEADER: {job_id: traces[job_id] for job_id in args
                                                                   if job_id in traces}}
@@ -109,7 +142,7 @@ def enqueue_jobs(celery: Celery, jobs: list[tuple], producer: Producer | None = 
         log.warning("could not enqueue %d job(s) (first %s); the requeue sweep will send them", len(jobs),
                     jobs[0][0] if jobs else None, exc_info=True)
         return False
-    declared.update(task for task, _ in messages)
+    declared.update(message.task for message in messages)
     return True
 
 
@@ -126,7 +159,7 @@ class JobPublisher:
         self.celery = celery
         self._producer: Producer | None = None
 
-    def __call__(self, jobs: list[tuple[uuid.UUID, str]]) -> bool:
+    def __call__(self, jobs: list[tuple]) -> bool:
         if self._producer is None:
             self._producer = self.celery.producer_pool.acquire(block=True)
         published = enqueue_jobs(self.celery, jobs, self._producer)

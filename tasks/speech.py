@@ -1,7 +1,9 @@
 """Transcription jobs: faster-whisper on the uploaded audio, then emotion per segment and overall.
 
-The emotion model runs once per job, on one list holding the whole text and every segment, so
-a recording of a hundred segments costs one batched inference, not a hundred.
+The emotion model runs once per job, on one list holding the whole text's windows and every
+segment, so a recording of a hundred segments costs one batched inference, not a hundred. With
+``granularity: sentence`` the segments are the sentences: the recording's emotion is then the
+length-weighted aggregate of theirs (``workers.emotion.documents``).
 """
 from __future__ import annotations
 
@@ -10,10 +12,15 @@ import time
 from config.settings import Settings
 from db.jobs import ClaimedJob, JobOutcome
 from db.media import media_path
-from tasks.lifecycle import per_job
+from tasks.emotion import Emotion, Scorer, assemble, assembled, parts_of
+from tasks.lifecycle import BatchReport, per_job
 from tasks.models import emotion_model, model_info
 from tasks.services import Services
+from workers.emotion.documents import Part
 from workers.models import transcriber
+
+#: Job options passed to faster-whisper as they are (``config.job_options.TranscribeOptions``).
+DECODING_OPTIONS = ("initial_prompt", "hotwords", "word_timestamps", "vad")
 
 
 def transcribe_audio(settings: Settings, job: ClaimedJob) -> tuple[dict, object]:
@@ -23,19 +30,33 @@ def transcribe_audio(settings: Settings, job: ClaimedJob) -> tuple[dict, object]
     """
     model = transcriber(settings)
     path = media_path(settings, job.id, job.input["audio"].get("filename"))
+    decoding = {name: job.options[name] for name in DECODING_OPTIONS if job.options.get(name) is not None}
     transcript = model.transcribe(path, language=job.options.get("language"),
-                                  max_duration_s=settings.max_audio_seconds)
+                                  max_duration_s=settings.max_audio_seconds, **decoding)
     return transcript, model
 
 
-def add_emotions(settings: Settings, transcript: dict, classifier) -> dict:
-    """Attach an emotion result to every segment; returns the whole text's (one predict call)."""
-    segments = transcript["segments"]
-    results = classifier.predict([transcript["text"]] + [s["text"] for s in segments],
-                                 batch_size=settings.emotion_batch_size)
-    for segment, emotion in zip(segments, results[1:]):
-        segment["emotion"] = emotion
-    return results[0]
+def segment_parts(transcript: dict) -> list[Part]:
+    """Each segment as a part of the transcript's text (``text`` joins the segments with spaces)."""
+    parts, start = [], 0
+    for segment in transcript["segments"]:
+        parts.append(Part(segment["text"], start, start + len(segment["text"])))
+        start += len(segment["text"]) + 1
+    return parts
+
+
+def add_emotions(settings: Settings, transcript: dict, classifier, options: dict | None = None) -> Emotion:
+    """Attach an emotion result to every segment; returns the whole recording's (one scoring call)."""
+    options = options or {}
+    segments = segment_parts(transcript)
+    whole = segments if options.get("granularity") == "sentence" else parts_of(transcript["text"], options,
+                                                                               classifier.max_length)
+    scorer = Scorer(classifier, BatchReport("", max_size=settings.emotion_batch_size))
+    scored = scorer.score([part.text for part in whole + segments])
+    per_segment = {**options, "granularity": "document"}
+    for segment, part in zip(transcript["segments"], segments):
+        segment["emotion"] = assemble(classifier, [part], scored, per_segment)
+    return assembled(classifier, whole, scored, options, sentence_key=None)
 
 
 @per_job
@@ -45,8 +66,8 @@ def transcribe(services: Services, job: ClaimedJob) -> JobOutcome:
     transcript, model = transcribe_audio(settings, job)
     transcribed = time.perf_counter()
     classifier = emotion_model(settings)
-    transcript["emotion"] = add_emotions(settings, transcript, classifier)
+    transcript["emotion"], recorded = add_emotions(settings, transcript, classifier, job.options)
     transcript["models"] = {"transcription": model_info(model), "emotion": model_info(classifier)}
     transcript["timings_ms"] = {"transcription": round((transcribed - started) * 1000),
                                 "emotion": round((time.perf_counter() - transcribed) * 1000)}
-    return JobOutcome(transcript, model.name, model.version, emotion=transcript["emotion"])
+    return JobOutcome(transcript, model.name, model.version, emotion=recorded)

@@ -138,15 +138,25 @@ class DynamicBatches(Batches):
         )
 
 
+#: Characters of text that count as one job toward a batch's ``flush_every``: about one window
+#: of the emotion model (``workers.emotion.documents``), so a batch is bounded by the text it
+#: holds, not by its number of jobs.
+CHARS_PER_JOB = 1000
+
+
 class JobBatches(DynamicBatches):
     """The batching task of a job type: a message carries the ids of every job one API process
-    committed together, and counts as that many jobs toward ``flush_every``."""
+    committed together, and the characters of their texts (``tasks.enqueue.broker_messages``).
+    It counts as that many jobs toward ``flush_every``, or as one per :data:`CHARS_PER_JOB`
+    characters when that is more: a long document fills a batch as the windows it is read in
+    would, and one longer than a batch goes alone."""
 
     abstract = True
 
     @staticmethod
     def jobs_in(request) -> int:
-        return max(1, len(request.args or ()))
+        chars = (getattr(request, "kwargs", None) or {}).get("chars") or 0
+        return max(1, len(request.args or ()), -(-int(chars) // CHARS_PER_JOB))
 
 
 def consumed_queues(worker) -> set[str]:

@@ -93,14 +93,49 @@ class ModelInfo(BaseModel):
     version: str | None
 
 
-class EmotionResult(BaseModel):
+class Valence(BaseModel):
+    score: float = Field(ge=-1, le=1, description="share(positive) - share(negative), in [-1, 1].")
+    groups: dict[str, float] = Field(
+        description="`positive`, `negative`, `ambiguous`, `neutral`: each group's share of the summed label "
+                    "probabilities (GoEmotions' sentiment grouping); they add up to 1.")
+
+
+class SentenceEmotion(BaseModel):
+    start: int = Field(description="Offset of the sentence in the input text: `text[start:end]` is it.")
+    end: int
+    text: str
     top_emotion: str
     confidence: float
-    emotions: list[str] = Field(description="Labels whose probability is over their tuned threshold.")
+    emotions: list[str]
     probabilities: dict[str, float]
-    truncated: bool = Field(description="True when the text was longer than the model's maximum length.")
+    valence: Valence
+
+
+class EmotionResult(BaseModel):
+    top_emotion: str = Field(description="The most probable label (of `options.labels` when given).")
+    confidence: float
+    emotions: list[str] = Field(description="Labels at or over their threshold (`options.threshold`; tuned per "
+                                            "label by default), most probable first, at most `options.top_k`.")
+    probabilities: dict[str, float] = Field(description="Every label's probability (or those of `options.labels`); "
+                                                        "of a long text or with sentences, the length-weighted mean "
+                                                        "of its parts'.")
+    valence: Valence
+    truncated: bool = Field(description="True only when `options.truncate` was asked and the text was longer than "
+                                        "the model's window; otherwise every window is read.")
+    windows: int | None = Field(default=None, description="Parts of the text the model read (1 for a text that "
+                                                          "fits its window).")
+    granularity: Literal["sentence"] | None = Field(default=None, description="Set for `granularity: sentence`.")
+    sentences: list[SentenceEmotion] | None = Field(
+        default=None, description="`granularity: sentence` of a text: each sentence with its own result.")
     cached: bool = Field(default=False, description="True when the same model version had analysed the same "
                                                     "text before and this result was served from the cache.")
+
+
+class Word(BaseModel):
+    word: str
+    start: float = Field(description="Seconds from the start of the recording, within its segment.")
+    end: float
+    probability: float
 
 
 class Segment(BaseModel):
@@ -108,6 +143,7 @@ class Segment(BaseModel):
     start: float = Field(description="Seconds from the start of the recording.")
     end: float
     text: str
+    words: list[Word] | None = Field(default=None, description="With `options.word_timestamps`.")
     emotion: EmotionResult | None = None
 
 
@@ -117,7 +153,8 @@ class TranscriptionResult(BaseModel):
     duration_s: float
     text: str
     segments: list[Segment]
-    emotion: EmotionResult | None = Field(default=None, description="Of the whole text.")
+    emotion: EmotionResult | None = Field(default=None, description="Of the whole text; with `granularity: "
+                                                                    "sentence`, the aggregate of the segments'.")
     models: dict[str, ModelInfo] | None = Field(default=None, description="`transcription` and `emotion`.")
     timings_ms: dict[str, int] | None = Field(default=None, description="Worker time per stage.")
 

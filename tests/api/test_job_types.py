@@ -232,10 +232,11 @@ def test_text_jobs_store_their_validated_options(client, make_tenant):
     assert job["options"] == {"services": ["summary"], "sentences": 1}
 
 
-def test_documents_may_be_longer_than_emotion_texts(client, make_tenant, settings):
+@pytest.mark.parametrize("job_type", ["emotion", "summarize", "analyze"])
+def test_text_jobs_take_documents_longer_than_bulk_items(client, make_tenant, settings, job_type):
     text = "This sentence repeats. " * (settings.max_text_chars // 20)
     assert settings.max_text_chars < len(text) <= settings.max_document_chars
-    response = client.post("/v1/jobs", json={"type": "summarize", "input": {"text": text}},
+    response = client.post("/v1/jobs", json={"type": job_type, "input": {"text": text}},
                            headers=make_tenant().headers)
     assert response.status_code == 202
 

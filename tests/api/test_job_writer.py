@@ -40,7 +40,7 @@ class RecordingPublisher:
         self.succeed = succeed
 
     def __call__(self, jobs):
-        self.calls.append([job_id for job_id, _ in jobs])
+        self.calls.append([job[0] for job in jobs])
         if len(self.calls) == 1:
             self.first_call.set()
             self.release.wait(10)

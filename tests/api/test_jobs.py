@@ -49,9 +49,9 @@ def test_bad_job_bodies_get_422_problems(client, make_tenant, body, slug):
 
 
 def test_text_over_the_limit_is_refused_with_the_limit(client, make_tenant, settings):
-    body = {"type": "emotion", "input": {"text": "a" * (settings.max_text_chars + 1)}}
+    body = {"type": "emotion", "input": {"text": "a" * (settings.max_document_chars + 1)}}
     problem = assert_problem(submit(client, make_tenant(), body), 422, "text-too-long")
-    assert problem["max_chars"] == settings.max_text_chars
+    assert problem["max_chars"] == settings.max_document_chars
 
 
 def test_invalid_json_is_a_400_problem(client, make_tenant):

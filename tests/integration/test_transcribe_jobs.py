@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from db.models import EmotionScore, Job, JobStatus
@@ -120,3 +121,32 @@ def test_the_sweep_removes_old_orphans_but_keeps_unfinished_jobs_uploads(setting
 
     assert maintenance.sweep_orphans(swept) == 4
     assert sorted(p.name for p in root.iterdir()) == sorted([names["queued"], names["fresh"]])
+
+
+def test_decoding_controls_and_per_segment_emotion(live_server, cpu_worker, make_tenant, tmp_path):
+    parts = [audio.speak("I installed ComfyUI on my laptop yesterday and I am thrilled.", tmp_path / "a.wav"),
+             audio.speak("But my dog died this morning and I can't stop crying.", tmp_path / "b.wav")]
+    clip = audio.concatenate(parts, tmp_path / "controls.wav", gap_s=1.5)
+    tenant = make_tenant()
+    options = '{"hotwords": "ComfyUI", "word_timestamps": true, "granularity": "sentence", "language": "en"}'
+    job = wait_for_job(live_server, post_upload(live_server, tenant.headers, clip, options=options)["id"],
+                       tenant.headers, timeout_s=180)
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert "ComfyUI" in result["text"]
+    segments = result["segments"]
+    assert len(segments) >= 2 and all(segment["words"] for segment in segments)
+    emotion = result["emotion"]
+    assert emotion["granularity"] == "sentence"
+    assert all(-1 <= segment["emotion"]["valence"]["score"] <= 1 for segment in segments)
+    weights = [len(segment["text"]) for segment in segments]
+    expected = sum(w * s["emotion"]["probabilities"]["sadness"] for w, s in zip(weights, segments)) / sum(weights)
+    assert emotion["probabilities"]["sadness"] == pytest.approx(expected, abs=2e-6)
+
+
+def test_bad_decoding_controls_are_refused(live_server, make_tenant, tmp_path):
+    clip = audio.speak("Hello there.", tmp_path / "hello.wav")
+    with open(clip, "rb") as f:
+        response = requests.post(f"{live_server}/v1/jobs", data={"type": "transcribe", "options": '{"vad": "no"}'},
+                                 files={"file": ("hello.wav", f)}, headers=make_tenant().headers, timeout=30)
+    assert response.status_code == 422 and response.headers["Content-Type"] == "application/problem+json"

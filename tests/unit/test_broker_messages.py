@@ -4,8 +4,8 @@ from __future__ import annotations
 import uuid
 from types import SimpleNamespace
 
-from tasks.enqueue import MAX_JOBS_PER_MESSAGE, broker_messages
-from workers.batching import DynamicBatches
+from tasks.enqueue import MAX_JOBS_PER_MESSAGE, broker_messages, text_chars
+from workers.batching import CHARS_PER_JOB, DynamicBatches, JobBatches
 
 
 def test_emotion_jobs_share_messages_and_other_jobs_get_one_each():
@@ -16,11 +16,11 @@ def test_emotion_jobs_share_messages_and_other_jobs_get_one_each():
 
     messages = broker_messages(jobs)
 
-    assert [(task, args) for task, args in messages if task != "tasks.emotion.analyze_job"] == [
+    assert [(task, args) for task, args, _ in messages if task != "tasks.emotion.analyze_job"] == [
         ("tasks.summarize.summarize_job", [str(summaries[0])]),
         ("tasks.summarize.summarize_job", [str(summaries[1])]),
     ]
-    shared = [args for task, args in messages if task == "tasks.emotion.analyze_job"]
+    shared = [args for task, args, _ in messages if task == "tasks.emotion.analyze_job"]
     assert [len(args) for args in shared] == [MAX_JOBS_PER_MESSAGE, 3]
     assert sum(shared, []) == [str(job_id) for job_id in emotion]
 
@@ -50,3 +50,26 @@ def test_messages_count_one_each_unless_the_task_says_otherwise():
     plain = DynamicBatches()
     plain.flush_every = 2
     assert plain._take_batch([message(5), message(5), message(5)]) == 2
+
+
+def test_batched_messages_carry_the_characters_of_their_texts():
+    ids = [uuid.uuid4() for _ in range(3)]
+    messages = broker_messages([(ids[0], "emotion", 10), (ids[1], "emotion", 5000), (ids[2], "summarize", 99)])
+    assert [(m.task, m.chars) for m in messages] == [("tasks.summarize.summarize_job", None),
+                                                     ("tasks.emotion.analyze_job", 5010)]
+    assert broker_messages([(ids[0], "emotion")])[0].chars == 0
+    assert text_chars({"text": "four"}) == 4 and text_chars({"audio": {}}) == 0
+
+
+def sized(jobs: int, chars: int) -> SimpleNamespace:
+    return SimpleNamespace(args=[str(uuid.uuid4()) for _ in range(jobs)], kwargs={"chars": chars})
+
+
+def test_a_batch_counts_the_text_it_holds_not_only_its_jobs():
+    batches = JobBatches()
+    batches.flush_every = 8
+    assert JobBatches.jobs_in(sized(2, 40)) == 2
+    assert JobBatches.jobs_in(sized(1, 5 * CHARS_PER_JOB + 1)) == 6
+    assert JobBatches.jobs_in(SimpleNamespace(args=["a"], kwargs={})) == 1
+    assert batches._take_batch([sized(1, 100), sized(1, 6 * CHARS_PER_JOB), sized(1, 100), sized(1, 100)]) == 3
+    assert batches._take_batch([sized(1, 200 * CHARS_PER_JOB), sized(1, 100)]) == 1, "a long document goes alone"

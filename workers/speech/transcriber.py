@@ -223,9 +223,9 @@ class Transcriber:
             )
         return code
 
-    def _pipeline_for(self, duration_s: float):
+    def _pipeline_for(self, duration_s: float, vad_filter: bool):
         """The batched pipeline for long audio; it needs VAD to cut the audio into chunks."""
-        if not (self.vad_filter and duration_s > self.batched_threshold_s):
+        if not (vad_filter and duration_s > self.batched_threshold_s):
             return self.model, {}
         if self._batched is None:
             from faster_whisper import BatchedInferencePipeline
@@ -234,24 +234,39 @@ class Transcriber:
         return self._batched, {"batch_size": self.batch_size, "without_timestamps": False}
 
     def transcribe(
-        self, path: str | Path, language: str | None = None, max_duration_s: float = 600
+        self,
+        path: str | Path,
+        language: str | None = None,
+        max_duration_s: float = 600,
+        *,
+        initial_prompt: str | None = None,
+        hotwords: str | None = None,
+        word_timestamps: bool = False,
+        vad: bool | None = None,
     ) -> dict:
         """Validate, decode and transcribe one file.
 
         ``language`` is an ISO 639-1 code, or ``None`` to detect it (English-only models
-        always answer ``en``). Raises :class:`TranscriptionError`; the instance stays usable
+        always answer ``en``). ``initial_prompt``, ``hotwords`` and ``word_timestamps`` are
+        faster-whisper's own parameters; ``vad`` overrides the instance's ``vad_filter``. With
+        ``word_timestamps`` each segment lists its ``words`` (start and end in seconds, the
+        model's probability). Raises :class:`TranscriptionError`; the instance stays usable
         after any failure.
         """
         language = self._check_language(language)
+        vad_filter = self.vad_filter if vad is None else vad
         _, samples = load_audio(path, max_duration_s=max_duration_s)
         duration_s = samples.size / WHISPER_SAMPLE_RATE
-        pipeline, extra = self._pipeline_for(duration_s)
+        pipeline, extra = self._pipeline_for(duration_s, vad_filter)
         try:
             segments_iter, result_info = pipeline.transcribe(
                 samples,
                 language=language,
                 beam_size=self.beam_size,
-                vad_filter=self.vad_filter,
+                vad_filter=vad_filter,
+                initial_prompt=initial_prompt,
+                hotwords=hotwords,
+                word_timestamps=word_timestamps,
                 **extra,
             )
             segments = [s for s in segments_iter if s.text.strip()]
@@ -268,13 +283,28 @@ class Transcriber:
             "language_probability": round(float(result_info.language_probability), 4),
             "duration_s": round(duration_s, 3),
             "text": " ".join(s.text.strip() for s in segments),
-            "segments": [
-                {
-                    "id": i,
-                    "start": round(min(float(s.start), duration_s), 3),
-                    "end": round(min(float(s.end), duration_s), 3),
-                    "text": s.text.strip(),
-                }
-                for i, s in enumerate(segments)
-            ],
+            "segments": [segment_document(i, s, duration_s, word_timestamps) for i, s in enumerate(segments)],
         }
+
+
+def _seconds(value: float, duration_s: float) -> float:
+    return round(min(float(value), duration_s), 3)
+
+
+def segment_document(index: int, segment, duration_s: float, words: bool) -> dict:
+    """One segment as a result shows it; its words (when asked) clamped to the segment's times."""
+    document = {
+        "id": index,
+        "start": _seconds(segment.start, duration_s),
+        "end": _seconds(segment.end, duration_s),
+        "text": segment.text.strip(),
+    }
+    if words:
+        document["words"] = [
+            {"word": word.word.strip(),
+             "start": max(document["start"], _seconds(word.start, duration_s)),
+             "end": min(document["end"], _seconds(word.end, duration_s)),
+             "probability": round(float(word.probability), 4)}
+            for word in segment.words or () if word.word.strip()
+        ]
+    return document
