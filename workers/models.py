@@ -20,6 +20,8 @@ def load_emotion_classifier(settings: Settings):
         model_ref=settings.emotion_model or None,
         device=settings.emotion_device,
         int8=settings.emotion_int8,
+        engine=settings.emotion_engine,
+        cache_dir=settings.emotion_onnx_cache or None,
     )
     if settings.pass_overhead_tokens > 0:
         classifier.pass_overhead_tokens = settings.pass_overhead_tokens
