@@ -130,3 +130,22 @@ def test_a_model_that_cannot_be_exported_runs_on_torch_with_one_log_line(tmp_pat
     assert "NotImplementedError" in failures[0].getMessage() and "runs on torch" in failures[0].getMessage()
     assert len(clf.predict(["what a day"])[0]["probabilities"]) == 3
     assert not list((tmp_path / "cache").glob("*/model.onnx"))
+
+
+def test_evaluation_runs_what_the_worker_setting_names(monkeypatch, capsys):
+    import json
+
+    from workers.emotion import evaluate
+
+    data = default_data_dir() / "dev.tsv"
+    if not data.is_file():
+        pytest.skip(f"GoEmotions dev split not found in {data.parent} (set SAMO_GOEMOTIONS_DIR)")
+    monkeypatch.setenv("SAMO_EMOTION_ENGINE", "torch")
+    monkeypatch.setenv("SAMO_EMOTION_INT8", "true")
+    evaluate.main(["--data", str(data), "--limit", "40"])
+    monkeypatch.setenv("SAMO_EMOTION_ENGINE", "onnx")
+    evaluate.main(["--data", str(data), "--limit", "40"])
+    evaluate.main(["--data", str(data), "--limit", "40", "--engine", "torch", "--no-int8"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["variant"] for line in lines] == ["torch-int8", "onnx-int8", "torch-fp32"]
+    assert lines[1]["version"].endswith("-onnx-int8") and all(line["n"] == 40 for line in lines)
