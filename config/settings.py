@@ -166,6 +166,10 @@ class Settings:
         "onnx", env="SAMO_EMOTION_ENGINE", group="models",
         help="`onnx` (ONNX Runtime; the shipped model is exported once per machine and cached) or `torch`; "
              "a model that cannot be exported runs on torch")
+    emotion_onnx_quantisation: str = setting(
+        "dynamic", env="SAMO_EMOTION_ONNX_QUANTISATION", group="models",
+        help="int8 graph of the onnx engine: `dynamic` (activations quantised per batch) or `static` "
+             "(activation scales calibrated on train.tsv rows; needs the GoEmotions data at export)")
     emotion_onnx_cache: str = setting(
         "", env="SAMO_EMOTION_ONNX_CACHE", group="models",
         help="Folder of the cached ONNX exports; empty: `instance/onnx` in the project")

@@ -83,11 +83,17 @@ def worker_settings(engine: str | None = None, int8: bool | None = None, model: 
 
 
 def load_variant(variant: str, model: str | None = None, device: str = "cpu"):
-    """The classifier a worker runs as ``variant`` (``torch-fp32``, ``torch-int8``, ``onnx-fp32``, ``onnx-int8``)."""
+    """The classifier a worker runs as ``variant``: ``torch-fp32``, ``torch-int8``, ``onnx-fp32``,
+    ``onnx-int8`` (dynamic) or ``onnx-int8-static256`` (SAMO_EMOTION_ONNX_QUANTISATION=static)."""
+    import dataclasses
+
     from workers.models import load_emotion_classifier
 
-    engine, _, precision = variant.partition("-")
-    clf = load_emotion_classifier(worker_settings(engine, precision == "int8", model or "", device))
+    engine, precision, *rest = variant.split("-")
+    settings = worker_settings(engine, precision == "int8", model or "", device)
+    if rest and rest[0].startswith("static"):
+        settings = dataclasses.replace(settings, emotion_onnx_quantisation="static")
+    clf = load_emotion_classifier(settings)
     if clf.variant != variant:
         raise RuntimeError(f"asked for {variant}, loaded {clf.variant}")
     return clf

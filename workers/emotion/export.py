@@ -281,7 +281,25 @@ def quantise_static(source: Path, dest: Path, batches: list[tuple]) -> None:
     with _quiet_quantizer():
         quantize_static(str(source), str(dest), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=_head_nodes(source),
                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
+
+
+def _head_nodes(path: Path) -> list[str]:
+    """The nodes that compute the graph's outputs (the classifier head), kept in float."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    outputs = {o.name for o in graph.output}
+    produced = {out: node for node in graph.node for out in node.output}
+    head, frontier = [], list(outputs)
+    while frontier and len(head) < 4:
+        node = produced.get(frontier.pop())
+        if node is None or node.op_type not in ("MatMul", "Add", "Gemm"):
+            continue
+        head.append(node.name)
+        frontier.extend(node.input)
+    return head
 
 
 def calibration_batches(clf, texts: list[str], batch_size: int = 16) -> list[tuple]:
