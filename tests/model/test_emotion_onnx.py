@@ -149,3 +149,16 @@ def test_evaluation_runs_what_the_worker_setting_names(monkeypatch, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["variant"] for line in lines] == ["torch-int8", "onnx-int8", "torch-fp32"]
     assert lines[1]["version"].endswith("-onnx-int8") and all(line["n"] == 40 for line in lines)
+
+
+def test_each_variant_decides_with_the_thresholds_tuned_on_its_own_probabilities(onnx_int8, torch_fp32):
+    import json
+
+    from workers.emotion.model import default_artifact_dir
+
+    config = json.loads((default_artifact_dir() / "config.json").read_text(encoding="utf-8"))
+    by_variant = config.get("thresholds_by_variant")
+    if not by_variant:
+        pytest.skip("this artifact has one set of thresholds for every engine")
+    for clf in (onnx_int8, torch_fp32):
+        assert np.allclose(clf.thresholds, by_variant[clf.variant])
