@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> dict:
         if "torch-fp32" in chosen:
             config["thresholds"] = chosen["torch-fp32"]["thresholds"]
         config["threshold_selection"] = {
-            "command": "python -m workers.emotion.thresholds --write",
+            "command": f"python -m workers.emotion.thresholds --variants {args.variants} --folds {args.folds} "
+                       f"--repeats {args.repeats} --write",
             "method": f"{args.folds}-fold cross-validation on dev, {args.repeats} shuffles, "
                       "per-label thresholds shrunk toward a global one by support",
             "variants": {v: {k: r[k] for k in r if k != "thresholds"} for v, r in chosen.items()},
