@@ -167,7 +167,18 @@ class Settings:
         help="`auto` (CUDA when available, else CPU), `cpu` or `cuda`")
     emotion_int8: bool = setting(
         True, env="SAMO_EMOTION_INT8", group="models",
-        help="Dynamic int8 quantisation of the emotion model (CPU only)")
+        help="int8 quantisation of the emotion model on CPU (torch: dynamic; onnx: the exported int8 graph)")
+    emotion_engine: str = setting(
+        "onnx", env="SAMO_EMOTION_ENGINE", group="models",
+        help="`onnx` (ONNX Runtime; the shipped model is exported once per machine and cached) or `torch`; "
+             "a model that cannot be exported runs on torch")
+    emotion_onnx_quantisation: str = setting(
+        "dynamic", env="SAMO_EMOTION_ONNX_QUANTISATION", group="models",
+        help="int8 graph of the onnx engine: `dynamic` (activations quantised per batch) or `static` "
+             "(activation scales calibrated on train.tsv rows; needs the GoEmotions data at export)")
+    emotion_onnx_cache: str = setting(
+        "", env="SAMO_EMOTION_ONNX_CACHE", group="models",
+        help="Folder of the cached ONNX exports; empty: `instance/onnx` in the project")
     emotion_batch_size: int = setting(
         32, env="SAMO_EMOTION_BATCH_SIZE", group="models",
         help="Texts per forward pass when a transcript's segments are scored")

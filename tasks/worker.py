@@ -3,9 +3,9 @@
 Like a WSGI module for a web server, only the ``celery`` command imports this: it reads the
 settings from the environment once, makes the process's Celery app (``config.celery``) and
 installs the process's services (``tasks.services``). Task modules never import it. The
-signal handlers below set up a worker: refuse a `gpu` queue without CUDA, configure dynamic
-batching, serve worker metrics and load models before the first job, and tell ``/readyz`` when
-they are loaded (``tasks.events.models_loaded``).
+signal handlers below set up a worker: refuse a `gpu` queue without CUDA and the ONNX engine
+without onnxruntime, configure dynamic batching, serve worker metrics and load models before
+the first job, and tell ``/readyz`` when they are loaded (``tasks.events.models_loaded``).
 """
 from __future__ import annotations
 
@@ -70,6 +70,24 @@ def refuse_gpu_queue_without_cuda(sender, instance, **_kwargs) -> None:
         )
         log.critical(message)
         raise GpuUnavailable(message)
+
+
+class EngineUnavailable(SystemExit):
+    pass
+
+
+@signals.celeryd_after_setup.connect
+def refuse_onnx_without_onnxruntime(sender, instance, **_kwargs) -> None:
+    """A model worker set to the ONNX engine stops here, not on its first job, when onnxruntime is missing."""
+    if settings.emotion_engine != "onnx" or not consumed_queues(instance) & MODEL_QUEUES:
+        return
+    from workers.emotion import engines
+
+    try:
+        engines.require_onnxruntime()
+    except engines.EngineUnavailable as error:
+        log.critical("%s", error)
+        raise EngineUnavailable(str(error)) from error
 
 
 @signals.celeryd_after_setup.connect

@@ -111,6 +111,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SAMO_BROKER_VISIBILITY_TIMEOUT_S": str(settings.broker_visibility_timeout_s),
         "SAMO_RATE_LIMIT_TIERS": tiers,
         "SAMO_EMOTION_INT8": "true" if settings.emotion_int8 else "false",
+        "SAMO_EMOTION_ENGINE": settings.emotion_engine,
         "SAMO_MEDIA_DIR": settings.media_dir,
         "SAMO_TOKEN_REQUESTS_PER_ADDRESS": str(settings.token_requests_per_address),
         "SAMO_TOKEN_REQUESTS_PER_KEY": str(settings.token_requests_per_key),

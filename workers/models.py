@@ -14,12 +14,19 @@ _emotion_classifier = None
 
 def load_emotion_classifier(settings: Settings):
     """A new emotion classifier configured from ``settings`` (benchmarks load it exactly like this)."""
+    from workers.emotion.export import ExportOptions
     from workers.emotion.model import EmotionClassifier
 
+    export_options = None
+    if settings.emotion_engine == "onnx" and settings.emotion_int8 and settings.emotion_onnx_quantisation != "dynamic":
+        export_options = ExportOptions("int8", settings.emotion_onnx_quantisation)
     classifier = EmotionClassifier.load(
         model_ref=settings.emotion_model or None,
         device=settings.emotion_device,
         int8=settings.emotion_int8,
+        engine=settings.emotion_engine,
+        cache_dir=settings.emotion_onnx_cache or None,
+        export_options=export_options,
     )
     if settings.pass_overhead_tokens > 0:
         classifier.pass_overhead_tokens = settings.pass_overhead_tokens

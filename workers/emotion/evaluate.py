@@ -1,8 +1,13 @@
 """Score a model on any GoEmotions-format TSV and print one JSON line.
 
     python -m workers.emotion.evaluate --data ../shared/data/goemotions/dev.tsv
-    python -m workers.emotion.evaluate --data test.tsv --int8
+    python -m workers.emotion.evaluate --data dev.tsv --engine torch --no-int8
+    SAMO_EMOTION_ENGINE=onnx python -m workers.emotion.evaluate --data dev.tsv
     python -m workers.emotion.evaluate --data dev.tsv --model SamLowe/roberta-base-go_emotions
+
+The classifier is loaded from the worker's settings (``SAMO_EMOTION_ENGINE``, ``SAMO_EMOTION_INT8``,
+``SAMO_EMOTION_MODEL``, ``SAMO_EMOTION_DEVICE``, ``SAMO_EMOTION_ONNX_CACHE``) exactly as a worker loads
+it, quantisation, cached ONNX graph and per-engine thresholds included; the flags override them.
 
 TSV rows are ``text<TAB>label ids, comma-separated<TAB>id``. Label ids are turned into names
 with ``labels.txt`` (beside the TSV, else ``--labels``, else the GoEmotions default) and
@@ -65,28 +70,60 @@ def evaluate(clf, split: Split, data_labels: list[str], batch_size: int = 64) ->
     return result
 
 
+def worker_settings(engine: str | None = None, int8: bool | None = None, model: str | None = None,
+                    device: str | None = None):
+    """The worker's settings from the environment, with what the caller names replaced."""
+    import dataclasses
+
+    from config.settings import Settings
+
+    settings = Settings.from_env()
+    changes = {"emotion_engine": engine, "emotion_int8": int8, "emotion_model": model, "emotion_device": device}
+    return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_variant(variant: str, model: str | None = None, device: str = "cpu"):
+    """The classifier a worker runs as ``variant``: ``torch-fp32``, ``torch-int8``, ``onnx-fp32``,
+    ``onnx-int8`` (dynamic) or ``onnx-int8-static256`` (SAMO_EMOTION_ONNX_QUANTISATION=static)."""
+    import dataclasses
+
+    from workers.models import load_emotion_classifier
+
+    engine, precision, *rest = variant.split("-")
+    settings = worker_settings(engine, precision == "int8", model or "", device)
+    if rest and rest[0].startswith("static"):
+        settings = dataclasses.replace(settings, emotion_onnx_quantisation="static")
+    clf = load_emotion_classifier(settings)
+    if clf.variant != variant:
+        raise RuntimeError(f"asked for {variant}, loaded {clf.variant}")
+    return clf
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description="Evaluate an emotion model on a GoEmotions-format TSV.")
     p.add_argument("--data", type=Path, required=True, help="TSV: text, comma-separated label ids, id")
     p.add_argument("--labels", type=Path, default=None, help="labels.txt for the TSV's ids")
-    p.add_argument("--model", default=os.environ.get("SAMO_EMOTION_MODEL") or None,
-                   help="hub id, local path or delta folder (default: the shipped artifact)")
-    p.add_argument("--device", default=os.environ.get("SAMO_EMOTION_DEVICE") or "auto")
-    p.add_argument("--int8", action="store_true", help="dynamic int8 quantisation (CPU)")
+    p.add_argument("--model", default=None,
+                   help="hub id, local path or delta folder (default: SAMO_EMOTION_MODEL, else the shipped artifact)")
+    p.add_argument("--device", default=None, help="default: SAMO_EMOTION_DEVICE")
+    p.add_argument("--engine", choices=("torch", "onnx"), default=None, help="default: SAMO_EMOTION_ENGINE")
+    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=None,
+                   help="int8 on CPU (default: SAMO_EMOTION_INT8)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, default=None, help="score only the first N rows")
     p.add_argument("--per-label", action="store_true", help="include per-label F1 in the JSON")
     args = p.parse_args(argv)
 
-    from workers.emotion.model import EmotionClassifier
+    from workers.models import load_emotion_classifier
 
     split = read_split(args.data)
     if args.limit:
         split = split.head(args.limit)
-    clf = EmotionClassifier.load(args.model, device=args.device, int8=args.int8)
+    clf = load_emotion_classifier(worker_settings(args.engine, args.int8, args.model, args.device))
     result = evaluate(clf, split, resolve_label_names(args.data, args.labels), args.batch_size)
     line = {"macro_f1": round(result["macro_f1"], 4), "micro_f1": round(result["micro_f1"], 4),
-            "n": result["n"], "model": clf.name, "version": clf.version, "data": str(args.data)}
+            "n": result["n"], "model": clf.name, "version": clf.version, "variant": clf.variant,
+            "data": str(args.data)}
     if args.per_label:
         line["per_label_f1"] = {k: round(v, 4) for k, v in result["per_label_f1"].items()}
     print(json.dumps(line), flush=True)

@@ -92,8 +92,10 @@ class EmotionClassifier:
     """A loaded emotion model; build with :meth:`load`, call :meth:`predict`."""
 
     def __init__(self, *, name: str, version: str, labels: list[str], thresholds: np.ndarray,
-                 module: nn.Module, tokenizer: Any, device: torch.device, max_length: int,
-                 multi_label: bool, emoji_words: bool, delta: bool, dtype: torch.dtype):
+                 module: nn.Module | None, tokenizer: Any, device: torch.device, max_length: int,
+                 multi_label: bool, emoji_words: bool, delta: bool, dtype: torch.dtype,
+                 thresholds_by_variant: dict[str, list[float]] | None = None, weights_key: str = "",
+                 model_type: str = "bert"):
         self.name = name
         self.version = version
         self.labels = labels
@@ -106,7 +108,18 @@ class EmotionClassifier:
         self._emoji_words = emoji_words
         self._delta = delta
         self._dtype = dtype
+        self._thresholds_by_variant = thresholds_by_variant or {}
+        self._weights_key = weights_key
+        self._model_type = model_type
+        self._artifact_dir: Path | None = None
+        self._n_labels = len(labels)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        #: What runs the forward pass (workers/emotion/engines.py); set by :meth:`load`.
+        self.engine: Any = None
+        #: ``torch-fp32``, ``torch-int8``, ``onnx-int8``...: the engine and precision, which picks the thresholds.
+        self.variant = "torch-fp32"
+        #: The cached graph an ONNX engine runs (None on torch).
+        self.onnx_path: Path | None = None
         #: Fixed cost of a forward pass in padded tokens, for planning passes (workers/emotion/passes.py).
         self.pass_overhead_tokens = default_overhead_tokens(device.type)
         #: Texts per forward pass of the last predict call (read by the worker's batch-size metric;
@@ -116,17 +129,29 @@ class EmotionClassifier:
     @classmethod
     def load(cls, model_ref: str | None = None, device: str = "auto", int8: bool = False,
              max_length: int | None = None, multi_label: bool | None = None,
-             half: bool = True) -> EmotionClassifier:
+             half: bool = True, engine: str = "torch", threads: int | None = None,
+             cache_dir: str | Path | None = None, export_options: Any = None,
+             fallback: bool = True) -> EmotionClassifier:
         """Load a model for inference (eval mode, no gradients).
 
-        ``int8`` applies dynamic int8 quantisation to the Linear layers (CPU only; ignored
-        with a log line on CUDA). On CUDA the weights run in bf16 (fp16 where bf16 is not
-        supported) unless ``half`` is False. ``multi_label`` overrides what the model's
-        config says for hub models.
+        ``int8`` applies int8 quantisation on CPU (ignored with a log line on CUDA): torch's
+        dynamic quantisation of the Linear layers, or the int8 graph with ``engine="onnx"``. On
+        CUDA the weights run in bf16/fp16 (torch) or fp16 (ONNX) unless ``half`` is False.
+        ``multi_label`` overrides what the model's config says for hub models.
+
+        ``engine="onnx"`` runs the graph cached under ``cache_dir`` (``workers/emotion/export.py``),
+        exporting it first if needed, with ``threads`` intra-op threads (default: torch's thread
+        count, which a worker sets from its configuration). A model that cannot be exported runs
+        on torch with one log line unless ``fallback`` is False; a missing onnxruntime is an
+        EngineUnavailable error, never a silent fallback.
         """
+        from workers.emotion.engines import ENGINES
+
+        if engine not in ENGINES:
+            raise ValueError(f"unknown emotion engine {engine!r} (known: {', '.join(ENGINES)})")
         torch_device = _pick_device(device)
         if int8 and torch_device.type != "cpu":
-            log.info("int8 dynamic quantisation is CPU-only; ignored on %s", torch_device)
+            log.info("int8 quantisation is CPU-only; ignored on %s", torch_device)
             int8 = False
         dtype = torch.float32
         if torch_device.type == "cuda" and half:
@@ -134,35 +159,61 @@ class EmotionClassifier:
         path = Path(model_ref) if model_ref else default_artifact_dir()
         with _quiet_transformers():
             if not model_ref or is_delta_artifact(path):
-                clf = cls._load_delta(path, torch_device, max_length)
+                clf = cls._load_delta(path, torch_device, max_length, with_module=engine == "torch")
             else:
                 clf = cls._load_hf(model_ref, torch_device, max_length, multi_label)
-        clf._finish(int8, dtype)
+        if engine == "onnx":
+            from workers.emotion.engines import require_onnxruntime
+
+            require_onnxruntime()
+            options = export_options or clf._default_export_options(int8, half)
+            if not clf._start_onnx(options, cache_dir, threads, fallback):
+                clf._start_torch(int8, dtype)
+        else:
+            clf._start_torch(int8, dtype)
+        clf.thresholds = clf._thresholds_for(clf.variant)
         log.info("emotion model %s version %s on %s (%s, max_length %d)", clf.name, clf.version,
-                 clf.device, "int8" if int8 else str(dtype).removeprefix("torch."), clf.max_length)
+                 clf.device, clf.variant, clf.max_length)
         return clf
 
     @classmethod
-    def _load_delta(cls, path: Path, device: torch.device, max_length: int | None) -> EmotionClassifier:
-        from safetensors.torch import load_file
-        from transformers import AutoModel, AutoTokenizer
-
-        from workers.emotion.network import MeanPoolClassifier, apply_delta
+    def _load_delta(cls, path: Path, device: torch.device, max_length: int | None,
+                    with_module: bool = True) -> EmotionClassifier:
+        from transformers import AutoTokenizer
 
         if not is_delta_artifact(path):
             raise FileNotFoundError(f"no emotion delta artifact (delta.safetensors + config.json) in {path}")
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        base = base_model_dir()
-        tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
-        encoder = AutoModel.from_pretrained(base, local_files_only=True, add_pooling_layer=False)
-        module = MeanPoolClassifier(encoder, len(config["labels"]))
-        apply_delta(module, load_file(str(path / "delta.safetensors")))
+        tokenizer = AutoTokenizer.from_pretrained(base_model_dir(), local_files_only=True)
         files = [path / "delta.safetensors", path / "config.json"]
-        return cls(name=config["name"], version=_sha256_files(files)[:12], labels=list(config["labels"]),
-                   thresholds=np.asarray(config["thresholds"], dtype=np.float32), module=module,
-                   tokenizer=tokenizer, device=device, max_length=max_length or int(config["max_length"]),
-                   multi_label=True, emoji_words=bool(config.get("emoji_to_words")), delta=True,
-                   dtype=torch.float32)
+        weights_key = hashlib.sha256(
+            (_sha256_files([path / "delta.safetensors"]) + str(config.get("base", {}).get("weights_sha256"))
+             + str(len(config["labels"]))).encode()).hexdigest()
+        clf = cls(name=config["name"], version=_sha256_files(files)[:12], labels=list(config["labels"]),
+                  thresholds=np.asarray(config["thresholds"], dtype=np.float32), module=None,
+                  tokenizer=tokenizer, device=device, max_length=max_length or int(config["max_length"]),
+                  multi_label=True, emoji_words=bool(config.get("emoji_to_words")), delta=True,
+                  dtype=torch.float32, thresholds_by_variant=config.get("thresholds_by_variant"),
+                  weights_key=weights_key, model_type="bert")
+        clf._artifact_dir = path
+        if with_module:
+            clf._module = clf._build_module()
+        return clf
+
+    def _build_module(self) -> nn.Module:
+        """The fp32 network: the loaded hub model, or the base encoder with the delta merged in."""
+        if self._module is not None:
+            return self._module
+        from safetensors.torch import load_file
+        from transformers import AutoModel
+
+        from workers.emotion.network import MeanPoolClassifier, apply_delta
+
+        with _quiet_transformers():
+            encoder = AutoModel.from_pretrained(base_model_dir(), local_files_only=True, add_pooling_layer=False)
+        module = MeanPoolClassifier(encoder, self._n_labels)
+        apply_delta(module, load_file(str(self._artifact_dir / "delta.safetensors")))
+        return module.eval()
 
     @classmethod
     def _load_hf(cls, model_ref: str, device: torch.device, max_length: int | None,
@@ -183,21 +234,75 @@ class EmotionClassifier:
         limit = getattr(config, "max_position_embeddings", 512)
         if getattr(tokenizer, "model_max_length", None) and tokenizer.model_max_length < 100_000:
             limit = min(limit, tokenizer.model_max_length)
-        return cls(name=model_ref, version=_sha256_state(module)[:12], labels=labels, thresholds=thresholds,
+        weights = _sha256_state(module)
+        return cls(name=model_ref, version=weights[:12], labels=labels, thresholds=thresholds,
                    module=module, tokenizer=tokenizer, device=device, max_length=max_length or int(limit),
-                   multi_label=multi_label, emoji_words=False, delta=False, dtype=torch.float32)
+                   multi_label=multi_label, emoji_words=False, delta=False, dtype=torch.float32,
+                   weights_key=weights, model_type=str(getattr(config, "model_type", "")))
 
-    def _finish(self, int8: bool, dtype: torch.dtype) -> None:
-        module = self._module.eval()
+    def _default_export_options(self, int8: bool, half: bool):
+        from workers.emotion.export import ExportOptions
+
+        if self.device.type == "cuda":
+            return ExportOptions("fp16" if half else "fp32")
+        return ExportOptions("int8" if int8 else "fp32")
+
+    def _start_onnx(self, options, cache_dir: str | Path | None, threads: int | None, fallback: bool) -> bool:
+        """Run on the cached ONNX graph; False (after one log line) when the model cannot be exported."""
+        from workers.emotion.engines import OnnxEngine, cuda_provider_available
+        from workers.emotion.export import ExportFailed, cached_export, calibration_batches, default_cache_dir
+
+        if self.device.type == "cuda" and not cuda_provider_available():
+            if not fallback:
+                raise ExportFailed("this onnxruntime has no CUDAExecutionProvider")
+            log.warning("onnxruntime has no CUDAExecutionProvider here; the emotion model runs on torch")
+            return False
+
+        def calibration():
+            from workers.emotion.data import default_data_dir, read_split
+
+            rows = read_split(default_data_dir() / "train.tsv").texts[: options.calibration_rows]
+            return calibration_batches(self, rows)
+
+        try:
+            path = cached_export(self._build_module, name=self.name, weights_key=self._weights_key,
+                                 options=options, cache_dir=Path(cache_dir or default_cache_dir()),
+                                 model_type=self._model_type, delta=self._delta, calibration=calibration)
+        except ExportFailed as error:
+            if not fallback:
+                raise
+            log.warning("ONNX export of emotion model %s failed (%s); it runs on torch", self.name, error)
+            return False
+        self.engine = OnnxEngine(path, self.device.type, threads or torch.get_num_threads())
+        self.onnx_path = path
+        self.variant = f"onnx-{options.key()}"
+        self.version += f"-onnx-{options.key()}"
+        self._module = None
+        return True
+
+    def _start_torch(self, int8: bool, dtype: torch.dtype) -> None:
+        from workers.emotion.engines import TorchEngine
+
+        module = self._build_module().eval()
         for param in module.parameters():
             param.requires_grad_(False)
         if int8:
             quantise_int8(module.encoder if self._delta else module)
             self.version += "-int8"
+            self.variant = "torch-int8"
         else:
             module = module.to(device=self.device, dtype=dtype)
+            self.variant = "torch-fp32" if dtype == torch.float32 else f"torch-{str(dtype).removeprefix('torch.')}"
         self._module = module
         self._dtype = dtype
+        self.engine = TorchEngine(module, self.device, self._delta)
+
+    def _thresholds_for(self, variant: str) -> np.ndarray:
+        """The thresholds tuned on this engine and precision's probabilities, else the model's default ones."""
+        chosen = self._thresholds_by_variant.get(variant)
+        if chosen is None:
+            return self.thresholds
+        return np.asarray(chosen, dtype=np.float32)
 
     def _encode(self, texts: list[str]) -> tuple[list[list[int]], list[bool]]:
         """Token ids per text, truncated to ``max_length`` (special tokens kept), and whether each was cut."""
@@ -211,21 +316,23 @@ class EmotionClassifier:
                 ids[row] = seq
         return ids, truncated
 
-    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+    def _pad(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """int64 ``(input_ids, attention_mask)`` of ``batch``, padded to its longest sequence."""
         width = max(len(seq) for seq in batch)
-        input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        input_ids = np.full((len(batch), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
         for row, seq in enumerate(batch):
-            input_ids[row, : len(seq)] = torch.as_tensor(seq)
+            input_ids[row, : len(seq)] = seq
             mask[row, : len(seq)] = 1
-        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
-        if self._delta:
-            logits = self._module(input_ids, mask)
-        else:
-            logits = self._module(input_ids=input_ids, attention_mask=mask).logits
-        logits = logits.float()
-        probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
-        return probs.cpu().numpy()
+        return input_ids, mask
+
+    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+        logits = self.engine.logits(*self._pad(batch))
+        if self.multi_label:
+            with np.errstate(over="ignore"):
+                return 1.0 / (1.0 + np.exp(-logits))
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32,
                       sort_by_length: bool = True) -> tuple[np.ndarray, list[bool]]:
@@ -243,10 +350,9 @@ class EmotionClassifier:
             order = np.arange(len(ids))
             passes = [(start, min(start + batch_size, len(ids))) for start in range(0, len(ids), batch_size)]
         probs = np.zeros((len(ids), len(self.labels)), dtype=np.float32)
-        with torch.inference_mode():
-            for start, stop in passes:
-                idx = order[start:stop]
-                probs[idx] = self._forward([ids[i] for i in idx])
+        for start, stop in passes:
+            idx = order[start:stop]
+            probs[idx] = self._forward([ids[i] for i in idx])
         self.last_pass_sizes = [stop - start for start, stop in passes]
         return probs, truncated
 
