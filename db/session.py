@@ -22,17 +22,24 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+#: Connections per process, the same on both databases: each gunicorn worker thread's request, the
+#: group-commit writer's own connection (kept between groups) and the API's background threads.
+POOL_OPTIONS = {"pool_size": 10, "max_overflow": 20}
+
+
 def _create_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
-        path = database_url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        path = database_url.split("///", 1)[-1] if "///" in database_url else ""
+        in_memory = path in ("", ":memory:")
+        if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sqlalchemy.create_engine(database_url, connect_args={"timeout": 30})
+        engine = sqlalchemy.create_engine(database_url, connect_args={"timeout": 30},
+                                          **({} if in_memory else POOL_OPTIONS))
         event.listen(engine, "connect", _configure_sqlite_connection)
         return engine
     # Through the module: with tracing on (config.tracing), the SQLAlchemy instrumentation wraps
     # `sqlalchemy.create_engine` after this module was imported.
-    return sqlalchemy.create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return sqlalchemy.create_engine(database_url, pool_pre_ping=True, **POOL_OPTIONS)
 
 
 def get_engine(database_url: str) -> Engine:
