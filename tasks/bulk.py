@@ -27,7 +27,7 @@ from tasks.enqueue import enqueue_chunk
 from tasks.events import batch_finished, batch_progress
 from tasks.jobs import DATABASE_RETRY_DELAY_S
 from tasks.lifecycle import BatchReport, process_claimed
-from tasks.maintenance import RETRY_OPTIONS
+from tasks.maintenance import RETRY_OPTIONS, BrokerMarker
 from tasks.services import Services, current
 from workers.batching import DynamicBatches
 from workers.metrics import queue_keys
@@ -82,12 +82,19 @@ def requeue_stale_chunks() -> int:
 
     Items never published, and items running for twice the visibility timeout, always count.
     Items waiting longer than ``requeue_after_s`` count only while the `bulk` queue is empty:
-    behind a long queue, waiting is no sign of a lost message. Publishing twice is harmless
-    (claims are conditional), publishing never loses work.
+    behind a long queue, waiting is no sign of a lost message. After the broker lost its data
+    (``tasks.maintenance.BrokerMarker``), every waiting item counts at once. Publishing twice is
+    harmless (claims are conditional), publishing never loses work.
     """
     services = current()
     settings = services.settings
-    waiting_after_s = settings.requeue_after_s if bulk_queue_is_empty(settings.celery_broker_url) else None
+    marker = BrokerMarker(settings.celery_broker_url, "chunks")
+    if marker.data_lost():
+        waiting_after_s = 0.0
+    elif bulk_queue_is_empty(settings.celery_broker_url):
+        waiting_after_s = settings.requeue_after_s
+    else:
+        waiting_after_s = None
     with services.session() as session:
         chunks = stale_chunks(session, waiting_after_s, settings.broker_visibility_timeout_s * 2,
                               settings.requeue_unpublished_after_s)
@@ -97,6 +104,8 @@ def requeue_stale_chunks() -> int:
             with services.session() as session:
                 mark_enqueued(session, batch_id, rows)
             sent += 1
+    if len(chunks) == sent:
+        marker.leave()
     if sent:
         log.info("requeued %d stale chunks", sent)
     return sent

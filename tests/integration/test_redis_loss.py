@@ -1,4 +1,5 @@
-"""Jobs whose broker messages died with Redis are sent again and finish once Redis is back, empty.
+"""Jobs and batch chunks whose broker messages died with Redis are sent again and finish once
+Redis is back, empty.
 
 A stack of its own on a Redis of its own: jobs are accepted while no model worker runs, Redis is
 killed and started again without its data, and the sweep (beat on the `maintenance` worker)
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import uuid
 
+import requests
 from sqlalchemy import select
 
-from db.models import Job, JobStatus
+from db.models import Batch, BatchStatus, Job, JobStatus
 from db.session import session_scope
 from tests.support.http import post_job
 from tests.support.polling import wait_until
@@ -30,7 +32,7 @@ def statuses(database_url: str, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, Job
 
 
 def test_jobs_lost_with_redis_finish_after_it_returns_empty(settings, tmp_path):
-    with own_redis() as server, isolated_stack(settings, {"cpu": ("cpu",)}, start_workers=False,
+    with own_redis() as server, isolated_stack(settings, {"cpu": ("cpu", "bulk")}, start_workers=False,
                                                redis_url=server.url,
                                                extra_env={"SAMO_REQUEUE_INTERVAL_S": SWEEP_EVERY_S}) as stack:
         maintenance = CeleryWorker(stack.env, queues=("maintenance",),
@@ -40,6 +42,10 @@ def test_jobs_lost_with_redis_finish_after_it_returns_empty(settings, tmp_path):
             tenant = new_tenant(stack.settings.database_url)
             job_ids = [uuid.UUID(post_job(stack.base_url, tenant.headers, f"Lost with the broker, number {n}.")["id"])
                        for n in range(JOBS)]
+            accepted = requests.post(f"{stack.base_url}/v1/batches", headers=tenant.headers, timeout=60,
+                                     json=[f"A batch item lost with the broker, number {n}." for n in range(JOBS)])
+            assert accepted.status_code == 202, accepted.text
+            batch_id = uuid.UUID(accepted.json()["id"])
             server.kill()
             server.start()
             assert server.process is not None
@@ -47,9 +53,13 @@ def test_jobs_lost_with_redis_finish_after_it_returns_empty(settings, tmp_path):
 
             def all_succeeded():
                 found = statuses(stack.settings.database_url, job_ids)
-                return len(found) == JOBS and set(found.values()) == {JobStatus.SUCCEEDED}
+                with session_scope(stack.settings.database_url) as session:
+                    batch = session.get(Batch, batch_id).status
+                    items = set(session.scalars(select(Job.status).where(Job.batch_id == batch_id)))
+                return (len(found) == JOBS and set(found.values()) == {JobStatus.SUCCEEDED}
+                        and batch == BatchStatus.COMPLETED and items == {JobStatus.SUCCEEDED})
 
             wait_until(all_succeeded, timeout_s=180, interval_s=0.5,
-                       message=f"jobs lost with Redis finished (maintenance worker log:\n{maintenance.log()})")
+                       message=f"jobs and a batch lost with Redis finished (maintenance log:\n{maintenance.log()})")
         finally:
             maintenance.stop()
