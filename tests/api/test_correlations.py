@@ -16,24 +16,6 @@ END = datetime(2026, 6, 15, tzinfo=UTC)
 QUERY = {"from": (END - timedelta(days=60)).isoformat(), "to": END.isoformat()}
 
 
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def settings(request, settings, tmp_path_factory):
-    if request.param == "postgresql":
-        return settings
-    from db.migrate import upgrade_to_head
-
-    sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'samo.db'}"
-    upgrade_to_head(sqlite_url)
-    return dataclasses.replace(settings, database_url=sqlite_url)
-
-
-@pytest.fixture(scope="module")
-def app(settings):
-    from api import create_app
-
-    return create_app(settings, {"TESTING": True})
-
-
 def planted(rng: random.Random, count: int, subject: str) -> list[Entry]:
     """Random tags and a `place`; joy leads in most entries tagged `gym` and in few others."""
     entries = []

@@ -17,18 +17,11 @@ ENTRY = {"type": "emotion", "input": {"text": "A long walk by the sea today."}, 
          "occurred_at": "2026-03-08T07:30:00-05:00", "metadata": {"tags": ["walk", "sea"], "mood_app": "v2"}}
 
 
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def settings(request, settings, tmp_path_factory):
+@pytest.fixture(scope="module")
+def settings(settings, tmp_path_factory):
     """Uploads in a media directory of this module's own: a worker of the session may run (and
     remove) other modules' uploads, never these."""
-    own_media = dataclasses.replace(settings, media_dir=str(tmp_path_factory.mktemp("entries-media")))
-    if request.param == "postgresql":
-        return own_media
-    from db.migrate import upgrade_to_head
-
-    sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('entries') / 'samo.db'}"
-    upgrade_to_head(sqlite_url)
-    return dataclasses.replace(own_media, database_url=sqlite_url)
+    return dataclasses.replace(settings, media_dir=str(tmp_path_factory.mktemp("entries-media")))
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 baseline, from the rollups the workers' store keeps (entries stored with synthetic results)."""
 from __future__ import annotations
 
-import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -13,24 +12,6 @@ from tests.support.problems import assert_problem
 from tests.support.scored_entries import Entry, leaning, store_entries
 
 END = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def settings(request, settings, tmp_path_factory):
-    if request.param == "postgresql":
-        return settings
-    from db.migrate import upgrade_to_head
-
-    sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'samo.db'}"
-    upgrade_to_head(sqlite_url)
-    return dataclasses.replace(settings, database_url=sqlite_url)
-
-
-@pytest.fixture(scope="module")
-def app(settings):
-    from api import create_app
-
-    return create_app(settings, {"TESTING": True})
 
 
 def entries_of(rng, label: str, count: int, days_before_end: tuple[int, int], subject: str = "ana") -> list[Entry]:

@@ -2,7 +2,6 @@
 the same on both databases, and clear problems for bad queries."""
 from __future__ import annotations
 
-import dataclasses
 import math
 from datetime import datetime
 
@@ -26,24 +25,6 @@ ENTRIES = [
 def emotion(label: str) -> dict:
     probabilities = {name: 0.02 for name in LABELS} | {label: 0.9}
     return {"probabilities": probabilities, "emotions": [label], "top_emotion": label}
-
-
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def settings(request, settings, tmp_path_factory):
-    if request.param == "postgresql":
-        return settings
-    from db.migrate import upgrade_to_head
-
-    sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('timelines') / 'samo.db'}"
-    upgrade_to_head(sqlite_url)
-    return dataclasses.replace(settings, database_url=sqlite_url)
-
-
-@pytest.fixture(scope="module")
-def app(settings):
-    from api import create_app
-
-    return create_app(settings, {"TESTING": True})
 
 
 @pytest.fixture
