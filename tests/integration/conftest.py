@@ -1,10 +1,14 @@
-"""Fixtures several integration modules share: one stack for batching and bulk, one set of spoken clips."""
+"""Fixtures several integration modules share: one stack for batching and bulk, one set of spoken clips,
+a webhook receiver and a `webhooks` worker that may deliver to it."""
 from __future__ import annotations
 
 import pytest
 
+from tests.conftest import settings_env
 from tests.support import audio
+from tests.support.processes import CeleryWorker
 from tests.support.stack import isolated_stack
+from tests.support.webhook_receiver import WORKER_ENV, running_receiver
 
 #: Two sentences with a pause between them, so the transcript has several segments.
 SENTENCES = [
@@ -30,3 +34,18 @@ def spoken_clips(tmp_path_factory):
     wav = audio.concatenate(parts, folder / "spoken.wav", gap_s=1.5)
     return {"wav": wav, **{ext: audio.convert(wav, folder / f"spoken.{ext}", sample_rate=16_000)
                            for ext in FORMATS[1:]}}
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    """A local HTTP receiver of webhook deliveries, for one module."""
+    with running_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def webhooks_worker(settings):
+    worker = CeleryWorker({**settings_env(settings), **WORKER_ENV}, queues=("webhooks",))
+    worker.start()
+    yield worker
+    worker.stop()

@@ -14,10 +14,8 @@ from standardwebhooks.webhooks import Webhook
 
 from db.models import WebhookDelivery, utcnow
 from db.session import session_scope
-from tests.conftest import settings_env
 from tests.support.polling import wait_for_job, wait_until
-from tests.support.processes import CeleryWorker, serve_app_in_thread
-from tests.support.webhook_receiver import WORKER_ENV, running_receiver
+from tests.support.processes import serve_app_in_thread
 
 JOYFUL = ("I had a wonderful day with my friends and laughed a lot.", "So happy today, everything went great!",
           "What a joyful morning, I feel fantastic.", "I'm delighted, the trip was amazing!",
@@ -25,20 +23,6 @@ JOYFUL = ("I had a wonderful day with my friends and laughed a lot.", "So happy 
 SAD = ("I'm so sad today.", "I feel down and I miss my old friends.", "It was a sad, grey day and I cried.",
        "I am heartbroken about the news.", "Feeling sad and alone again.", "I cried myself to sleep, so sad.",
        "Such a sad ending, I can't stop crying.")
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with running_receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture(scope="module")
-def webhooks_worker(settings):
-    worker = CeleryWorker({**settings_env(settings), **WORKER_ENV}, queues=("webhooks",))
-    worker.start()
-    yield worker
-    worker.stop()
 
 
 @pytest.fixture(scope="module")

@@ -19,25 +19,9 @@ from standardwebhooks.webhooks import Webhook
 
 from db.models import Job, JobStatus, WebhookDelivery, WebhookEndpoint, utcnow
 from db.session import session_scope
-from tests.conftest import settings_env
 from tests.support import audio
 from tests.support.polling import wait_for_job, wait_until
-from tests.support.processes import CeleryWorker, serve_app_in_thread
-from tests.support.webhook_receiver import WORKER_ENV, running_receiver
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with running_receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture(scope="module")
-def webhooks_worker(settings):
-    worker = CeleryWorker({**settings_env(settings), **WORKER_ENV}, queues=("webhooks",))
-    worker.start()
-    yield worker
-    worker.stop()
+from tests.support.processes import serve_app_in_thread
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tests.support.threads import http_server_on_a_thread
 
 
 def _value(any_value):
@@ -58,11 +60,5 @@ def otlp_receiver() -> Iterator[tuple[str, ReceivedSpans]]:
         def log_message(self, *_args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", received
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with http_server_on_a_thread(Handler) as port:
+        yield f"http://127.0.0.1:{port}", received

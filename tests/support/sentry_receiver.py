@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support.threads import http_server_on_a_thread
 
 
 def decode_envelope(body: bytes) -> list[dict]:
@@ -46,11 +47,5 @@ def sentry_receiver() -> Iterator[tuple[str, list[bytes]]]:
         def log_message(self, *_args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://public@127.0.0.1:{server.server_port}/1", bodies
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with http_server_on_a_thread(Handler) as port:
+        yield f"http://public@127.0.0.1:{port}/1", bodies

@@ -1,7 +1,11 @@
-"""Running one function on several threads at once, for races a test provokes on purpose."""
+"""Running one function on several threads at once, for races a test provokes on purpose; a local
+HTTP server on a thread of its own, for receivers that stand in for a remote service."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def run_on_threads(target, count: int) -> None:
@@ -11,3 +15,16 @@ def run_on_threads(target, count: int) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+@contextmanager
+def http_server_on_a_thread(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Serve ``handler`` on a free loopback port until the block ends; yields the port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
