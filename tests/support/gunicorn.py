@@ -41,10 +41,17 @@ class GunicornServer:
         self.wait_for_workers(timeout_s)
 
     def worker_pids(self) -> list[int]:
+        """The master's live children; one that exits while they are listed is left out."""
         import psutil
 
-        return [child.pid for child in psutil.Process(self.process.pid).children()
-                if child.status() != psutil.STATUS_ZOMBIE]
+        pids = []
+        for child in psutil.Process(self.process.pid).children():
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE:
+                    pids.append(child.pid)
+            except psutil.NoSuchProcess:
+                continue
+        return pids
 
     def wait_for_workers(self, timeout_s: float, replacing: frozenset[int] = frozenset()) -> list[int]:
         """Until ``workers`` live workers, none of them in ``replacing``, have each loaded the app."""
