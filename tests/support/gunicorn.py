@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
-
 from tests.conftest import settings_env
 from tests.support.ports import free_port
 from tests.support.processes import REPO_ROOT
@@ -23,14 +21,14 @@ from tests.support.processes import REPO_ROOT
 class GunicornServer:
     """The API as deployed: ``gunicorn -c scripts/gunicorn.conf.py "api:create_app()"``, on a loopback port."""
 
-    def __init__(self, env: dict[str, str], port: int, workers: int = 2):
+    def __init__(self, env: dict[str, str], port: int, workers: int = 2, log_path: Path | None = None):
         self.env = {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT), "GUNICORN_WORKERS": str(workers),
                     "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_ACCESS_LOG": ""}
         self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.base_url = f"http://127.0.0.1:{port}"
         self.workers = workers
         self.process: subprocess.Popen | None = None
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"samo-{uuid.uuid4().hex[:8]}-gunicorn.log"
+        self.log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"samo-{uuid.uuid4().hex[:8]}-gunicorn.log"
 
     def start(self, timeout_s: float = 60) -> None:
         log = open(self.log_path, "ab")
@@ -81,31 +79,12 @@ class GunicornServer:
 
 @contextmanager
 def gunicorn_server(settings, log_dir: Path, **extra_env: str) -> Iterator[str]:
-    """The API as deployed: gunicorn with scripts/gunicorn.conf.py and two worker processes."""
+    """The API as deployed, for a block: two worker processes of two threads each, on ``settings``."""
     port = free_port()
-    env = {**os.environ, **settings_env(settings), "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2",
-           "GUNICORN_THREADS": "2", "GUNICORN_ACCESS_LOG": "", "PYTHONPATH": str(REPO_ROOT), **extra_env}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log_path = log_dir / f"gunicorn-{port}.log"
-    log = open(log_path, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "scripts/gunicorn.conf.py", "api:create_app()"],
-        env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = GunicornServer({**settings_env(settings), "GUNICORN_THREADS": "2", **extra_env}, port, workers=2,
+                            log_path=log_dir / f"gunicorn-{port}.log")
+    server.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()[-3000:]
-            try:
-                if requests.get(base + "/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not come up"
-            time.sleep(0.2)
-        yield base
+        yield server.base_url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
+        server.stop()
