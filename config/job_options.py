@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config.settings import MODEL_KEY
 from config.valence import GROUP_OF_LABEL
 
 ServiceName = Literal["emotion", "summary"]
@@ -29,6 +30,10 @@ class EmotionControls(BaseModel):
     granularity: Granularity | None = Field(
         default=None, description="`document` (omitted) or `sentence`: also each sentence (its offsets in the "
                                   "text; for audio, the segments with their times) with its own emotion result.")
+    model: str | None = Field(
+        default=None, pattern=MODEL_KEY.pattern,
+        description="The key of the emotion model to run, one of those the deployment configures "
+                    "(SAMO_EMOTION_MODELS; omitted: `default`); the job's `model.key` says which ran.")
 
     @field_validator("labels")
     @classmethod

@@ -20,10 +20,22 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from config import job_options as options
-from config.settings import Settings
+from config.settings import DEFAULT_EMOTION_MODEL, Settings
 
 #: The queue of a job type that follows ``SAMO_GPU_WORKERS`` (`gpu` when set, else `cpu`).
 MODEL_QUEUE = "model"
+
+
+def model_queue_of(queue: str, emotion_model: str = DEFAULT_EMOTION_MODEL) -> str:
+    """The queue of jobs for the emotion model ``emotion_model`` among those of ``queue``: the
+    queue itself for the default model, else ``<queue>.<key>`` (only workers loading it consume that)."""
+    return queue if emotion_model == DEFAULT_EMOTION_MODEL else f"{queue}.{emotion_model}"
+
+
+def emotion_model_of(queue: str) -> str:
+    """The emotion model key a queue named by :func:`model_queue_of` carries."""
+    _, dot, key = queue.partition(".")
+    return key if dot else DEFAULT_EMOTION_MODEL
 
 
 @dataclass(frozen=True)
@@ -46,8 +58,14 @@ class JobType:
     #: Models the handler uses, by their name in ``workers.models.LOADERS``.
     models: tuple[str, ...] = ()
 
-    def queue_name(self, settings: Settings) -> str:
-        return settings.model_queue if self.queue == MODEL_QUEUE else self.queue
+    def queue_name(self, settings: Settings, emotion_model: str = DEFAULT_EMOTION_MODEL) -> str:
+        queue = settings.model_queue if self.queue == MODEL_QUEUE else self.queue
+        return model_queue_of(queue, emotion_model) if self.takes_model_choice else queue
+
+    @property
+    def takes_model_choice(self) -> bool:
+        """Its jobs run on the emotion model their ``options.model`` names (``SAMO_EMOTION_MODELS``)."""
+        return "emotion" in self.models
 
     @property
     def handler_module(self) -> str:
@@ -101,6 +119,13 @@ def names() -> list[str]:
 
 def audio_types() -> frozenset[str]:
     return frozenset(name for name, entry in JOB_TYPES.items() if entry.audio)
+
+
+def emotion_model_queues(settings: Settings) -> list[str]:
+    """Every queue a job may be routed to by its emotion model (``SAMO_EMOTION_MODELS``)."""
+    queues = [entry.queue_name(settings, key) for entry in JOB_TYPES.values() if entry.takes_model_choice
+              for key in settings.emotion_model_refs]
+    return list(dict.fromkeys(queues))
 
 
 def handler_modules() -> list[str]:

@@ -7,6 +7,7 @@ is generated from these declarations by ``python -m api.cli settings --markdown`
 """
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,29 @@ def format_tiers(tiers: Mapping[str, RateLimitTier]) -> str:
 
 
 DEFAULT_TIERS = "free=60/60/20,pro=600/60/200,enterprise=6000/60/2000"
+
+#: The emotion model key of jobs that name none; its jobs keep the plain model queue.
+DEFAULT_EMOTION_MODEL = "default"
+MODEL_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def parse_model_refs(spec: str) -> dict[str, str]:
+    """Parse ``key=hub id or path`` entries separated by commas (``SAMO_EMOTION_MODELS``)."""
+    refs: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        key, equals, ref = (part.strip() for part in entry.partition("="))
+        if not equals or not MODEL_KEY.match(key):
+            raise ValueError(f"{entry!r}: a model key is 1-32 lowercase letters, digits, '-' or '_', then '='")
+        if key in refs:
+            raise ValueError(f"model key {key!r} given twice")
+        if not ref and key != DEFAULT_EMOTION_MODEL:
+            raise ValueError(f"model {key!r} names no hub id or path")
+        refs[key] = ref
+    return refs
+
+
+def format_model_refs(refs: Mapping[str, str]) -> str:
+    return ",".join(f"{key}={ref}" for key, ref in refs.items())
 
 
 def setting(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None,
@@ -162,6 +186,16 @@ class Settings:
         "", env="SAMO_EMOTION_MODEL", group="models",
         help="Empty: the shipped model; else a Hugging Face hub id or local path of a "
              "sequence-classification model")
+    emotion_models: dict[str, str] = setting(
+        factory=dict, env="SAMO_EMOTION_MODELS", group="models",
+        help="More emotion models jobs may choose with `options.model`: `key=hub id or path` entries, "
+             "comma-separated (`default=` replaces SAMO_EMOTION_MODEL); a key other than `default` has "
+             "queues of its own (`cpu.<key>`, `gpu.<key>`) that only workers loading it consume. "
+             "Set the same value for the API and every model worker")
+    worker_emotion_models: tuple[str, ...] = setting(
+        (DEFAULT_EMOTION_MODEL,), env="SAMO_WORKER_EMOTION_MODELS", group="models",
+        help="Keys of the emotion models a model worker loads; it consumes the model queues of exactly these "
+             "(`default`: the plain `cpu`/`gpu` queue it is started on)")
     emotion_device: str = setting(
         "auto", env="SAMO_EMOTION_DEVICE", group="models",
         help="`auto` (CUDA when available, else CPU), `cpu` or `cuda`")
@@ -347,6 +381,18 @@ class Settings:
         "production", env="SAMO_SENTRY_ENVIRONMENT", group="observability",
         help="The environment name error-tracking events carry")
 
+    def __post_init__(self) -> None:
+        unknown = [key for key in self.worker_emotion_models if key not in self.emotion_model_refs]
+        if unknown:
+            raise ValueError(f"SAMO_WORKER_EMOTION_MODELS: unknown model(s) {', '.join(map(repr, unknown))}; "
+                             f"SAMO_EMOTION_MODELS configures {', '.join(self.emotion_model_refs)}")
+
+    @property
+    def emotion_model_refs(self) -> dict[str, str]:
+        """Every configured emotion model by key: ``default`` (SAMO_EMOTION_MODEL unless
+        SAMO_EMOTION_MODELS names it; empty: the shipped model) and the others."""
+        return {DEFAULT_EMOTION_MODEL: self.emotion_model, **self.emotion_models}
+
     @property
     def celery_broker_url(self) -> str:
         return self.broker_url or self.redis_url
@@ -357,7 +403,7 @@ class Settings:
 
     def batch_policy(self, queue: str) -> tuple[int, float]:
         """(max jobs per forward pass, max wait in ms) of the dynamic batcher on ``queue``."""
-        if queue == "gpu":
+        if queue.partition(".")[0] == "gpu":
             return self.gpu_batch_max_size, self.gpu_batch_max_wait_ms
         return self.cpu_batch_max_size, self.cpu_batch_max_wait_ms
 
@@ -409,6 +455,7 @@ PARSERS: dict[Any, Parser] = {
     tuple[float, ...]: Parser(lambda value: tuple(float(item) for item in _split(value)),
                               "comma-separated numbers", empty_is_unset=False),
     dict[str, RateLimitTier]: Parser(parse_tiers, "comma-separated name=requests/window_s/max_jobs_in_flight"),
+    dict[str, str]: Parser(parse_model_refs, "comma-separated key=hub id or path", empty_is_unset=False),
 }
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from config.settings import GROUPS, PROJECT_ROOT, RateLimitTier, Settings, format_tiers
+from config.settings import GROUPS, PROJECT_ROOT, RateLimitTier, Settings, format_model_refs, format_tiers
 
 MASK = "***"
 TABLE_BEGIN = "<!-- settings-table:begin -->"
@@ -29,6 +29,7 @@ TYPE_NAMES = {
     tuple[str, ...]: "list",
     tuple[float, ...]: "list of numbers",
     dict[str, RateLimitTier]: "tiers",
+    dict[str, str]: "key=value list",
 }
 
 
@@ -59,7 +60,8 @@ def format_value(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(format_value(item) for item in value)
     if isinstance(value, Mapping):
-        return format_tiers(value)
+        tiers = all(isinstance(item, RateLimitTier) for item in value.values())
+        return format_tiers(value) if tiers else format_model_refs(value)
     return str(value)
 
 

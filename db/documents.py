@@ -12,6 +12,8 @@ from datetime import datetime
 
 from pydantic import TypeAdapter
 
+from config.job_types import job_type
+from config.settings import DEFAULT_EMOTION_MODEL
 from db.models import Batch, BatchStatus, Job, utcnow
 
 _datetime_json = TypeAdapter(datetime | None)
@@ -26,6 +28,16 @@ def job_path(job_id) -> str:
     return f"/v1/jobs/{job_id}"
 
 
+def model_document(job: Job) -> dict:
+    """The model that made a job's result; ``key``: the configured emotion model it ran on, for the
+    job types that take ``options.model`` (``SAMO_EMOTION_MODELS``)."""
+    document = {"name": job.model_name, "version": job.model_version}
+    entry = job_type(job.type)
+    if entry is not None and entry.takes_model_choice:
+        document["key"] = (job.options or {}).get("model") or DEFAULT_EMOTION_MODEL
+    return document
+
+
 def job_document(job: Job) -> dict:
     has_model = job.model_name is not None
     return {
@@ -36,7 +48,7 @@ def job_document(job: Job) -> dict:
         "options": job.options,
         "result": job.result,
         "error": {"code": job.error_code, "message": job.error_message or ""} if job.error_code else None,
-        "model": {"name": job.model_name, "version": job.model_version} if has_model else None,
+        "model": model_document(job) if has_model else None,
         "created_at": iso_datetime(job.created_at),
         "started_at": iso_datetime(job.started_at),
         "finished_at": iso_datetime(job.finished_at),

@@ -201,7 +201,7 @@ def stale_jobs(session: Session, requeue_after_s: int, running_stale_after_s: in
                unpublished_after_s: float = 30, limit: int = 500):
     """Stale jobs sent one message each; batch items travel in chunks (``db.batches.stale_chunks``)."""
     return session.execute(
-        select(Job.id, Job.type)
+        select(Job.id, Job.type, Job.options)
         .where(Job.batch_id.is_(None),
                stale_condition(requeue_after_s, running_stale_after_s, unpublished_after_s))
         .order_by(Job.created_at)
@@ -213,7 +213,7 @@ def queued_jobs_sent_before(session: Session, cutoff: datetime, limit: int = 500
     """Interactive jobs still queued whose message, if any, was sent before ``cutoff``: those a
     broker that lost its data since then no longer holds (``tasks.maintenance``)."""
     return session.execute(
-        select(Job.id, Job.type)
+        select(Job.id, Job.type, Job.options)
         .where(Job.batch_id.is_(None), Job.status == JobStatus.QUEUED,
                or_(Job.enqueued_at.is_(None), Job.enqueued_at < cutoff))
         .order_by(Job.created_at)

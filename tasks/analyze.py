@@ -8,7 +8,7 @@ from __future__ import annotations
 from db.jobs import ClaimedJob, JobOutcome
 from tasks.emotion import emotion_of
 from tasks.lifecycle import per_job
-from tasks.models import emotion_model, model_info
+from tasks.models import emotion_model, emotion_model_key, model_info
 from tasks.services import Services
 from tasks.speech import add_emotions, transcribe_audio
 from tasks.summarize import summarize_text
@@ -31,8 +31,9 @@ def analyze(services: Services, job: ClaimedJob) -> JobOutcome:
         transcript, text = None, job.input["text"]
     recorded = None
     if "emotion" in requested:
-        classifier = emotion_model(settings)
-        models["emotion"] = model_info(classifier)
+        key = emotion_model_key(job.options)
+        classifier = emotion_model(settings, key)
+        models["emotion"] = model_info(classifier, key)
         if transcript is not None:
             result["emotion"], recorded = add_emotions(settings, transcript, classifier, job.options)
         else:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from db.jobs import ClaimedJob, JobOutcome
 from tasks.lifecycle import BatchReport, JobFailure, failure_of
-from tasks.models import emotion_model
+from tasks.models import emotion_model, emotion_model_key
 from tasks.services import Services
 from workers.batching import forward_passes
 from workers.emotion.documents import Part, halves, sentences, window_chars, windows
@@ -33,9 +33,23 @@ log = logging.getLogger(__name__)
 
 
 def analyze(services: Services, jobs: list[ClaimedJob], report: BatchReport) -> list[JobOutcome | JobFailure]:
+    """Each job on the emotion model its ``options.model`` names: a worker consuming the queues of
+    several models may batch their messages together, so the jobs are scored model by model."""
+    by_model: dict[str, list[int]] = {}
+    for index, job in enumerate(jobs):
+        by_model.setdefault(emotion_model_key(job.options), []).append(index)
+    outcomes: list[JobOutcome | JobFailure | None] = [None] * len(jobs)
+    for key, indices in by_model.items():
+        for index, outcome in zip(indices, analyze_on(services, key, [jobs[i] for i in indices], report)):
+            outcomes[index] = outcome
+    return outcomes
+
+
+def analyze_on(services: Services, key: str, jobs: list[ClaimedJob], report: BatchReport
+               ) -> list[JobOutcome | JobFailure]:
     settings = services.settings
     try:
-        classifier = emotion_model(settings)
+        classifier = emotion_model(settings, key)
     except JobFailure as failure:
         return [failure] * len(jobs)
     plans = [parts_of(job.input["text"], job.options, classifier.max_length) for job in jobs]
@@ -53,8 +67,8 @@ def analyze(services: Services, jobs: list[ClaimedJob], report: BatchReport) -> 
             continue
         result["cached"] = not any(part.text in scorer.computed for part in parts)
         outcomes.append(JobOutcome(result, classifier.name, classifier.version, emotion=recorded))
-    log.info("emotion batch on %s: %d jobs, %d parts, %d computed, passes %s, %.0f ms", report.queue,
-             len(jobs), sum(map(len, plans)), len(scorer.computed), report.passes[-8:], elapsed * 1000)
+    log.info("emotion batch on %s (model %s): %d jobs, %d parts, %d computed, passes %s, %.0f ms", report.queue,
+             key, len(jobs), sum(map(len, plans)), len(scorer.computed), report.passes[-8:], elapsed * 1000)
     return outcomes
 
 

@@ -12,6 +12,8 @@ from kombu import Producer
 
 from config import tracing
 from config.job_types import job_type as registered_type
+from config.job_types import model_queue_of
+from config.settings import DEFAULT_EMOTION_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +43,23 @@ class OutgoingJob(NamedTuple):
     chars: int = 0
     #: The trace context it was submitted in (with tracing on), when published outside that request.
     trace: dict[str, str] | None = None
+    #: The emotion model its ``options.model`` names, which picks its queue (``config.job_types``).
+    model: str = DEFAULT_EMOTION_MODEL
 
 
 def outgoing(job: tuple) -> OutgoingJob:
     return job if isinstance(job, OutgoingJob) else OutgoingJob(*job)
 
 
-def enqueue_job(celery: Celery, job_id: uuid.UUID, job_type: str, chars: int = 0) -> bool:
+def enqueue_job(celery: Celery, job_id: uuid.UUID, job_type: str, chars: int = 0,
+                model: str | None = DEFAULT_EMOTION_MODEL) -> bool:
     """Publish one job; False (logged) if the broker could not be reached."""
-    return enqueue_jobs(celery, [OutgoingJob(job_id, job_type, chars)])
+    return enqueue_jobs(celery, [OutgoingJob(job_id, job_type, chars, model=model_of({"model": model}))])
+
+
+def model_of(options: dict | None) -> str:
+    """The emotion model a job's options name (``default`` when none)."""
+    return (options or {}).get("model") or DEFAULT_EMOTION_MODEL
 
 
 def text_chars(job_input: dict | None) -> int:
@@ -58,8 +68,8 @@ def text_chars(job_input: dict | None) -> int:
     return len(text) if isinstance(text, str) else 0
 
 
-#: Task names whose queue each Celery app has declared on the broker already.
-_declared_tasks: weakref.WeakKeyDictionary[Celery, set[str]] = weakref.WeakKeyDictionary()
+#: (task name, model queue) pairs whose queue each Celery app has declared on the broker already.
+_declared_tasks: weakref.WeakKeyDictionary[Celery, set[tuple[str, str | None]]] = weakref.WeakKeyDictionary()
 
 
 def forget_declared_queues(celery: Celery) -> None:
@@ -77,28 +87,40 @@ class Message(NamedTuple):
     args: list[str]
     #: Characters of the message's texts, for batched types (``workers.batching.JobBatches.jobs_in``).
     chars: int | None = None
+    #: The queue of the jobs' emotion model; None: the task's route (``config.celery.task_routes``).
+    queue: str | None = None
 
 
-def broker_messages(jobs: list[tuple]) -> list[Message]:
+def model_queue(celery: Celery, task: str, model: str) -> str | None:
+    """The queue of ``task``'s jobs for emotion model ``model``: None (the task's own route) for the default."""
+    if model == DEFAULT_EMOTION_MODEL:
+        return None
+    route = celery.conf.task_routes.get(task) or {}
+    return model_queue_of(route.get("queue") or celery.conf.task_default_queue, model)
+
+
+def broker_messages(jobs: list[tuple], celery: Celery | None = None) -> list[Message]:
     """The messages that carry ``jobs`` (:class:`OutgoingJob`, or a plain ``(id, type)``).
 
     Jobs of a batched type share messages (their task takes ``(*job_ids)``: the worker
     batches messages anyway, and one message per committed group costs the API one message's
     work instead of one per job), which say how many characters their texts hold; other jobs
-    get one message each.
+    get one message each. A job for an emotion model other than the default goes to that
+    model's queue (``celery``'s routes name the task's own).
     """
-    batched: dict[str, list[tuple[str, int]]] = {}
+    batched: dict[tuple[str, str | None], list[tuple[str, int]]] = {}
     messages = []
-    for job_id, type_name, chars, _trace in map(outgoing, jobs):
+    for job_id, type_name, chars, _trace, model in map(outgoing, jobs):
         entry = registered_type(type_name)
+        queue = model_queue(celery, entry.task, model) if celery is not None and entry.takes_model_choice else None
         if entry.batched:
-            batched.setdefault(entry.task, []).append((str(job_id), chars))
+            batched.setdefault((entry.task, queue), []).append((str(job_id), chars))
         else:
-            messages.append(Message(entry.task, [str(job_id)]))
-    for task, sized in batched.items():
+            messages.append(Message(entry.task, [str(job_id)], queue=queue))
+    for (task, queue), sized in batched.items():
         for start in range(0, len(sized), MAX_JOBS_PER_MESSAGE):
             group = sized[start:start + MAX_JOBS_PER_MESSAGE]
-            messages.append(Message(task, [job_id for job_id, _ in group], sum(chars for _, chars in group)))
+            messages.append(Message(task, [job_id for job_id, _ in group], sum(chars for _, chars in group), queue))
     return messages
 
 
@@ -123,13 +145,15 @@ def enqueue_jobs(celery: Celery, jobs: list[tuple], producer: Producer | None = 
     than the publish itself.
     """
     declared = _declared_tasks.setdefault(celery, set())
-    messages = broker_messages(jobs)
+    messages = broker_messages(jobs, celery)
     traces = job_traces(jobs)
     try:
         with (celery.producer_or_acquire(producer) as producer,
               producer.batch() if len(messages) > 1 else nullcontext()):
-            for task, args, chars in messages:
-                options = {"declare": []} if task in declared else {}
+            for task, args, chars, queue in messages:
+                options = {"declare": []} if (task, queue) in declared else {}
+                if queue is not None:
+                    options["queue"] = queue
                 if chars:
                     options["kwargs"] = {"chars": chars}
                 if traces:
@@ -142,7 +166,7 @@ def enqueue_jobs(celery: Celery, jobs: list[tuple], producer: Producer | None = 
         log.warning("could not enqueue %d job(s) (first %s); the requeue sweep will send them", len(jobs),
                     jobs[0][0] if jobs else None, exc_info=True)
         return False
-    declared.update(message.task for message in messages)
+    declared.update((message.task, message.queue) for message in messages)
     return True
 
 

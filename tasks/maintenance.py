@@ -24,7 +24,7 @@ from db.jobs import mark_enqueued, queued_jobs_sent_before, stale_jobs, unfinish
 from db.media import files_older_than
 from db.models import utcnow
 from db.session import session_scope
-from tasks.enqueue import enqueue_job, forget_declared_queues
+from tasks.enqueue import enqueue_job, forget_declared_queues, model_of
 from tasks.services import current
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,8 @@ def requeue_queued_before(settings: Settings, celery: Celery) -> int:
 
 def send_again(settings: Settings, celery: Celery, jobs) -> int:
     """Publish each job's message and stamp the ones that went out; raises if the broker is gone."""
-    sent = [job_id for job_id, job_type in jobs if enqueue_job(celery, job_id, job_type)]
+    sent = [job_id for job_id, job_type, options in jobs
+            if enqueue_job(celery, job_id, job_type, model=model_of(options))]
     if len(sent) < len(jobs):
         raise BrokerError(f"{len(jobs) - len(sent)} of {len(jobs)} stale jobs could not be published")
     if sent:

@@ -14,7 +14,7 @@ from db.jobs import ClaimedJob, JobOutcome
 from db.media import media_path
 from tasks.emotion import Emotion, Scorer, assemble, assembled, parts_of
 from tasks.lifecycle import BatchReport, per_job
-from tasks.models import emotion_model, model_info
+from tasks.models import emotion_model, emotion_model_key, model_info
 from tasks.services import Services
 from workers.emotion.documents import Part
 from workers.models import transcriber
@@ -65,9 +65,10 @@ def transcribe(services: Services, job: ClaimedJob) -> JobOutcome:
     started = time.perf_counter()
     transcript, model = transcribe_audio(settings, job)
     transcribed = time.perf_counter()
-    classifier = emotion_model(settings)
+    key = emotion_model_key(job.options)
+    classifier = emotion_model(settings, key)
     transcript["emotion"], recorded = add_emotions(settings, transcript, classifier, job.options)
-    transcript["models"] = {"transcription": model_info(model), "emotion": model_info(classifier)}
+    transcript["models"] = {"transcription": model_info(model), "emotion": model_info(classifier, key)}
     transcript["timings_ms"] = {"transcription": round((transcribed - started) * 1000),
                                 "emotion": round((time.perf_counter() - transcribed) * 1000)}
     return JobOutcome(transcript, model.name, model.version, emotion=recorded)

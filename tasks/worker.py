@@ -15,6 +15,7 @@ import os
 from celery import signals
 
 from config.celery import make_celery
+from config.job_types import model_queue_of
 from config.settings import Settings
 from tasks import events
 from tasks.services import Services, current, install
@@ -32,8 +33,15 @@ if settings.sentry_dsn:
 
     error_tracking.setup(settings.sentry_dsn, settings.sentry_environment, [CeleryIntegration()])
 
-#: Queues whose workers run models: they load them at start (batch items run on `bulk`).
+#: Queues whose workers run models: they load them at start (batch items run on `bulk`); with
+#: the queues of the other emotion models (``cpu.<key>``, ``gpu.<key>``).
 MODEL_QUEUES = frozenset({"cpu", "gpu", "bulk"})
+#: The queues a worker started on consumes per emotion model it loads (``SAMO_WORKER_EMOTION_MODELS``).
+EMOTION_MODEL_QUEUES = ("cpu", "gpu")
+
+
+def model_queues(queues) -> set[str]:
+    return {queue for queue in queues if queue.partition(".")[0] in MODEL_QUEUES}
 
 
 class GpuUnavailable(SystemExit):
@@ -56,9 +64,28 @@ def consumed_queues(worker) -> set[str]:
 
 
 @signals.celeryd_after_setup.connect
+def consume_emotion_model_queues(sender, instance, **_kwargs) -> None:
+    """A worker started on `cpu` (or `gpu`) consumes that queue's queue of each emotion model it loads.
+
+    ``-Q cpu`` with ``SAMO_WORKER_EMOTION_MODELS=large`` consumes `cpu.large` only; with
+    ``default,large``, `cpu` and `cpu.large`. So a job for a model never waits on a worker without it.
+    """
+    queues = instance.app.amqp.queues
+    for queue in sorted(consumed_queues(instance) & set(EMOTION_MODEL_QUEUES)):
+        wanted = [model_queue_of(queue, key) for key in settings.worker_emotion_models]
+        for name in wanted:
+            if name not in queues.consume_from:
+                queues.select_add(name)
+        if queue not in wanted:
+            queues.deselect(queue)
+    log.info("emotion models %s: consuming %s", ", ".join(settings.worker_emotion_models),
+             ", ".join(sorted(consumed_queues(instance))))
+
+
+@signals.celeryd_after_setup.connect
 def refuse_gpu_queue_without_cuda(sender, instance, **_kwargs) -> None:
     """A `gpu` worker without CUDA would silently run models on the CPU at a fraction of the speed."""
-    if "gpu" not in consumed_queues(instance):
+    if not {queue.partition(".")[0] for queue in consumed_queues(instance)} & {"gpu"}:
         return
     from workers.devices import cuda_available
 
@@ -79,7 +106,7 @@ class EngineUnavailable(SystemExit):
 @signals.celeryd_after_setup.connect
 def refuse_onnx_without_onnxruntime(sender, instance, **_kwargs) -> None:
     """A model worker set to the ONNX engine stops here, not on its first job, when onnxruntime is missing."""
-    if settings.emotion_engine != "onnx" or not consumed_queues(instance) & MODEL_QUEUES:
+    if settings.emotion_engine != "onnx" or not model_queues(consumed_queues(instance)):
         return
     from workers.emotion import engines
 
@@ -96,14 +123,14 @@ def remember_shape(sender, instance, **_kwargs) -> None:
     _shape.pool_processes = instance.concurrency or 1
     _shape.hostname = instance.hostname
     mark_not_ready(settings.worker_ready_file)
-    if _shape.queues & MODEL_QUEUES:
+    if model_queues(_shape.queues):
         events.models_loading(current(), instance.hostname)
 
 
 @signals.worker_ready.connect
 def report_ready_without_models(**_kwargs) -> None:
     """A worker that runs no models is ready once it consumes; model workers wait for their models."""
-    if not _shape.queues & MODEL_QUEUES:
+    if not model_queues(_shape.queues):
         mark_ready(settings.worker_ready_file)
 
 
@@ -137,7 +164,7 @@ def start_pool_process(**_kwargs) -> None:
 
         tracing.setup("samo-worker")
     services = install(Services(settings, app))
-    if _shape.queues & MODEL_QUEUES:
+    if model_queues(_shape.queues):
         loaded = load_models_before_first_job()
         events.models_loaded(services, _shape.hostname, os.getpid(), loaded)
         mark_ready(settings.worker_ready_file)
@@ -145,7 +172,7 @@ def start_pool_process(**_kwargs) -> None:
 
 @signals.worker_process_shutdown.connect
 def stop_pool_process(**_kwargs) -> None:
-    if _shape.queues & MODEL_QUEUES:
+    if model_queues(_shape.queues):
         events.process_stopped(current(), _shape.hostname, os.getpid())
     if settings.otel_enabled:
         from config import tracing

@@ -171,7 +171,8 @@ def configure_worker(worker, settings: Settings) -> None:
     never reserves many large bulk chunks; it batches at most one job per pool process then.
     """
     queues = consumed_queues(worker)
-    model_queue = next((queue for queue in MODEL_QUEUES if queue in queues), None)
+    model_queue = next((queue for base in MODEL_QUEUES for queue in sorted(queues)
+                        if queue.partition(".")[0] == base), None)
     batching = [task for task in worker.app.tasks.values() if isinstance(task, JobBatches)]
     if model_queue is not None and batching:
         max_size, max_wait_ms = settings.batch_policy(model_queue)

@@ -4,16 +4,18 @@ from __future__ import annotations
 import logging
 import threading
 
-from config.settings import Settings
+from config.settings import DEFAULT_EMOTION_MODEL, Settings
 
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_emotion_classifier = None
+_emotion_classifiers: dict[str, object] = {}
 
 
-def load_emotion_classifier(settings: Settings):
-    """A new emotion classifier configured from ``settings`` (benchmarks load it exactly like this)."""
+def load_emotion_classifier(settings: Settings, key: str = DEFAULT_EMOTION_MODEL):
+    """A new emotion classifier configured from ``settings``, the one ``SAMO_EMOTION_MODELS`` names
+    ``key`` (benchmarks load it exactly like this). Engine, device and ONNX cache are shared by
+    every model; the cache keys each export by its model's weights (``workers.emotion.export``)."""
     from workers.emotion.export import ExportOptions
     from workers.emotion.model import EmotionClassifier
 
@@ -21,7 +23,7 @@ def load_emotion_classifier(settings: Settings):
     if settings.emotion_engine == "onnx" and settings.emotion_int8 and settings.emotion_onnx_quantisation != "dynamic":
         export_options = ExportOptions("int8", settings.emotion_onnx_quantisation)
     classifier = EmotionClassifier.load(
-        model_ref=settings.emotion_model or None,
+        model_ref=settings.emotion_model_refs[key] or None,
         device=settings.emotion_device,
         int8=settings.emotion_int8,
         engine=settings.emotion_engine,
@@ -33,14 +35,25 @@ def load_emotion_classifier(settings: Settings):
     return classifier
 
 
-def emotion_classifier(settings: Settings):
-    """The process's emotion classifier; loaded on first use (or at worker start), then shared."""
-    global _emotion_classifier
+def emotion_classifier(settings: Settings, key: str = DEFAULT_EMOTION_MODEL):
+    """The process's emotion classifier ``key``; loaded on first use (or at worker start), then shared.
+
+    Raises ``KeyError`` for a key ``SAMO_EMOTION_MODELS`` does not configure.
+    """
     with _lock:
-        if _emotion_classifier is None:
-            _emotion_classifier = load_emotion_classifier(settings)
-            log.info("emotion model loaded: %s %s", _emotion_classifier.name, _emotion_classifier.version)
-        return _emotion_classifier
+        if key not in _emotion_classifiers:
+            if key not in settings.emotion_model_refs:
+                raise KeyError(f"emotion model {key!r} is not configured (SAMO_EMOTION_MODELS: "
+                               f"{', '.join(settings.emotion_model_refs)})")
+            classifier = load_emotion_classifier(settings, key)
+            _emotion_classifiers[key] = classifier
+            log.info("emotion model loaded: %s %s (key %s)", classifier.name, classifier.version, key)
+        return _emotion_classifiers[key]
+
+
+def emotion_classifiers(settings: Settings) -> list:
+    """The emotion classifiers of every model this worker loads (``SAMO_WORKER_EMOTION_MODELS``)."""
+    return [emotion_classifier(settings, key) for key in settings.worker_emotion_models]
 
 
 _transcriber = None
@@ -101,7 +114,7 @@ def _load_summarizer(settings: Settings):
     return ExtractiveSummarizer.load(device=settings.summary_device)
 
 
-LOADERS = {"emotion": emotion_classifier, "transcriber": transcriber, "summarizer": summarizer}
+LOADERS = {"emotion": emotion_classifiers, "transcriber": transcriber, "summarizer": summarizer}
 
 
 def preload(settings: Settings) -> list[str]:

@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from api.fastpath.coalescing import Coalescer
 from config import tracing
 from db.job_inserts import RecordsetInsert, insert_job_rows, mark_rows_unpublished
-from tasks.enqueue import OutgoingJob, text_chars
+from tasks.enqueue import OutgoingJob, model_of, text_chars
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ class JobWriter:
         stored = [row for row, failure in zip(rows, failures) if failure is None]
         published = False
         if stored:
-            published = self.publish([OutgoingJob(row["id"], row["type"], text_chars(row["input"]), trace)
+            published = self.publish([OutgoingJob(row["id"], row["type"], text_chars(row["input"]), trace,
+                                                  model_of(row["options"]))
                                       for row, trace, failure in zip(rows, traces, failures) if failure is None])
             if not published:
                 self._mark_unpublished([row["id"] for row in stored])

@@ -99,17 +99,30 @@ def check_text(text: str, limit: int) -> None:
                       max_chars=limit, chars=len(text))
 
 
+def options_problem(errors: list[dict]) -> Problem:
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return Problem(422, "validation-error", "Invalid request", detail, errors=errors)
+
+
 def validate_options(kind: JobType, options: dict) -> dict:
     try:
         model = kind.options.model_validate(options)
     except ValidationError as error:
-        errors = [
+        raise options_problem([
             {"field": ".".join(["options", *map(str, e["loc"])]), "message": e["msg"]}
             for e in error.errors(include_url=False)
-        ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        raise Problem(422, "validation-error", "Invalid request", detail, errors=errors) from None
-    return model.model_dump(exclude_none=True)
+        ]) from None
+    validated = model.model_dump(exclude_none=True)
+    check_emotion_model(validated.get("model"))
+    return validated
+
+
+def check_emotion_model(key: str | None) -> None:
+    """``options.model`` names one of the emotion models this deployment configures."""
+    configured = settings().emotion_model_refs
+    if key is not None and key not in configured:
+        raise options_problem([{"field": "options.model",
+                                "message": f"unknown model {key!r}; the models are {', '.join(configured)}"}])
 
 
 def merge_services(kind: JobType, options: dict, services: list | None) -> dict:

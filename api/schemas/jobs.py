@@ -91,6 +91,9 @@ class JobError(BaseModel):
 class ModelInfo(BaseModel):
     name: str | None
     version: str | None
+    key: str | None = Field(default=None, description="The configured emotion model (`options.model`, "
+                                                      "default `default`) of jobs that run one: "
+                                                      "`emotion`, `transcribe`, `analyze`.")
 
 
 class Valence(BaseModel):

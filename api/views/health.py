@@ -23,6 +23,7 @@ from prometheus_flask_exporter import PrometheusMetrics
 from api.extensions import celery_client, redis_client, settings
 from api.metrics import JobsCollector
 from api.problems import Problem
+from config.job_types import emotion_model_queues
 from db.session import ping
 from tasks.events import workers_with_models
 
@@ -36,8 +37,9 @@ NOT_TRACKED_PATHS = [r"^/metrics$", r"^/healthz$"]
 
 
 def required_queues() -> list[str]:
-    """The queue model jobs are routed to; housekeeping and webhooks are not on the request path."""
-    return [settings().model_queue]
+    """The queues model jobs are routed to: the model queue, and that of each other configured
+    emotion model (``cpu.<key>``); housekeeping and webhooks are not on the request path."""
+    return list(dict.fromkeys([settings().model_queue, *emotion_model_queues(settings())]))
 
 
 @bp.get("/healthz")
@@ -107,12 +109,12 @@ def _check_workers() -> dict[str, Any]:
     consumers = {
         queue: sorted(w for w, queues in queues_by_worker.items() if queue in queues) for queue in required_queues()
     }
-    missing = sorted(queue for queue, workers in consumers.items() if not workers)
-    if missing:
-        raise RuntimeError(f"no live worker consumes queue(s): {', '.join(missing)}")
     loaded = workers_with_models(redis_client(), sorted({w for workers in consumers.values() for w in workers}))
     queues = {queue: {"workers": len(workers), "models_ready": sum(w in loaded for w in workers)}
               for queue, workers in consumers.items()}
+    missing = sorted(queue for queue, workers in consumers.items() if not workers)
+    if missing:
+        raise WorkersNotReady(f"no live worker consumes queue(s): {', '.join(missing)}", queues)
     loading = sorted(queue for queue, counts in queues.items() if not counts["models_ready"])
     if loading:
         raise WorkersNotReady(f"the workers on queue(s) {', '.join(loading)} are still loading their models",

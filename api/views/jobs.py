@@ -26,7 +26,7 @@ from db import documents
 from db.jobs import cancel_job, job_by_idempotency_key, mark_unpublished, tenant_jobs_query
 from db.media import discard
 from db.models import Job, JobStatus, utcnow
-from tasks.enqueue import enqueue_job, text_chars
+from tasks.enqueue import enqueue_job, model_of, text_chars
 from tasks.events import job_finished
 from tasks.webhook_events import stage_job_events
 
@@ -141,7 +141,7 @@ def store_in_request(session, job: Job, submission: Submission) -> None:
     session.add(job)
     session.commit()
     submission.committed()
-    if not enqueue_job(celery_client(), job.id, job.type, text_chars(job.input)):
+    if not enqueue_job(celery_client(), job.id, job.type, text_chars(job.input), model_of(job.options)):
         mark_unpublished(session, job.id)
         session.commit()
 

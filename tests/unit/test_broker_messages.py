@@ -4,7 +4,10 @@ from __future__ import annotations
 import uuid
 from types import SimpleNamespace
 
-from tasks.enqueue import MAX_JOBS_PER_MESSAGE, broker_messages, text_chars
+from config.celery import make_celery
+from config.job_types import emotion_model_of, emotion_model_queues, model_queue_of
+from config.settings import Settings
+from tasks.enqueue import MAX_JOBS_PER_MESSAGE, OutgoingJob, broker_messages, text_chars
 from workers.batching import CHARS_PER_JOB, DynamicBatches, JobBatches
 
 
@@ -16,11 +19,11 @@ def test_emotion_jobs_share_messages_and_other_jobs_get_one_each():
 
     messages = broker_messages(jobs)
 
-    assert [(task, args) for task, args, _ in messages if task != "tasks.emotion.analyze_job"] == [
+    assert [(task, args) for task, args, *_ in messages if task != "tasks.emotion.analyze_job"] == [
         ("tasks.summarize.summarize_job", [str(summaries[0])]),
         ("tasks.summarize.summarize_job", [str(summaries[1])]),
     ]
-    shared = [args for task, args, _ in messages if task == "tasks.emotion.analyze_job"]
+    shared = [args for task, args, *_ in messages if task == "tasks.emotion.analyze_job"]
     assert [len(args) for args in shared] == [MAX_JOBS_PER_MESSAGE, 3]
     assert sum(shared, []) == [str(job_id) for job_id in emotion]
 
@@ -59,6 +62,26 @@ def test_batched_messages_carry_the_characters_of_their_texts():
                                                      ("tasks.emotion.analyze_job", 5010)]
     assert broker_messages([(ids[0], "emotion")])[0].chars == 0
     assert text_chars({"text": "four"}) == 4 and text_chars({"audio": {}}) == 0
+
+
+def test_jobs_for_another_emotion_model_go_to_its_queue_and_the_default_keeps_the_route():
+    for gpu, queue in ((False, "cpu"), (True, "gpu")):
+        settings = Settings(emotion_models={"large": "org/big"}, gpu_workers_enabled=gpu)
+        celery = make_celery(settings)
+        ids = [str(uuid.uuid4()) for _ in range(5)]
+        messages = broker_messages([OutgoingJob(ids[0], "emotion", 4), OutgoingJob(ids[1], "emotion", 5, model="large"),
+                                    OutgoingJob(ids[2], "transcribe", model="large"),
+                                    OutgoingJob(ids[3], "summarize", model="large"), OutgoingJob(ids[4], "emotion")],
+                                   celery)
+        assert {(m.task, tuple(m.args), m.queue) for m in messages} == {
+            ("tasks.emotion.analyze_job", (ids[0], ids[4]), None),
+            ("tasks.emotion.analyze_job", (ids[1],), f"{queue}.large"),
+            ("tasks.speech.transcribe_job", (ids[2],), f"{queue}.large"),
+            ("tasks.summarize.summarize_job", (ids[3],), None),
+        }
+        assert emotion_model_queues(settings) == [queue, f"{queue}.large"]
+    assert model_queue_of("cpu") == "cpu" and emotion_model_of(model_queue_of("cpu", "large")) == "large"
+    assert emotion_model_of("gpu") == "default"
 
 
 def sized(jobs: int, chars: int) -> SimpleNamespace:

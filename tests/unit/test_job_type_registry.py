@@ -47,7 +47,7 @@ def test_a_registered_type_is_routed_and_published_like_the_others():
                     batched=True)
     with registered(extra):
         assert task_routes(Settings())["tests.echo"] == {"queue": "bulk"}
-        assert broker_messages([("a", "echo"), ("b", "echo")]) == [("tests.echo", ["a", "b"], 0)]
+        assert broker_messages([("a", "echo"), ("b", "echo")]) == [("tests.echo", ["a", "b"], 0, None)]
     assert "echo" not in JOB_TYPES
 
 

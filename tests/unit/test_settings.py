@@ -37,6 +37,8 @@ OLD_DEFAULTS = {
     "failed_auth_window_s": 300,
     "proxy_hops": 0,
     "emotion_model": "",
+    "emotion_models": {},
+    "worker_emotion_models": ("default",),
     "emotion_device": "auto",
     "emotion_int8": True,
     "emotion_engine": "onnx",
@@ -123,6 +125,8 @@ OLD_ENV_NAMES = {
     "failed_auth_window_s": "SAMO_FAILED_AUTH_WINDOW_S",
     "proxy_hops": "SAMO_PROXY_HOPS",
     "emotion_model": "SAMO_EMOTION_MODEL",
+    "emotion_models": "SAMO_EMOTION_MODELS",
+    "worker_emotion_models": "SAMO_WORKER_EMOTION_MODELS",
     "emotion_device": "SAMO_EMOTION_DEVICE",
     "emotion_int8": "SAMO_EMOTION_INT8",
     "emotion_engine": "SAMO_EMOTION_ENGINE",
@@ -273,6 +277,23 @@ def test_rate_limit_tiers():
     assert Settings.from_env({"SAMO_RATE_LIMIT_TIERS": ""}).rate_limit_tiers == Settings().rate_limit_tiers
 
 
+def test_emotion_models_add_to_the_default_one():
+    settings = Settings.from_env({"SAMO_EMOTION_MODEL": "/models/a", "SAMO_EMOTION_MODELS": "large=org/big, x=/b"})
+    assert settings.emotion_model_refs == {"default": "/models/a", "large": "org/big", "x": "/b"}
+    assert Settings.from_env({"SAMO_EMOTION_MODELS": "default=/c"}).emotion_model_refs == {"default": "/c"}
+    assert Settings().emotion_model_refs == {"default": ""}
+    assert Settings.from_env({"SAMO_EMOTION_MODELS": "large=x"}).batch_policy("gpu.large") == (128, 5.0)
+
+
+def test_a_worker_refuses_emotion_models_that_are_not_configured():
+    with pytest.raises(ValueError) as error:
+        Settings.from_env({"SAMO_EMOTION_MODELS": "large=x", "SAMO_WORKER_EMOTION_MODELS": "default,huge"})
+    assert str(error.value) == ("SAMO_WORKER_EMOTION_MODELS: unknown model(s) 'huge'; "
+                                "SAMO_EMOTION_MODELS configures default, large")
+    settings = Settings.from_env({"SAMO_EMOTION_MODELS": "large=x", "SAMO_WORKER_EMOTION_MODELS": "large"})
+    assert settings.worker_emotion_models == ("large",)
+
+
 @pytest.mark.parametrize("env, raw, expected", [
     ("SAMO_MAX_TEXT_CHARS", "abc", "an integer"),
     ("SAMO_MAX_TEXT_CHARS", "1.5", "an integer"),
@@ -280,6 +301,10 @@ def test_rate_limit_tiers():
     ("SAMO_WEBHOOK_RETRY_SCHEDULE_S", "1,x", "comma-separated numbers"),
     ("SAMO_RATE_LIMIT_TIERS", "free=1/2", "comma-separated name=requests/window_s/max_jobs_in_flight"),
     ("SAMO_RATE_LIMIT_TIERS", ",", "comma-separated name=requests/window_s/max_jobs_in_flight"),
+    ("SAMO_EMOTION_MODELS", "large", "comma-separated key=hub id or path"),
+    ("SAMO_EMOTION_MODELS", "Large=x", "comma-separated key=hub id or path"),
+    ("SAMO_EMOTION_MODELS", "large=", "comma-separated key=hub id or path"),
+    ("SAMO_EMOTION_MODELS", "a=x,a=y", "comma-separated key=hub id or path"),
 ])
 def test_bad_values_name_the_variable_and_the_expected_type(env, raw, expected):
     with pytest.raises(ValueError) as error:
