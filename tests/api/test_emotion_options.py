@@ -51,3 +51,26 @@ def test_option_schemas_document_the_controls(client):
     assert {"top_k", "threshold", "labels", "granularity", "truncate"} <= set(emotion)
     transcribe = schemas["TranscribeOptions"]["properties"]
     assert {"initial_prompt", "hotwords", "word_timestamps", "vad", "language", "granularity"} <= set(transcribe)
+
+
+def test_the_emotion_model_must_be_one_the_deployment_configures(settings, make_tenant):
+    import dataclasses
+
+    from api import create_app
+
+    two_models = create_app(dataclasses.replace(settings, emotion_models={"large": "org/big-classifier"}),
+                            {"TESTING": True}).test_client()
+    tenant = make_tenant()
+    for job_type in ("emotion", "analyze"):
+        accepted = submit(two_models, tenant, {"type": job_type, "input": TEXT, "options": {"model": "large"}})
+        assert accepted.status_code == 202, accepted.get_data(as_text=True)
+        assert accepted.get_json()["options"]["model"] == "large"
+    for client, models in ((two_models, "default, large"), (create_app(settings, {"TESTING": True}).test_client(),
+                                                            "default")):
+        body = {"type": "emotion", "input": TEXT, "options": {"model": "huge"}}
+        problem = assert_problem(submit(client, tenant, body), 422, "validation-error")
+        assert problem["errors"] == [{"field": "options.model", "message": f"unknown model 'huge'; the models are "
+                                                                           f"{models}"}]
+    problem = assert_problem(submit(two_models, tenant, {"type": "emotion", "input": TEXT,
+                                                         "options": {"model": "Large!"}}), 422, "validation-error")
+    assert problem["errors"][0]["field"] == "options.model"
