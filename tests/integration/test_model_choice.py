@@ -94,3 +94,37 @@ def test_a_job_for_another_model_runs_only_on_a_worker_that_loads_it(settings, m
                                   timeout_s=60, interval_s=0.5, message="ready with a `large` worker")
         assert body["checks"]["workers"]["queues"] == {"cpu": {"workers": 1, "models_ready": 1},
                                                        "cpu.large": {"workers": 1, "models_ready": 1}}
+
+
+def queued_messages(redis_url: str, queue: str) -> int:
+    import redis
+
+    from workers.metrics import queue_keys
+
+    client = redis.Redis.from_url(redis_url)
+    return sum(client.llen(key) for key in queue_keys(queue))
+
+
+def test_jobs_are_published_and_requeued_to_their_models_queue(settings, make_tenant, db_session):
+    import uuid
+
+    import redis
+    from sqlalchemy import select
+
+    from config.celery import make_celery
+    from db.models import Job
+    from tasks.maintenance import send_again
+    from workers.metrics import queue_keys
+
+    tenant = make_tenant()
+    with isolated_stack(settings, {}, start_workers=False, emotion_models={"large": "org/big-classifier"}) as stack:
+        redis_url = stack.settings.redis_url
+        ids = [post_job(stack.base_url, tenant.headers, TEXT, options=options)["id"]
+               for options in ({"model": "large"}, {}, {"model": "default"})]
+        assert (queued_messages(redis_url, "cpu.large"), queued_messages(redis_url, "cpu")) == (1, 2)
+
+        redis.Redis.from_url(redis_url).delete(*queue_keys("cpu.large"), *queue_keys("cpu"))
+        rows = db_session.execute(select(Job.id, Job.type, Job.options)
+                                  .where(Job.id.in_([uuid.UUID(job_id) for job_id in ids]))).all()
+        assert send_again(stack.settings, make_celery(stack.settings), rows) == 3
+        assert (queued_messages(redis_url, "cpu.large"), queued_messages(redis_url, "cpu")) == (1, 2)
