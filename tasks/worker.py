@@ -33,8 +33,8 @@ if settings.sentry_dsn:
 
     error_tracking.setup(settings.sentry_dsn, settings.sentry_environment, [CeleryIntegration()])
 
-#: Queues whose workers run models: they load them at start (batch items run on `bulk`); with
-#: the queues of the other emotion models (``cpu.<key>``, ``gpu.<key>``).
+#: Queues whose workers run models: they load them at start (batch items run on `bulk`). The
+#: queues of the other emotion models (``cpu.<key>``, ``gpu.<key>``) count as their base queue.
 MODEL_QUEUES = frozenset({"cpu", "gpu", "bulk"})
 #: The queues a worker started on consumes per emotion model it loads (``SAMO_WORKER_EMOTION_MODELS``).
 EMOTION_MODEL_QUEUES = ("cpu", "gpu")
@@ -65,7 +65,7 @@ def consumed_queues(worker) -> set[str]:
 
 @signals.celeryd_after_setup.connect
 def consume_emotion_model_queues(sender, instance, **_kwargs) -> None:
-    """A worker started on `cpu` (or `gpu`) consumes that queue's queue of each emotion model it loads.
+    """A worker started on `cpu` (or `gpu`) consumes, of that queue, the queue of each emotion model it loads.
 
     ``-Q cpu`` with ``SAMO_WORKER_EMOTION_MODELS=large`` consumes `cpu.large` only; with
     ``default,large``, `cpu` and `cpu.large`. So a job for a model never waits on a worker without it.
