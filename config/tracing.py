@@ -5,7 +5,7 @@ returns at its first line. On, :func:`setup` makes the process's tracer provider
 protobuf exporter behind a BatchSpanProcessor, both configured by the standard
 ``OTEL_EXPORTER_OTLP_*``, ``OTEL_BSP_*`` and ``OTEL_SERVICE_NAME`` variables, or the exporter a
 test passes) and turns on the Celery instrumentation, and the SQLAlchemy and Redis ones where
-the process records client spans (``SAMO_OTEL_CLIENT_SPANS``); the API adds Flask's (``api.tracing``).
+the process records client spans (``SAMO_OTEL_CLIENT_SPANS``); the API adds a span per request (``api.tracing``).
 
 Sampling is parent-based: a trace started here is kept with probability ``SAMO_OTEL_SAMPLE_RATIO``
 (unless ``OTEL_TRACES_SAMPLER`` names the SDK's sampler), and a span whose parent came with a
