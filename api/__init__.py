@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     if settings.otel_enabled:
         from api import tracing
 
-        tracing.init_app(app)
+        tracing.init_app(app, settings)
     if settings.sentry_dsn:
         from api import error_tracking
 

@@ -373,6 +373,14 @@ class Settings:
         False, env="SAMO_OTEL_ENABLED", group="observability",
         help="OpenTelemetry traces of the API and workers, exported over OTLP (the standard OTEL_* variables "
              "name the endpoint and service); off: no tracer, instrumentation or exporter is loaded")
+    otel_sample_ratio: float = setting(
+        1.0, env="SAMO_OTEL_SAMPLE_RATIO", group="observability",
+        help="Share of submissions traced (parent-based: a worker follows the API's decision); "
+             "OTEL_TRACES_SAMPLER, when set, chooses the sampler instead")
+    otel_client_spans: str = setting(
+        "worker", env="SAMO_OTEL_CLIENT_SPANS", group="observability",
+        help="Which processes record a span per SQL statement and Redis command: `worker` (its batches), "
+             "`all` (the API's requests as well, which costs the submit path most) or `none`")
     sentry_dsn: str = setting(
         "", env="SAMO_SENTRY_DSN", group="observability", secret=True,
         help="Error tracking: the Sentry DSN errors of the API and workers are sent to, input texts and "

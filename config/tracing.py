@@ -2,9 +2,14 @@
 
 Off unless ``SAMO_OTEL_ENABLED``: then nothing here imports OpenTelemetry, and every helper
 returns at its first line. On, :func:`setup` makes the process's tracer provider (an OTLP/HTTP
-exporter configured by the standard ``OTEL_EXPORTER_OTLP_*`` and ``OTEL_SERVICE_NAME``
-variables, or the exporter a test passes) and turns on the Celery, SQLAlchemy and Redis
-instrumentations; the API adds Flask's (``api.tracing``).
+protobuf exporter behind a BatchSpanProcessor, both configured by the standard
+``OTEL_EXPORTER_OTLP_*``, ``OTEL_BSP_*`` and ``OTEL_SERVICE_NAME`` variables, or the exporter a
+test passes) and turns on the Celery instrumentation, and the SQLAlchemy and Redis ones where
+the process records client spans (``SAMO_OTEL_CLIENT_SPANS``); the API adds a span per request (``api.tracing``).
+
+Sampling is parent-based: a trace started here is kept with probability ``SAMO_OTEL_SAMPLE_RATIO``
+(unless ``OTEL_TRACES_SAMPLER`` names the SDK's sampler), and a span whose parent came with a
+decision follows it, so a worker keeps exactly the submissions the API kept.
 
 A job's trace context travels with its message: a message may carry the jobs of several
 requests (the API's group commit), so besides the publishing span's own ``traceparent``
@@ -15,12 +20,15 @@ batch, and the batch is found from any of them. Spans carry job ids and tenant i
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 TRACER_NAME = "samo"
 #: The message header holding each job's trace context: {job id: {"traceparent": ...}}.
 TRACES_HEADER = "samo_traces"
+#: ``SAMO_OTEL_CLIENT_SPANS``: which processes record a span per SQL statement and Redis command.
+CLIENT_SPANS = {"all": {"api", "worker"}, "worker": {"worker"}, "none": set()}
 
 
 class _State:
@@ -35,8 +43,32 @@ def enabled() -> bool:
     return _state.provider is not None
 
 
-def setup(service_name: str, span_exporter=None, *, celery: bool = True) -> Any:
-    """The process's tracer provider, made once; ``span_exporter`` replaces OTLP (tests)."""
+def records_client_spans(client_spans: str, process: str) -> bool:
+    """Whether ``process`` (``api`` or ``worker``) records SQL and Redis spans under ``SAMO_OTEL_CLIENT_SPANS``."""
+    if client_spans not in CLIENT_SPANS:
+        raise ValueError(f"SAMO_OTEL_CLIENT_SPANS must be one of {', '.join(CLIENT_SPANS)}, not {client_spans!r}")
+    return process in CLIENT_SPANS[client_spans]
+
+
+def sampler(sample_ratio: float):
+    """Parent-based, keeping ``sample_ratio`` of new traces; None (the SDK's own choice) when
+    ``OTEL_TRACES_SAMPLER`` is set, so the standard variables win."""
+    if os.environ.get("OTEL_TRACES_SAMPLER"):
+        return None
+    if not 0.0 <= sample_ratio <= 1.0:
+        raise ValueError(f"SAMO_OTEL_SAMPLE_RATIO must be between 0 and 1, not {sample_ratio}")
+    from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
+
+    return ParentBasedTraceIdRatio(sample_ratio)
+
+
+def setup(service_name: str, span_exporter=None, *, celery: bool = True, client_spans: bool = True,
+          sample_ratio: float = 1.0) -> Any:
+    """The process's tracer provider, made once; ``span_exporter`` replaces OTLP (tests).
+
+    ``client_spans``: a span per SQL statement and Redis command (the SQLAlchemy and Redis
+    instrumentations), worth it in a worker's batch, a large share of the cost on the API's submit path.
+    """
     if _state.provider is not None:
         return _state.provider
     from opentelemetry import trace
@@ -45,7 +77,7 @@ def setup(service_name: str, span_exporter=None, *, celery: bool = True) -> Any:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     resource = Resource.create({"service.name": service_name}).merge(OTELResourceDetector().detect())
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, sampler=sampler(sample_ratio))
     if span_exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -55,15 +87,17 @@ def setup(service_name: str, span_exporter=None, *, celery: bool = True) -> Any:
     if span_exporter is None:
         trace.set_tracer_provider(provider)
     _state.provider = provider
-    _state.instrumentors = _instrument(provider, celery)
+    _state.instrumentors = _instrument(provider, celery, client_spans)
     return provider
 
 
-def _instrument(provider, celery: bool) -> list:
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+def _instrument(provider, celery: bool, client_spans: bool) -> list:
+    instrumentors = []
+    if client_spans:
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    instrumentors = [SQLAlchemyInstrumentor(), RedisInstrumentor()]
+        instrumentors += [SQLAlchemyInstrumentor(), RedisInstrumentor()]
     if celery:
         from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
@@ -125,6 +159,8 @@ def set_job_attributes(job_ids: Iterable[Any], tenant_ids: Iterable[Any] = ()) -
     from opentelemetry import trace
 
     span = trace.get_current_span()
+    if not span.is_recording():
+        return
     for name, values in (("samo.job.id", job_ids), ("samo.tenant.id", tenant_ids)):
         values = sorted({str(value) for value in values})
         if values:
@@ -133,7 +169,7 @@ def set_job_attributes(job_ids: Iterable[Any], tenant_ids: Iterable[Any] = ()) -
 
 @contextlib.contextmanager
 def batch_span(job_type: str, queue: str, message_headers: Iterable[Mapping[str, Any]]) -> Iterator[None]:
-    """The span of one batch: a child of its first job's trace, linked to every job's trace."""
+    """The span of one batch: a child of its first sampled job's trace, linked to every sampled job's trace."""
     if _state.provider is None:
         yield
         return
@@ -149,10 +185,10 @@ def batch_span(job_type: str, queue: str, message_headers: Iterable[Mapping[str,
     span_contexts = {}
     for context in contexts:
         span_context = trace.get_current_span(context).get_span_context()
-        if span_context.is_valid:
-            span_contexts.setdefault((span_context.trace_id, span_context.span_id), span_context)
-    links = [trace.Link(span_context) for span_context in span_contexts.values()]
-    parent = contexts[0] if contexts else None
+        if span_context.is_valid and span_context.trace_flags.sampled:
+            span_contexts.setdefault((span_context.trace_id, span_context.span_id), (span_context, context))
+    links = [trace.Link(span_context) for span_context, _ in span_contexts.values()]
+    parent = next(iter(span_contexts.values()))[1] if span_contexts else (contexts[0] if contexts else None)
     with tracer().start_as_current_span(
         f"batch {job_type}", context=parent, links=links, kind=trace.SpanKind.CONSUMER,
         attributes={"samo.job.type": job_type, "messaging.destination.name": queue, "samo.batch.links": len(links)},

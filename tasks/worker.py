@@ -162,7 +162,8 @@ def start_pool_process(**_kwargs) -> None:
     if settings.otel_enabled:
         from config import tracing
 
-        tracing.setup("samo-worker")
+        tracing.setup("samo-worker", client_spans=tracing.records_client_spans(settings.otel_client_spans, "worker"),
+                      sample_ratio=settings.otel_sample_ratio)
     services = install(Services(settings, app))
     if model_queues(_shape.queues):
         loaded = load_models_before_first_job()

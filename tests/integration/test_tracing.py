@@ -69,3 +69,25 @@ def test_one_submission_yields_one_trace_through_the_broker_into_the_batch(setti
 
     everything = json.dumps(spans + worker_spans.snapshot(), default=str)
     assert TEXT not in everything and "private sentence" not in everything
+
+
+def test_sampled_out_submissions_are_not_traced_and_a_sampled_caller_is_followed(settings, make_tenant, api_spans):
+    """SAMO_OTEL_SAMPLE_RATIO=0: a new request records nothing; one whose traceparent says "sampled" is traced."""
+    from api import create_app
+
+    tenant = make_tenant()
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with claimed_redis_database() as redis_url:
+        traced = dataclasses.replace(settings, redis_url=redis_url, otel_enabled=True, otel_sample_ratio=0.0)
+        with serve_app_in_thread(create_app(traced, {"TESTING": True})) as base_url:
+            post_job(base_url, tenant.headers, TEXT)
+            assert not [s.name for s in api_spans.get_finished_spans() if s.kind.name in ("SERVER", "PRODUCER")]
+            api_spans.clear()
+            sampled = {**tenant.headers, "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+            job_id = post_job(base_url, sampled, TEXT)["id"]
+
+    spans = api_spans.get_finished_spans()
+    (request,) = [s for s in spans if s.kind.name == "SERVER"]
+    assert format(request.context.trace_id, "032x") == trace_id
+    assert request.name == "POST /v1/jobs" and request.attributes["samo.job.id"] == job_id
+    assert any(s.kind.name == "PRODUCER" and format(s.context.trace_id, "032x") == trace_id for s in spans)
