@@ -6,7 +6,8 @@ a sorted set scored by that number (the newest ``events_history_max``, kept
 all in one script, so a stream woken by the announcement always finds the event, and a client
 that reconnects with ``Last-Event-ID`` is sent what came after it (``events_after``).
 
-Publishing is best effort: an event Redis refused is logged and dropped, never a job's failure.
+Publishing is best effort: an event Redis refused is logged and dropped, never a job's failure,
+and the process then skips events for ``REDIS_BACKOFF_S``.
 The final ``done`` event of a stream is not stored here: the API builds it from the database
 (``api.views.events``), so a lost Redis costs the steps, never the end.
 """
@@ -32,6 +33,10 @@ EVENTS_KEY = "samo:events:{}:{}"
 EVENTS_PATTERN = "samo:events:*"
 EVENTS_PREFIX = "samo:events:"
 BATCH_PROGRESS_THROTTLE_KEY = "samo:events:throttle:batch:{}"
+#: After Redis refused an event, a process publishes none for this long: a submission or a job
+#: does not wait for a connect timeout on every event while Redis is away.
+REDIS_BACKOFF_S = 5.0
+_skip_until: dict[int, float] = {}
 
 #: KEYS: the history, its counter. ARGV: event name, data (JSON), history length, TTL.
 _APPEND = """
@@ -65,7 +70,7 @@ def append_many(client: redis.Redis, settings: Settings, kind: Kind,
                 events: Iterable[tuple[uuid.UUID | str, str, dict]]) -> None:
     """Store and announce events (one pipeline); best effort."""
     events = list(events)
-    if not events:
+    if not events or time.monotonic() < _skip_until.get(id(client), 0.0):
         return
     script = client.register_script(_APPEND)
     try:
@@ -77,7 +82,9 @@ def append_many(client: redis.Redis, settings: Settings, kind: Kind,
                              settings.events_history_ttl_s])
             pipe.execute()
     except redis.RedisError:
-        log.warning("could not publish %d %s events", len(events), kind, exc_info=True)
+        _skip_until[id(client)] = time.monotonic() + REDIS_BACKOFF_S
+        log.warning("could not publish %d %s events; none for %.0fs", len(events), kind, REDIS_BACKOFF_S,
+                    exc_info=True)
 
 
 def publish_statuses(client: redis.Redis, settings: Settings, job_ids: Iterable[uuid.UUID], status: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 import time
 
 import pytest
@@ -203,3 +204,25 @@ def test_long_lived_credentials_in_a_url_are_refused(client, make_tenant):
         response = client.get(f"/v1/jobs?{name}={tenant.api_key}", headers=tenant.headers)
         assert_problem(response, 400, "credentials-in-url")
         assert tenant.api_key not in response.get_data(as_text=True)
+
+
+def test_without_redis_a_stream_still_ends_with_done_read_from_the_database(settings, client, make_tenant):
+    from api import create_app
+    from tests.support.ports import free_port
+
+    unreachable = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                                      events_poll_interval_s=0.3, events_max_stream_s=30)
+    redisless = create_app(unreachable, {"TESTING": True}).test_client()
+    tenant = make_tenant()
+    job = submit(client, tenant)
+    streamed: dict = {}
+    reader = threading.Thread(target=lambda: streamed.update(
+        items=stream(redisless, f"/v1/jobs/{job['id']}/events", tenant.headers)[1]))
+    reader.start()
+    time.sleep(1.5)
+    assert reader.is_alive()
+    cancel(client, tenant, job["id"])
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    [done] = events(streamed["items"])
+    assert done.event == "done" and done.data["status"] == "canceled"
