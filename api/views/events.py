@@ -10,6 +10,7 @@ completion), after a terminal event, and every ``events_poll_interval_s`` while 
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -128,7 +129,10 @@ def event_lines(source: Source, resume_after: int | None) -> Iterator[str]:
         elif document is not None and resume_after is None:
             yield sse("done", json.dumps(document), newest_event_id(source) + 1)
             return
-        last_write = last_read = time.monotonic()
+        # Streams opened together would otherwise poll and keep alive together, in one burst.
+        opened = time.monotonic()
+        last_write = opened - random.uniform(0, config.events_heartbeat_s / 2)
+        last_read = opened - random.uniform(0, poll_s(config))
         woke = False
         while True:
             events = stored_events(source, last)

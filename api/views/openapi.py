@@ -66,8 +66,8 @@ def _takes_a_body(_path: str, _method: str, operation: dict) -> bool:
     return "requestBody" in operation
 
 
-def _names_a_resource(path: str, _method: str, _operation: dict) -> bool:
-    return "{" in path
+def _names_a_resource(path: str, method: str, _operation: dict) -> bool:
+    return "{" in path or (path, method) in NAMED_IN_THE_BODY
 
 
 def _checks_its_query(path: str, _method: str, _operation: dict) -> bool:
@@ -80,6 +80,8 @@ def _reads_the_database(path: str, method: str, operation: dict) -> bool:
 
 #: Operations that exchange credentials without being authenticated: throttled and checked like the rest.
 CREDENTIAL_EXCHANGES = {("/v1/auth/token", "post")}
+#: Operations whose body names a resource of the caller's (a 404 when it is not).
+NAMED_IN_THE_BODY = {("/v1/events/tickets", "post")}
 #: Operations whose query (time range, bucket, time zone, durations) is checked with a 422.
 ANALYTICS_PREFIXES = ("/v1/subjects/", "/v1/analytics/")
 #: Operations that can conflict with a resource's state or with an earlier request under the same
