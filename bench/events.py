@@ -3,7 +3,7 @@
 One gunicorn worker (scripts/gunicorn.conf.py, gevent, as deployed, ``GUNICORN_WORKERS=1``) on a
 temporary PostgreSQL database and its own Redis database, everything on 127.0.0.1. This process
 (gevent, raw sockets: a stream costs it a greenlet) holds ``--streams`` event streams open at
-once, one per queued job, while a second process finishes those jobs at ``--rate`` per second
+once (opened at ``--open-rate`` per second), one per queued job, while a second process finishes those jobs at ``--rate`` per second
 through the path a worker stores results by (``tasks.lifecycle.store``: the conditional UPDATE,
 the commit, then ``tasks.events.jobs_finished``), with a fixed result instead of the model, so the
 run stays bounded and the API's CPU is not taken by inference. It reports:
@@ -53,6 +53,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=100.0, help="jobs finished per second")
+    parser.add_argument("--open-rate", type=float, default=200.0, help="streams opened per second")
     parser.add_argument("--submitters", type=int, default=16)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per throughput measurement")
     parser.add_argument("--finish", action="store_true", help=argparse.SUPPRESS)
@@ -196,7 +197,6 @@ def main() -> None:
         baseline_kb = memory_kb(worker.pid)["VmRSS"]
 
         streams = [Stream(port, key, job_id) for job_id in ids]
-        greenlets = [gevent.spawn(stream.run) for stream in streams]
         peak_kb = [baseline_kb]
 
         def sample() -> None:
@@ -205,6 +205,10 @@ def main() -> None:
                 gevent.sleep(0.2)
 
         sampler = gevent.spawn(sample)
+        greenlets = []
+        for stream in streams:
+            greenlets.append(gevent.spawn(stream.run))
+            gevent.sleep(1 / args.open_rate)
         deadline = time.monotonic() + 120
         while sum(stream.first_at is not None or stream.error is not None for stream in streams) < len(streams):
             if time.monotonic() > deadline:
