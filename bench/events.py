@@ -6,7 +6,8 @@ temporary PostgreSQL database and its own Redis database, everything on 127.0.0.
 once (opened at ``--open-rate`` per second), one per queued job, while a second process
 finishes those jobs at ``--rate`` per second through the path a worker stores results by
 (``tasks.lifecycle.store``: the conditional UPDATE, the commit, ``tasks.events.jobs_finished``),
-with a fixed result instead of the model, so the run stays bounded and the API's CPU is not taken by inference. It reports:
+with a fixed result instead of the model, so the run stays bounded and the API's CPU is not
+taken by inference. It reports:
 
 - the peak RSS of the API worker (``/proc/<pid>/status``: VmRSS sampled, VmHWM) over its RSS
   before the streams opened; goal: growth <= 100 MB;
