@@ -54,7 +54,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=100.0, help="jobs finished per second")
-    parser.add_argument("--open-rate", type=float, default=200.0, help="streams opened per second")
+    parser.add_argument("--open-rate", type=float, default=100.0, help="streams opened per second")
     parser.add_argument("--submitters", type=int, default=16)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per throughput measurement")
     parser.add_argument("--finish", action="store_true", help=argparse.SUPPRESS)

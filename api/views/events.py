@@ -49,6 +49,8 @@ class Source:
     resource_id: uuid.UUID
     finished_document: Callable[[], dict | None]
     snapshot: Callable[[], tuple[str, dict] | None] | None = None
+    #: The final document if the resource was already finished when the view looked it up (one read fewer per stream).
+    initial_document: dict | None = None
 
     @property
     def key(self) -> str:
@@ -121,7 +123,7 @@ def event_lines(source: Source, resume_after: int | None) -> Iterator[str]:
     with listener.watching(source.key) as woken:
         listener.wait_subscribed(1.0)
         last = resume_after or 0
-        document = source.finished_document()
+        document = source.initial_document
         if document is None and resume_after is None and source.snapshot is not None:
             last = newest_event_id(source)
             if (snapshot := source.snapshot()) is not None:
@@ -189,9 +191,10 @@ def stream_response(source: Source) -> Response:
 @accepts_ticket
 @require_scope("jobs:read")
 def job_events(job_id: uuid.UUID | str):
-    found = tenant_owned(Job, job_id, "job").id
+    job = tenant_owned(Job, job_id, "job")
+    found, finished = job.id, job_document(job) if job.status in TERMINAL_STATUSES else None
     db_session().rollback()
-    return stream_response(Source("job", found, lambda: finished_job(found)))
+    return stream_response(Source("job", found, lambda: finished_job(found), initial_document=finished))
 
 
 @bp.get("/batches/<uuid:batch_id>/events")
@@ -199,8 +202,9 @@ def job_events(job_id: uuid.UUID | str):
 @require_scope("batches:read")
 def batch_events(batch_id: uuid.UUID | str):
     found = tenant_owned(Batch, batch_id, "batch").id
-    db_session().rollback()
-    return stream_response(Source("batch", found, lambda: finished_batch(found), lambda: batch_snapshot(found)))
+    finished = finished_batch(found)
+    return stream_response(Source("batch", found, lambda: finished_batch(found), lambda: batch_snapshot(found),
+                                  initial_document=finished))
 
 
 @bp.post("/events/tickets")
