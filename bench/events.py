@@ -3,7 +3,8 @@
 One gunicorn worker (scripts/gunicorn.conf.py, gevent, as deployed, ``GUNICORN_WORKERS=1``) on a
 temporary PostgreSQL database and its own Redis database, everything on 127.0.0.1. This process
 (gevent, raw sockets: a stream costs it a greenlet) holds ``--streams`` event streams open at
-once (opened at ``--open-rate`` per second), one per queued job, while a second process
+once (at most ``--opening`` of them connecting at a time, as clients arrive, so that opening them
+does not overrun a CPU-starved worker), one per queued job, while a second process
 finishes those jobs at ``--rate`` per second through the path a worker stores results by
 (``tasks.lifecycle.store``: the conditional UPDATE, the commit, ``tasks.events.jobs_finished``),
 with a fixed result instead of the model, so the run stays bounded and the API's CPU is not
@@ -35,6 +36,7 @@ from contextlib import ExitStack  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
+import gevent.lock  # noqa: E402
 import psutil  # noqa: E402
 import requests  # noqa: E402
 
@@ -54,7 +56,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=100.0, help="jobs finished per second")
-    parser.add_argument("--open-rate", type=float, default=100.0, help="streams opened per second")
+    parser.add_argument("--opening", type=int, default=16, help="streams connecting at once")
     parser.add_argument("--submitters", type=int, default=16)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per throughput measurement")
     parser.add_argument("--finish", action="store_true", help=argparse.SUPPRESS)
@@ -137,8 +139,9 @@ def create_jobs(base: str, headers: dict, count: int, submitters: int) -> list[s
 class Stream:
     """One event stream over a raw socket: when its first event and its ``done`` arrived."""
 
-    def __init__(self, port: int, key: str, job_id: str):
+    def __init__(self, port: int, key: str, job_id: str, opening):
         self.job_id = job_id
+        self._opening = opening
         self.first_at: float | None = None
         self.done_at: float | None = None
         self.error: str | None = None
@@ -147,6 +150,14 @@ class Stream:
         self._port = port
 
     def run(self) -> None:
+        self._opening.acquire()
+        try:
+            self._follow()
+        finally:
+            if self.first_at is None:
+                self._opening.release()
+
+    def _follow(self) -> None:
         try:
             with socket.create_connection(("127.0.0.1", self._port), timeout=300) as sock:
                 sock.sendall(self._request)
@@ -163,6 +174,7 @@ class Stream:
                             self.error = received.split(b"\r\n", 1)[0].decode()
                             return
                         self.first_at = now
+                        self._opening.release()
                     if b"event: done\n" in received:
                         self.done_at = now
         except OSError as error:
@@ -197,7 +209,8 @@ def main() -> None:
         print(f"submit without streams: {before:.1f} jobs/s", flush=True)
         baseline_kb = memory_kb(worker.pid)["VmRSS"]
 
-        streams = [Stream(port, key, job_id) for job_id in ids]
+        opening = gevent.lock.Semaphore(args.opening)
+        streams = [Stream(port, key, job_id, opening) for job_id in ids]
         peak_kb = [baseline_kb]
 
         def sample() -> None:
@@ -206,19 +219,17 @@ def main() -> None:
                 gevent.sleep(0.2)
 
         sampler = gevent.spawn(sample)
-        greenlets = []
-        for stream in streams:
-            greenlets.append(gevent.spawn(stream.run))
-            gevent.sleep(1 / args.open_rate)
-        deadline = time.monotonic() + 120
+        opened_from = time.monotonic()
+        greenlets = [gevent.spawn(stream.run) for stream in streams]
+        deadline = opened_from + 300
         while sum(stream.first_at is not None or stream.error is not None for stream in streams) < len(streams):
             if time.monotonic() > deadline:
-                raise RuntimeError("streams not all open after 120 s")
+                raise RuntimeError("streams not all open after 300 s")
             gevent.sleep(0.2)
         failed = [stream.error for stream in streams if stream.error]
         if failed:
             raise RuntimeError(f"{len(failed)} streams failed to open, first: {failed[0]}")
-        print(f"{len(streams)} streams open; worker RSS {baseline_kb / 1024:.1f} -> "
+        print(f"{len(streams)} streams open after {time.monotonic() - opened_from:.1f}s; worker RSS {baseline_kb / 1024:.1f} -> "
               f"{memory_kb(worker.pid)['VmRSS'] / 1024:.1f} MB", flush=True)
         during = submit_rate(base, headers, args.submitters, args.duration)
         print(f"submit with {len(streams)} streams open: {during:.1f} jobs/s", flush=True)
