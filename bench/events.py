@@ -229,7 +229,8 @@ def main() -> None:
         failed = [stream.error for stream in streams if stream.error]
         if failed:
             raise RuntimeError(f"{len(failed)} streams failed to open, first: {failed[0]}")
-        print(f"{len(streams)} streams open after {time.monotonic() - opened_from:.1f}s; worker RSS {baseline_kb / 1024:.1f} -> "
+        print(f"{len(streams)} streams open after {time.monotonic() - opened_from:.1f}s; "
+              f"worker RSS {baseline_kb / 1024:.1f} -> "
               f"{memory_kb(worker.pid)['VmRSS'] / 1024:.1f} MB", flush=True)
         during = submit_rate(base, headers, args.submitters, args.duration)
         print(f"submit with {len(streams)} streams open: {during:.1f} jobs/s", flush=True)
