@@ -5,11 +5,12 @@ client's ``Last-Event-ID``, then waits for more through the process's one Redis 
 (``api.fastpath.completions``): a waiting stream is a greenlet blocked on an event, holding no
 Redis or database connection. It reads the database when woken without a new stored event (a
 completion), after a terminal event, and every ``events_poll_interval_s`` while Redis is away
-(every heartbeat otherwise), so the final ``done``, built from the database, always comes.
+(every few heartbeats otherwise), so the final ``done``, built from the database, always comes.
 """
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 import uuid
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import redis
 from flask import Blueprint, Response, request, stream_with_context
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.auth.principal import check_scope, require_scope
 from api.auth.tickets import TicketGrant, accepts_ticket, issue_ticket
@@ -34,6 +36,7 @@ from db.models import TERMINAL_STATUSES, Batch, BatchStatus, Job
 from tasks.live_events import Kind, events_after, last_event_id
 
 bp = Blueprint("events", __name__, url_prefix="/v1")
+log = logging.getLogger(__name__)
 
 MAX_EVENT_ID = 10**18
 TERMINAL_STATUS_NAMES = frozenset(status.value for status in TERMINAL_STATUSES) | {"completed"}
@@ -145,7 +148,7 @@ def event_lines(source: Source, resume_after: int | None) -> Iterator[str]:
             if events:
                 last_write = now
             if (woke and not events) or ends(events) or now - last_read >= poll_s(config):
-                document = source.finished_document()
+                document = read_finished(source)
                 last_read = now
             if document is not None:
                 yield sse("done", json.dumps(document), last + 1)
@@ -162,10 +165,27 @@ def event_lines(source: Source, resume_after: int | None) -> Iterator[str]:
                 last_write = time.monotonic()
 
 
+#: While the subscription works, a stream reads its resource unprompted only every this many heartbeats:
+#: a safety net (batch items publish no events of their own), not the way it learns of changes.
+SUBSCRIBED_POLL_HEARTBEATS = 4
+
+
 def poll_s(config) -> float:
     """How often to read the database unprompted: slowly while the subscription works, faster without it."""
-    return config.events_poll_interval_s if not completion_listener().subscribed else max(
-        config.events_poll_interval_s, config.events_heartbeat_s)
+    if not completion_listener().subscribed:
+        return config.events_poll_interval_s
+    return max(config.events_poll_interval_s, SUBSCRIBED_POLL_HEARTBEATS * config.events_heartbeat_s)
+
+
+def read_finished(source: Source) -> dict | None:
+    """``source.finished_document()``; None when the database cannot answer now (the next read will)."""
+    try:
+        return source.finished_document()
+    except SQLAlchemyError:
+        db_session().rollback()
+        log.warning("event stream of %s %s: database read failed; trying again later", source.kind,
+                    source.resource_id, exc_info=True)
+        return None
 
 
 def ends(events: list) -> bool:
