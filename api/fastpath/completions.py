@@ -79,17 +79,19 @@ class CompletionListener:
         return self._subscribed.is_set()
 
     @contextmanager
-    def watching(self, key: str) -> Iterator[threading.Event]:
-        """An event set whenever ``key`` (``job:<id>``, ``batch:<id>``) has news, on every
+    def watching(self, *keys: str) -> Iterator[threading.Event]:
+        """An event set whenever one of ``keys`` (``job:<id>``, ``batch:<id>``) has news, on every
         (re)subscription and when the process starts to stop; the watcher clears it."""
         woken = threading.Event()
         self._ensure_thread()
         with self._lock:
-            self._waiters.setdefault(key, set()).add(woken)
+            for key in keys:
+                self._waiters.setdefault(key, set()).add(woken)
         try:
             yield woken
         finally:
-            self._forget(key, woken)
+            for key in keys:
+                self._forget(key, woken)
 
     def wait_subscribed(self, timeout_s: float) -> bool:
         self._ensure_thread()

@@ -5,12 +5,14 @@ client's ``Last-Event-ID``, then waits for more through the process's one Redis 
 (``api.fastpath.completions``): a waiting stream is a greenlet blocked on an event, holding no
 Redis or database connection. It reads the database when woken without a new stored event (a
 completion), after a terminal event, and every ``events_poll_interval_s`` while Redis is away
-(every few heartbeats otherwise), so the final ``done``, built from the database, always comes.
+(a stream on a batch item is also woken by its batch's events), so the final ``done``, built from
+the database, always comes.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 import uuid
@@ -54,10 +56,12 @@ class Source:
     snapshot: Callable[[], tuple[str, dict] | None] | None = None
     #: The final document if the resource was already finished when the view looked it up (one read fewer per stream).
     initial_document: dict | None = None
+    #: The batch of a batch item: its items publish no events of their own, the batch's wake their streams.
+    batch_id: uuid.UUID | None = None
 
     @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.resource_id}"
+    def keys(self) -> list[str]:
+        return [f"{self.kind}:{self.resource_id}", *([f"batch:{self.batch_id}"] if self.batch_id else [])]
 
 
 def finished_job(job_id: uuid.UUID) -> dict | None:
@@ -123,7 +127,7 @@ def event_lines(source: Source, resume_after: int | None) -> Iterator[str]:
     config = settings()
     listener = completion_listener()
     deadline = time.monotonic() + config.events_max_stream_s
-    with listener.watching(source.key) as woken:
+    with listener.watching(*source.keys) as woken:
         listener.wait_subscribed(1.0)
         last = resume_after or 0
         document = source.initial_document
@@ -137,7 +141,7 @@ def event_lines(source: Source, resume_after: int | None) -> Iterator[str]:
         # Streams opened together would otherwise poll and keep alive together, in one burst.
         opened = time.monotonic()
         last_write = opened - random.uniform(0, config.events_heartbeat_s / 2)
-        last_read = opened - random.uniform(0, poll_s(config))
+        last_read = opened - random.uniform(0, config.events_poll_interval_s)
         woke = False
         while True:
             events = stored_events(source, last)
@@ -165,16 +169,10 @@ def event_lines(source: Source, resume_after: int | None) -> Iterator[str]:
                 last_write = time.monotonic()
 
 
-#: While the subscription works, a stream reads its resource unprompted only every this many heartbeats:
-#: a safety net (batch items publish no events of their own), not the way it learns of changes.
-SUBSCRIBED_POLL_HEARTBEATS = 4
-
-
 def poll_s(config) -> float:
-    """How often to read the database unprompted: slowly while the subscription works, faster without it."""
-    if not completion_listener().subscribed:
-        return config.events_poll_interval_s
-    return max(config.events_poll_interval_s, SUBSCRIBED_POLL_HEARTBEATS * config.events_heartbeat_s)
+    """How often to read the database unprompted: only while the subscription is down (every change
+    of a job or batch wakes its streams while it is up, and a resubscription wakes them all)."""
+    return math.inf if completion_listener().subscribed else config.events_poll_interval_s
 
 
 def read_finished(source: Source) -> dict | None:
@@ -212,9 +210,11 @@ def stream_response(source: Source) -> Response:
 @require_scope("jobs:read")
 def job_events(job_id: uuid.UUID | str):
     job = tenant_owned(Job, job_id, "job")
-    found, finished = job.id, job_document(job) if job.status in TERMINAL_STATUSES else None
+    found, batch_id = job.id, job.batch_id
+    finished = job_document(job) if job.status in TERMINAL_STATUSES else None
     db_session().rollback()
-    return stream_response(Source("job", found, lambda: finished_job(found), initial_document=finished))
+    return stream_response(Source("job", found, lambda: finished_job(found), initial_document=finished,
+                                  batch_id=batch_id))
 
 
 @bp.get("/batches/<uuid:batch_id>/events")
