@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
 
     from api.auth import principal, ratelimit, throttle
     from api.views import analytics, batches, correlations, health, insights, jobs, openapi, subjects, tokens, webhooks
+    from api.views.events import bp as events_bp
 
     throttle.init_app(app)
     principal.init_app(app)
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.register_blueprint(tokens.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(batches.bp)
+    app.register_blueprint(events_bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(subjects.bp)
     app.register_blueprint(analytics.bp)
