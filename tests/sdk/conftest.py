@@ -16,7 +16,7 @@ TIERS = "free=1000/60/1000,tiny=3/60/1000,oneflight=1000/60/1,burst=1/2/1000"
 def sdk_stack(settings):
     workers = {"cpu": ("cpu",), "bulk": ("bulk",), "webhooks": ("webhooks",)}
     with isolated_stack(settings, workers, extra_env=WORKER_ENV, bulk_chunk_size=20,
-                        rate_limit_tiers=parse_tiers(TIERS)) as stack:
+                        rate_limit_tiers=parse_tiers(TIERS), webhook_allowed_destinations=("127.0.0.1",)) as stack:
         yield stack
 
 
