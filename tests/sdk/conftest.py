@@ -1,5 +1,6 @@
-"""An API over real HTTP with real workers for the SDK's tests: emotion (`cpu`), batches (`bulk`) and
-webhook deliveries (`webhooks`) to a local receiver; and one without workers, where jobs stay queued."""
+"""An API over real HTTP with real workers for the SDK's tests: emotion (`cpu`), batches (`bulk`),
+webhook deliveries to a local receiver (`webhooks`) and erasures (`maintenance`); and one without
+workers, where what is submitted stays queued."""
 from __future__ import annotations
 
 import pytest
@@ -14,7 +15,7 @@ TIERS = "free=1000/60/1000,tiny=3/60/1000,oneflight=1000/60/1,burst=1/2/1000"
 
 @pytest.fixture(scope="session")
 def sdk_stack(settings):
-    workers = {"cpu": ("cpu",), "bulk": ("bulk",), "webhooks": ("webhooks",)}
+    workers = {"cpu": ("cpu",), "bulk": ("bulk",), "webhooks": ("webhooks", "maintenance")}
     with isolated_stack(settings, workers, extra_env=WORKER_ENV, bulk_chunk_size=20,
                         rate_limit_tiers=parse_tiers(TIERS), webhook_allowed_destinations=("127.0.0.1",)) as stack:
         yield stack
