@@ -2,14 +2,16 @@
 
 The resources (``samo.resources``) describe each operation as a :class:`~samo._calls.Call`; the
 sync client answers a call with its result and the async client with an awaitable of it, so both
-share every resource class. Paging, streams and waits are the parts written once per client.
+share every resource class. Retries, paging, streams and waits are written once, as generators of
+steps (``samo._steps``) that each client's driver performs with its own I/O.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -27,6 +29,7 @@ from samo._calls import (
     parse_model,
     without_none,
 )
+from samo._steps import Close, Item, NextLine, Read, Send, Sleep
 from samo._version import __version__
 from samo.errors import APIConnectionError, ProblemError, SamoError, WaitTimeout, problem_from_response
 from samo.models import Event, Token
@@ -90,6 +93,9 @@ def _parse_done(model: type[BaseModel], event: Event) -> BaseModel | None:
         return None
 
 
+Steps = Generator[Any, Any, Any]
+
+
 class _BaseClient:
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *, auth: str = "key",
                  timeout: float | httpx.Timeout | None = None, max_retries: int = 3, max_retry_wait_s: float = 60.0,
@@ -113,7 +119,7 @@ class _BaseClient:
         self.subjects = Subjects(self)
         self.webhooks = Webhooks(self)
 
-    def _request(self, http: httpx.Client | httpx.AsyncClient, call: Call, authorization: str | None) -> httpx.Request:
+    def _request(self, call: Call, authorization: str | None) -> httpx.Request:
         headers = dict(call.headers)
         if authorization:
             headers["Authorization"] = authorization
@@ -126,7 +132,7 @@ class _BaseClient:
             options["data"], options["files"] = call.multipart()
         if call.timeout is not None:
             options["timeout"] = call.timeout
-        return http.build_request(call.method, call.path, **options)
+        return self._http.build_request(call.method, call.path, **options)
 
     def _content(self, body: Iterable[bytes] | bytes) -> Any:
         return body
@@ -141,11 +147,6 @@ class _BaseClient:
         return Call("GET", path, headers=headers, timeout=_stream_timeout(self.timeout, deadline))
 
     @staticmethod
-    def _check_stream(response: httpx.Response) -> None:
-        if events_unavailable(response.status_code, None, response.headers.get("Content-Type", "")):
-            raise EventsUnavailable()
-
-    @staticmethod
     def _stream_problem(error: ProblemError) -> EventsUnavailable | ProblemError:
         return EventsUnavailable() if events_unavailable(error.status, error.slug, "") else error
 
@@ -154,6 +155,199 @@ class _BaseClient:
         noun = type(current).__name__.lower()
         return WaitTimeout(f"{noun} {getattr(current, 'id', '')} did not finish in time "
                            f"(last status: {getattr(current, 'status', None)})", current)
+
+    # --- what the resources call: the sync client answers with results, the async one with awaitables
+
+    def _execute(self, call: Call) -> Any:
+        return self._drive(self._execute_steps(call))
+
+    def _pages(self, call: Call, model: type[BaseModel]) -> Any:
+        return self._iterate(self._pages_steps(call, model))
+
+    def _records(self, call: Call, model: type[BaseModel] | None) -> Any:
+        return self._iterate(self._records_steps(call, model))
+
+    def _events(self, path: str, deadline: float | None = None) -> Any:
+        return self._iterate(self._events_steps(path, deadline))
+
+    def _wait(self, current: Any, fetch: Call, model: type[BaseModel], events_path: str | None,
+              timeout: float | None) -> Any:
+        return self._drive(self._wait_steps(current, fetch, model, events_path, timeout))
+
+    def _run(self, create: Call, fetch_path: str, model: type[BaseModel], timeout: float | None) -> Any:
+        return self._drive(self._run_steps(create, fetch_path, model, timeout))
+
+    # --- the algorithms, as steps
+
+    def _authorization_steps(self, call: Call) -> Steps:
+        if not call.authenticated:
+            return None
+        header = self._auth.header()
+        if header is None:
+            self._auth.store((yield from self._execute_steps(self._auth.exchange())))
+            header = self._auth.header()
+        return header
+
+    def _send_steps(self, call: Call, stream: bool = False) -> Steps:
+        """The response of the call's first acceptable attempt; a problem answer raises :class:`ProblemError`."""
+        attempt, renewed = 0, False
+        while True:
+            authorization = yield from self._authorization_steps(call)
+            try:
+                response = yield Send(self._request(call, authorization), stream)
+            except httpx.TransportError as error:
+                delay = self.retry.delay_after_error(call, attempt)
+                if delay is None:
+                    raise self._connection_error(error) from error
+                yield Sleep(delay)
+                attempt += 1
+                continue
+            if response.status_code == 401 and call.authenticated and self._auth.renewable and not renewed:
+                yield Close(response)
+                self._auth.forget()
+                renewed = True
+                continue
+            delay = self.retry.delay_after_status(call, attempt, response)
+            if delay is not None:
+                yield Close(response)
+                yield Sleep(delay)
+                attempt += 1
+                continue
+            if response.status_code >= 400:
+                yield Read(response)
+                yield Close(response)
+                raise problem_from_response(response)
+            return response
+
+    def _execute_steps(self, call: Call) -> Steps:
+        response = yield from self._send_steps(call)
+        return call.parse(response) if call.parse else response.json()
+
+    def _pages_steps(self, call: Call, model: type[BaseModel]) -> Steps:
+        """Every item of every page, following ``next_cursor``; a page is asked for only when needed."""
+        params = dict(call.params or {})
+        while True:
+            page = (yield from self._send_steps(replace(call, params=params))).json()
+            for item in page["data"]:
+                yield Item(model.model_validate(item))
+            if not page.get("next_cursor"):
+                return
+            params["cursor"] = page["next_cursor"]
+
+    def _records_steps(self, call: Call, model: type[BaseModel] | None) -> Steps:
+        """One JSON line of a streamed JSONL answer at a time, as ``model`` (or a dict)."""
+        response = yield from self._send_steps(call, stream=True)
+        while (line := (yield NextLine(response))) is not None:
+            if line.strip():
+                record = json.loads(line)
+                yield Item(model.model_validate(record) if model else record)
+        yield Close(response)
+
+    def _events_steps(self, path: str, deadline: float | None) -> Steps:
+        """A resource's event stream up to its ``done`` event, reconnecting with ``Last-Event-ID``
+        when the connection breaks (at most ``max_retries`` times in a row)."""
+        parser, reconnects = EventParser(), 0
+        while deadline is None or time.monotonic() < deadline:
+            try:
+                response = yield from self._send_steps(self._events_call(path, parser, deadline), stream=True)
+            except ProblemError as error:
+                raise self._stream_problem(error) from error
+            if events_unavailable(response.status_code, None, response.headers.get("Content-Type", "")):
+                yield Close(response)
+                raise EventsUnavailable()
+            try:
+                while (line := (yield NextLine(response))) is not None:
+                    event = parser.feed(line)
+                    if event is not None:
+                        reconnects = 0
+                        yield Item(event)
+                        if event.event == "done":
+                            return
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return
+            except httpx.TransportError as error:
+                if reconnects >= self.retry.max_retries:
+                    raise self._connection_error(error) from error
+                reconnects += 1
+            yield Close(response)
+
+    def _done_event_steps(self, events: Steps) -> Steps:
+        """An event stream's steps, its I/O passed up and its events kept back, until its ``done`` event."""
+        outcome, error = None, None
+        while True:
+            try:
+                step = events.throw(error) if error is not None else events.send(outcome)
+            except StopIteration:
+                return None
+            outcome, error = None, None
+            if isinstance(step, Item):
+                if step.value.event == "done":
+                    events.close()
+                    return step.value
+                continue
+            try:
+                outcome = yield step
+            except Exception as caught:  # noqa: BLE001 - handed back to the stream, which decides
+                error = caught
+
+    def _wait_steps(self, current: Any, fetch: Call, model: type[BaseModel], events_path: str | None,
+                    timeout: float | None) -> Steps:
+        """Until ``current`` is finished: its event stream when the server has one, else polling."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if current is None:
+            current = yield from self._execute_steps(fetch)
+        if current.is_finished:
+            return current
+        if events_path is not None:
+            try:
+                done = yield from self._done_event_steps(self._events_steps(events_path, deadline))
+            except (EventsUnavailable, APIConnectionError):
+                done = None
+            if done is not None:
+                return _parse_done(model, done) or (yield from self._execute_steps(fetch))
+        return (yield from self._poll_steps(current, fetch, deadline))
+
+    def _poll_steps(self, current: Any, fetch: Call, deadline: float | None) -> Steps:
+        interval = FIRST_POLL_INTERVAL_S
+        while not current.is_finished:
+            if deadline is not None and time.monotonic() + interval > deadline:
+                raise self._timed_out(current)
+            yield Sleep(interval)
+            response = yield from self._send_steps(fetch)
+            current = fetch.parse(response)
+            interval = next_poll_interval(interval, response)
+        return current
+
+    def _run_steps(self, create: Call, fetch_path: str, model: type[BaseModel], timeout: float | None) -> Steps:
+        """Submit with ``Prefer: wait``, then wait on the job's events, then poll."""
+        started = time.monotonic()
+        job = yield from self._execute_steps(create)
+        remaining = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        path = fetch_path.format(id=job.id)
+        return (yield from self._wait_steps(job, Call("GET", path, parse=parse_model(model)), model,
+                                            f"{path}/events", remaining))
+
+
+class _Streams:
+    """The streamed responses a drive has open and their line iterators; whatever is left open
+    when the drive ends (finished, failed or abandoned by its consumer) is closed."""
+
+    def __init__(self) -> None:
+        self.open: dict[int, tuple[httpx.Response, Any]] = {}
+
+    def add(self, response: httpx.Response, lines: Any) -> None:
+        self.open[id(response)] = (response, lines)
+
+    def lines(self, response: httpx.Response) -> Any:
+        return self.open[id(response)][1]
+
+    def discard(self, response: httpx.Response) -> None:
+        self.open.pop(id(response), None)
+
+    def leftovers(self) -> list[httpx.Response]:
+        responses = [response for response, _lines in self.open.values()]
+        self.open.clear()
+        return responses
 
 
 class Client(_BaseClient):
@@ -172,137 +366,52 @@ class Client(_BaseClient):
     def close(self) -> None:
         self._http.close()
 
-    def _authorization(self, call: Call) -> str | None:
-        if not call.authenticated:
-            return None
-        header = self._auth.header()
-        if header is None:
-            self._auth.store(self._execute(self._auth.exchange()))
-            header = self._auth.header()
-        return header
-
-    def _send(self, call: Call, stream: bool = False) -> httpx.Response:
-        """The response of the call's first acceptable attempt; a problem answer raises :class:`ProblemError`."""
-        attempt, renewed = 0, False
+    def _drive(self, steps: Steps) -> Any:
+        items = self._iterate(steps)
         while True:
             try:
-                response = self._http.send(self._request(self._http, call, self._authorization(call)), stream=stream)
-            except httpx.TransportError as error:
-                delay = self.retry.delay_after_error(call, attempt)
-                if delay is None:
-                    raise self._connection_error(error) from error
-                time.sleep(delay)
-                attempt += 1
-                continue
-            if response.status_code == 401 and call.authenticated and self._auth.renewable and not renewed:
+                next(items)
+            except StopIteration as stop:
+                return stop.value
+
+    def _iterate(self, steps: Steps) -> Iterator[Any]:
+        """Perform the steps; each ``Item`` goes to the consumer. Returns what the steps return."""
+        streams, outcome, error = _Streams(), None, None
+        try:
+            while True:
+                try:
+                    step = steps.throw(error) if error is not None else steps.send(outcome)
+                except StopIteration as stop:
+                    return stop.value
+                outcome, error = None, None
+                if isinstance(step, Item):
+                    yield step.value
+                    continue
+                try:
+                    outcome = self._perform(step, streams)
+                except Exception as caught:  # noqa: BLE001 - handed to the steps, which decide
+                    error = caught
+        finally:
+            steps.close()
+            for response in streams.leftovers():
                 response.close()
-                self._auth.forget()
-                renewed = True
-                continue
-            delay = self.retry.delay_after_status(call, attempt, response)
-            if delay is not None:
-                response.close()
-                time.sleep(delay)
-                attempt += 1
-                continue
-            if response.status_code >= 400:
-                response.read()
-                response.close()
-                raise problem_from_response(response)
+
+    def _perform(self, step: Any, streams: _Streams) -> Any:
+        if isinstance(step, Send):
+            response = self._http.send(step.request, stream=step.stream)
+            if step.stream:
+                streams.add(response, response.iter_lines())
             return response
-
-    def _execute(self, call: Call) -> Any:
-        response = self._send(call)
-        return call.parse(response) if call.parse else response.json()
-
-    def _pages(self, call: Call, model: type[BaseModel]) -> Iterator[Any]:
-        """Every item of every page, following ``next_cursor``; a page is asked for only when needed."""
-        params = dict(call.params or {})
-        while True:
-            page = self._send(replace(call, params=params)).json()
-            for item in page["data"]:
-                yield model.model_validate(item)
-            if not page.get("next_cursor"):
-                return
-            params["cursor"] = page["next_cursor"]
-
-    def _records(self, call: Call, model: type[BaseModel] | None) -> Iterator[Any]:
-        """One JSON line of a streamed JSONL answer at a time, as ``model`` (or a dict)."""
-        import json
-
-        with self._stream(call) as response:
-            for line in response.iter_lines():
-                if line.strip():
-                    record = json.loads(line)
-                    yield model.model_validate(record) if model else record
-
-    def _stream(self, call: Call):
-        from contextlib import closing
-
-        return closing(self._send(call, stream=True))
-
-    def _events(self, path: str, deadline: float | None = None) -> Iterator[Event]:
-        """A resource's event stream up to its ``done`` event, reconnecting with ``Last-Event-ID``
-        when the connection breaks (at most ``max_retries`` times in a row)."""
-        parser, reconnects = EventParser(), 0
-        while deadline is None or time.monotonic() < deadline:
-            try:
-                response = self._send(self._events_call(path, parser, deadline), stream=True)
-            except ProblemError as error:
-                raise self._stream_problem(error) from error
-            try:
-                self._check_stream(response)
-                for line in response.iter_lines():
-                    event = parser.feed(line)
-                    if event is not None:
-                        reconnects = 0
-                        yield event
-                        if event.event == "done":
-                            return
-                    if deadline is not None and time.monotonic() >= deadline:
-                        return
-            except httpx.TransportError as error:
-                if reconnects >= self.retry.max_retries:
-                    raise self._connection_error(error) from error
-                reconnects += 1
-            finally:
-                response.close()
-
-    def _wait(self, current: Any, fetch: Call, model: type[BaseModel], events_path: str | None,
-              timeout: float | None) -> Any:
-        """Until ``current`` is finished: its event stream when the server has one, else polling."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if current is None:
-            current = self._execute(fetch)
-        if current.is_finished:
-            return current
-        if events_path is not None:
-            try:
-                for event in self._events(events_path, deadline):
-                    if event.event == "done":
-                        return _parse_done(model, event) or self._execute(fetch)
-            except (EventsUnavailable, APIConnectionError):
-                pass
-        return self._poll(current, fetch, deadline)
-
-    def _poll(self, current: Any, fetch: Call, deadline: float | None) -> Any:
-        interval = FIRST_POLL_INTERVAL_S
-        while not current.is_finished:
-            if deadline is not None and time.monotonic() + interval > deadline:
-                raise self._timed_out(current)
-            time.sleep(interval)
-            response = self._send(fetch)
-            current = fetch.parse(response)
-            interval = next_poll_interval(interval, response)
-        return current
-
-    def _run(self, create: Call, fetch_path: str, model: type[BaseModel], timeout: float | None) -> Any:
-        """Submit with ``Prefer: wait``, then wait on the job's events, then poll."""
-        started = time.monotonic()
-        job = self._execute(create)
-        remaining = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        return self._wait(job, Call("GET", fetch_path.format(id=job.id), parse=parse_model(model)), model,
-                          f"{fetch_path.format(id=job.id)}/events", remaining)
+        if isinstance(step, NextLine):
+            return next(streams.lines(step.response), None)
+        if isinstance(step, Sleep):
+            time.sleep(step.seconds)
+        elif isinstance(step, Read):
+            step.response.read()
+        elif isinstance(step, Close):
+            streams.discard(step.response)
+            step.response.close()
+        return None
 
 
 class AsyncClient(_BaseClient):
@@ -330,126 +439,60 @@ class AsyncClient(_BaseClient):
                 yield chunk
         return chunks()
 
-    async def _authorization(self, call: Call) -> str | None:
-        if not call.authenticated:
-            return None
-        header = self._auth.header()
-        if header is None:
-            self._auth.store(await self._execute(self._auth.exchange()))
-            header = self._auth.header()
-        return header
-
-    async def _send(self, call: Call, stream: bool = False) -> httpx.Response:
-        attempt, renewed = 0, False
-        while True:
-            try:
-                request = self._request(self._http, call, await self._authorization(call))
-                response = await self._http.send(request, stream=stream)
-            except httpx.TransportError as error:
-                delay = self.retry.delay_after_error(call, attempt)
-                if delay is None:
-                    raise self._connection_error(error) from error
-                await asyncio.sleep(delay)
-                attempt += 1
-                continue
-            if response.status_code == 401 and call.authenticated and self._auth.renewable and not renewed:
-                await response.aclose()
-                self._auth.forget()
-                renewed = True
-                continue
-            delay = self.retry.delay_after_status(call, attempt, response)
-            if delay is not None:
-                await response.aclose()
-                await asyncio.sleep(delay)
-                attempt += 1
-                continue
-            if response.status_code >= 400:
-                await response.aread()
-                await response.aclose()
-                raise problem_from_response(response)
-            return response
-
-    async def _execute(self, call: Call) -> Any:
-        response = await self._send(call)
-        return call.parse(response) if call.parse else response.json()
-
-    async def _pages(self, call: Call, model: type[BaseModel]) -> AsyncIterator[Any]:
-        params = dict(call.params or {})
-        while True:
-            page = (await self._send(replace(call, params=params))).json()
-            for item in page["data"]:
-                yield model.model_validate(item)
-            if not page.get("next_cursor"):
-                return
-            params["cursor"] = page["next_cursor"]
-
-    async def _records(self, call: Call, model: type[BaseModel] | None) -> AsyncIterator[Any]:
-        import json
-
-        response = await self._send(call, stream=True)
+    async def _drive(self, steps: Steps) -> Any:
+        """Perform the steps, which yield no ``Item``, and answer what they return."""
+        streams, outcome, error = _Streams(), None, None
         try:
-            async for line in response.aiter_lines():
-                if line.strip():
-                    record = json.loads(line)
-                    yield model.model_validate(record) if model else record
+            while True:
+                try:
+                    step = steps.throw(error) if error is not None else steps.send(outcome)
+                except StopIteration as stop:
+                    return stop.value
+                outcome, error = None, None
+                try:
+                    outcome = await self._perform(step, streams)
+                except Exception as caught:  # noqa: BLE001 - handed to the steps, which decide
+                    error = caught
         finally:
-            await response.aclose()
-
-    async def _events(self, path: str, deadline: float | None = None) -> AsyncIterator[Event]:
-        parser, reconnects = EventParser(), 0
-        while deadline is None or time.monotonic() < deadline:
-            try:
-                response = await self._send(self._events_call(path, parser, deadline), stream=True)
-            except ProblemError as error:
-                raise self._stream_problem(error) from error
-            try:
-                self._check_stream(response)
-                async for line in response.aiter_lines():
-                    event = parser.feed(line)
-                    if event is not None:
-                        reconnects = 0
-                        yield event
-                        if event.event == "done":
-                            return
-                    if deadline is not None and time.monotonic() >= deadline:
-                        return
-            except httpx.TransportError as error:
-                if reconnects >= self.retry.max_retries:
-                    raise self._connection_error(error) from error
-                reconnects += 1
-            finally:
+            steps.close()
+            for response in streams.leftovers():
                 await response.aclose()
 
-    async def _wait(self, current: Any, fetch: Call, model: type[BaseModel], events_path: str | None,
-                    timeout: float | None) -> Any:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if current is None:
-            current = await self._execute(fetch)
-        if current.is_finished:
-            return current
-        if events_path is not None:
-            try:
-                async for event in self._events(events_path, deadline):
-                    if event.event == "done":
-                        return _parse_done(model, event) or await self._execute(fetch)
-            except (EventsUnavailable, APIConnectionError):
-                pass
-        return await self._poll(current, fetch, deadline)
+    async def _iterate(self, steps: Steps) -> AsyncIterator[Any]:
+        """Perform the steps; each ``Item`` goes to the consumer (async generators return nothing)."""
+        streams, outcome, error = _Streams(), None, None
+        try:
+            while True:
+                try:
+                    step = steps.throw(error) if error is not None else steps.send(outcome)
+                except StopIteration:
+                    return
+                outcome, error = None, None
+                if isinstance(step, Item):
+                    yield step.value
+                    continue
+                try:
+                    outcome = await self._perform(step, streams)
+                except Exception as caught:  # noqa: BLE001 - handed to the steps, which decide
+                    error = caught
+        finally:
+            steps.close()
+            for response in streams.leftovers():
+                await response.aclose()
 
-    async def _poll(self, current: Any, fetch: Call, deadline: float | None) -> Any:
-        interval = FIRST_POLL_INTERVAL_S
-        while not current.is_finished:
-            if deadline is not None and time.monotonic() + interval > deadline:
-                raise self._timed_out(current)
-            await asyncio.sleep(interval)
-            response = await self._send(fetch)
-            current = fetch.parse(response)
-            interval = next_poll_interval(interval, response)
-        return current
-
-    async def _run(self, create: Call, fetch_path: str, model: type[BaseModel], timeout: float | None) -> Any:
-        started = time.monotonic()
-        job = await self._execute(create)
-        remaining = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        return await self._wait(job, Call("GET", fetch_path.format(id=job.id), parse=parse_model(model)), model,
-                                f"{fetch_path.format(id=job.id)}/events", remaining)
+    async def _perform(self, step: Any, streams: _Streams) -> Any:
+        if isinstance(step, Send):
+            response = await self._http.send(step.request, stream=step.stream)
+            if step.stream:
+                streams.add(response, response.aiter_lines())
+            return response
+        if isinstance(step, NextLine):
+            return await anext(streams.lines(step.response), None)
+        if isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+        elif isinstance(step, Read):
+            await step.response.aread()
+        elif isinstance(step, Close):
+            streams.discard(step.response)
+            await step.response.aclose()
+        return None
