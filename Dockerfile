@@ -20,6 +20,8 @@ ARG TORCH_VARIANT=cpu
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY requirements/ requirements/
+# requirements/api.txt installs the Python SDK (the CLI's client commands use it) from ./sdk/python.
+COPY sdk/ sdk/
 # torch first, from the index of the wanted variant; the requirements then find it satisfied.
 RUN TORCH_VERSION="$(sed -n 's/^torch==\(.*\)$/\1/p' requirements/worker.txt)" \
     && pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" "torch==${TORCH_VERSION}" \

@@ -7,37 +7,22 @@ environment, so a revocation reaches the stack's own database and Redis.
 """
 from __future__ import annotations
 
-import json
 import os
-import sys
-import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 import click
 from sqlalchemy.exc import IntegrityError
 
+from api.cli_common import env_file_values
+from api.cli_common import fail as _fail
+from api.client_cli import COMMANDS as CLIENT_COMMANDS
 from config.env_file import DEV_STACK_ENV_FILE, read_env_file
-from config.job_types import JOB_TYPES
 from config.settings import PROJECT_ROOT, Settings
-
-TERMINAL_STATUSES = ("succeeded", "failed", "canceled")
-EXIT_JOB_FAILED = 1
-EXIT_API_ERROR = 1
-EXIT_TIMEOUT = 3
-MAX_POLL_INTERVAL_S = 5.0
-DEFAULT_API_URL = "http://127.0.0.1:5000"
-
-
-def _env_file_values() -> dict[str, str]:
-    context = click.get_current_context(silent=True)
-    return (context.find_root().obj or {}) if context is not None else {}
 
 
 def _environment() -> dict[str, str]:
     """The env file's variables, each overridden by the same variable set in the environment."""
-    return {**_env_file_values(), **os.environ}
+    return {**env_file_values(), **os.environ}
 
 
 def _settings() -> Settings:
@@ -48,11 +33,6 @@ def _session_scope():
     from db.session import session_scope
 
     return session_scope(_settings().database_url)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 def _find_tenant_or_fail(session, name_or_id: str):
@@ -248,144 +228,10 @@ def keys_revoke(prefix: str) -> None:
     click.echo(f"revoked {prefix} at {_when(record.revoked_at)}")
 
 
-# --- jobs (over HTTP, as a client) -----------------------------------------------------------
+# --- jobs, transcribe, summarize, analyze, batches (over HTTP, through the SDK) -------------
 
-def _client_options(command):
-    command = click.option("--api-url", default=lambda: _env_file_values().get("SAMO_API_URL", DEFAULT_API_URL),
-                           show_default=DEFAULT_API_URL, envvar="SAMO_API_URL", help="Base URL of the API.")(command)
-    command = click.option("--api-key", envvar="SAMO_API_KEY", required=True,
-                           help="API key (or set SAMO_API_KEY).")(command)
-    return command
-
-
-class _Api:
-    def __init__(self, base_url: str, api_key: str) -> None:
-        import requests
-
-        self.base_url = base_url.rstrip("/")
-        self.http = requests.Session()
-        self.http.headers.update({"Authorization": f"ApiKey {api_key}", "Accept": "application/json"})
-
-    def call(self, method: str, path: str, **kwargs):
-        import requests
-
-        try:
-            return self.http.request(method, self.base_url + path, timeout=30, **kwargs)
-        except requests.RequestException as error:
-            _fail(f"cannot reach {self.base_url}: {type(error).__name__}", EXIT_API_ERROR)
-
-
-def _retry_after(response, fallback: float) -> float:
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "")))
-    except ValueError:
-        return fallback
-
-
-def _body(response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return {"status": response.status_code, "body": response.text[:2000]}
-
-
-def _fail_response(response) -> None:
-    click.echo(json.dumps(_body(response), indent=2), err=True)
-    _fail(f"API answered {response.status_code}", EXIT_API_ERROR)
-
-
-def _job_of(body: Any) -> dict:
-    """The job document, whether the API answers with it bare or wrapped in ``{"job": ...}``."""
-    if isinstance(body, dict) and isinstance(body.get("job"), dict):
-        return body["job"]
-    return body if isinstance(body, dict) else {}
-
-
-def _emit(job: dict) -> None:
-    click.echo(json.dumps(job, indent=2, sort_keys=False))
-
-
-@cli.group()
-def jobs() -> None:
-    """Submit and inspect jobs through the HTTP API."""
-
-
-@jobs.command("submit")
-@click.option("--text", required=True, help="The text to analyse.")
-@click.option("--type", "job_type", type=click.Choice([entry.name for entry in JOB_TYPES.values() if entry.text]),
-              default="emotion", show_default=True, help="The job type (text types of the registry).")
-@click.option("--options", "options_json", default=None, help="The job's options, a JSON object.")
-@click.option("--wait/--no-wait", default=True, show_default=True, help="Poll until the job finishes.")
-@click.option("--timeout", default=120.0, show_default=True, type=float,
-              help="Seconds to wait in all (submission retries and polling).")
-@_client_options
-def jobs_submit(text: str, job_type: str, options_json: str | None, wait: bool, timeout: float, api_url: str,
-                api_key: str) -> None:
-    """Submit a text job. Exit 0 on success, 1 if the job or API failed, 3 on timeout."""
-    api = _Api(api_url, api_key)
-    deadline = time.monotonic() + timeout
-    payload = {"type": job_type, "input": {"text": text}}
-    if options_json:
-        try:
-            payload["options"] = json.loads(options_json)
-        except json.JSONDecodeError as error:
-            raise click.BadParameter(f"not JSON: {error}", param_hint="--options") from None
-    # One key for every retry of this submission, so a retried POST cannot create a second job.
-    headers = {"Idempotency-Key": str(uuid.uuid4())}
-    while True:
-        response = api.call("POST", "/v1/jobs", json=payload, headers=headers)
-        if response.status_code not in (429, 503):
-            break
-        pause = max(1.0, _retry_after(response, 1.0))
-        if time.monotonic() + pause > deadline:
-            click.echo(json.dumps(_body(response), indent=2), err=True)
-            _fail("timed out waiting to be allowed to submit", EXIT_TIMEOUT)
-        time.sleep(pause)
-    if response.status_code >= 400:
-        _fail_response(response)
-    job = _job_of(_body(response))
-    if not wait:
-        _emit(job)
-        return
-    job_id = job.get("id")
-    if not job_id:
-        _fail("the API's answer carries no job id", EXIT_API_ERROR)
-    _finish(_poll(api, str(job_id), job, deadline))
-
-
-def _poll(api: _Api, job_id: str, job: dict, deadline: float) -> dict:
-    """GET the job until it is terminal, honouring Retry-After, else backing off to 5 s."""
-    interval = 0.25
-    while job.get("status") not in TERMINAL_STATUSES:
-        if time.monotonic() + interval > deadline:
-            _emit(job)
-            _fail(f"job {job_id} did not finish in time (last status: {job.get('status')})", EXIT_TIMEOUT)
-        time.sleep(interval)
-        response = api.call("GET", f"/v1/jobs/{job_id}")
-        if response.status_code < 400:
-            job = _job_of(_body(response))
-        elif response.status_code not in (429, 503):
-            _fail_response(response)
-        backoff = min(interval * 1.5, MAX_POLL_INTERVAL_S)
-        interval = max(backoff, _retry_after(response, 0.0)) if "Retry-After" in response.headers else backoff
-    return job
-
-
-def _finish(job: dict) -> None:
-    _emit(job)
-    if job.get("status") != "succeeded":
-        _fail(f"job {job.get('id')} {job.get('status')}", EXIT_JOB_FAILED)
-
-
-@jobs.command("get")
-@click.argument("job_id")
-@_client_options
-def jobs_get(job_id: str, api_url: str, api_key: str) -> None:
-    """Print a job as JSON."""
-    response = _Api(api_url, api_key).call("GET", f"/v1/jobs/{job_id}")
-    if response.status_code >= 400:
-        _fail_response(response)
-    _emit(_job_of(_body(response)))
+for _command in CLIENT_COMMANDS:
+    cli.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -162,6 +162,8 @@ def test_dockerfile_builds_one_image_with_a_torch_variant_argument():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "ARG TORCH_VARIANT=cpu" in dockerfile
     assert 'CMD ["gunicorn", "-c", "scripts/gunicorn.conf.py", "api:create_app()"]' in dockerfile
+    assert "./sdk/python" in (ROOT / "requirements" / "api.txt").read_text().split()
+    assert dockerfile.index("COPY sdk/ sdk/") < dockerfile.index("pip install -r requirements/worker.txt")
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "instance/"} <= set(ignored)
 

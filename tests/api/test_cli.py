@@ -125,7 +125,10 @@ def test_submit_without_waiting_and_get(run, live_server, make_tenant):
     assert json.loads(fetched.stdout)["id"] == job["id"]
 
 
-def test_submit_waits_for_the_job_to_finish(run, live_server, make_tenant, settings):
+def test_submit_waits_for_the_job_to_finish(run, live_server, make_tenant, settings, services):
+    """The job is finished as a worker finishes one: its row, then its completion message."""
+    from tasks.events import job_finished
+
     tenant = make_tenant()
 
     def finish_job_soon():
@@ -137,6 +140,8 @@ def test_submit_waits_for_the_job_to_finish(run, live_server, make_tenant, setti
                     time.sleep(0.5)
                     session.execute(update(Job).where(Job.id == job_id).values(
                         status=JobStatus.SUCCEEDED, result={"labels": [{"label": "relief", "score": 0.9}]}))
+                    session.commit()
+                    job_finished(services, job_id, JobStatus.SUCCEEDED.value, [])
                     return
             time.sleep(0.1)
 
@@ -164,6 +169,14 @@ def test_unreachable_api(run):
 
 # --- polling behaviour against a scripted fake API -----------------------------------------
 
+def fake_job(job_id: str, status: str) -> dict:
+    """A job document with every member the API's JobOut has (the SDK reads it as a ``samo.Job``)."""
+    return {"id": job_id, "type": "emotion", "status": status, "input": {"text": "hello"}, "options": {},
+            "result": None, "error": None, "model": None, "created_at": "2026-12-02T00:00:00Z", "started_at": None,
+            "finished_at": None, "processing_ms": None, "attempts": 0, "subject": None, "occurred_at": None,
+            "metadata": None}
+
+
 class FakeApi:
     """Answers the submit with 429 first when asked, then serves scripted job statuses."""
 
@@ -184,13 +197,13 @@ class FakeApi:
         assert request.get_json() == {"type": "emotion", "input": {"text": "hello"}}
         if self.refuse_first_submit and self.submits == 1:
             return {"type": "x/rate-limit-exceeded", "status": 429}, 429, {"Retry-After": "1"}
-        return {"id": "job-1", "status": "queued"}, 202
+        return fake_job("job-1", "queued"), 202
 
     def get(self, job_id):
         self.polls += 1
         status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
         headers = {} if status in ("succeeded", "failed", "canceled") else {"Retry-After": "0"}
-        return {"id": job_id, "status": status}, 200, headers
+        return fake_job(job_id, status), 200, headers
 
 
 def submit_to(run, fake, *args):
@@ -214,7 +227,7 @@ def test_polls_until_terminal_and_retries_a_refused_submit(run):
     fake = FakeApi(["queued", "running", "running", "succeeded"], refuse_first_submit=True)
     result = submit_to(run, fake, "--timeout", "20")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"id": "job-1", "status": "succeeded"}
+    assert json.loads(result.stdout) == fake_job("job-1", "succeeded")
     assert fake.submits == 2 and len(fake.idempotency_keys) == 1
     assert fake.polls == 4
 
@@ -282,3 +295,51 @@ def test_analytics_rebuild_recomputes_a_tenants_rollups_from_its_scores(run, mak
                                .order_by(emotion_rollups.c.subject)).all()
     slot = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
     assert [tuple(row) for row in rows] == [("", slot, 1, 0.75, 0.5625, 1, 0), ("s", slot, 1, 0.75, 0.5625, 1, 0)]
+
+
+# --- the commands of the other job types and of batches, against the real API ------------------
+
+def silent_wav(path, seconds: float = 1.0):
+    import wave
+
+    with wave.open(str(path), "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(16_000)
+        clip.writeframes(b"\0\0" * int(16_000 * seconds))
+    return path
+
+
+def test_summarize_analyze_and_transcribe_submit_their_job_types(run, live_server, make_tenant, tmp_path):
+    tenant = make_tenant()
+    client = ("--no-wait", "--api-url", live_server, "--api-key", tenant.api_key)
+    summarized = run("summarize", "--text", "One. Two. Three.", "--options", '{"sentences": 1}', *client)
+    assert summarized.exit_code == 0, summarized.output
+    assert json.loads(summarized.stdout)["type"] == "summarize"
+    analyzed = run("analyze", "--text", "A calm day.", "--services", "emotion", "--subject", "ana", *client)
+    assert analyzed.exit_code == 0, analyzed.output
+    job = json.loads(analyzed.stdout)
+    assert (job["type"], job["subject"], job["input"]["text"]) == ("analyze", "ana", "A calm day.")
+    clip = silent_wav(tmp_path / "quiet.wav")
+    transcribed = run("transcribe", str(clip), *client)
+    assert transcribed.exit_code == 0, transcribed.output
+    assert json.loads(transcribed.stdout)["type"] == "transcribe"
+    both = run("analyze", str(clip), "--text", "x", *client)
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_batches_upload_get_and_cancel(run, live_server, make_tenant, tmp_path):
+    tenant = make_tenant()
+    client = ("--api-url", live_server, "--api-key", tenant.api_key)
+    path = tmp_path / "entries.csv"
+    path.write_text("id,text\nr1,I love it\nr2,So sad\n")
+    uploaded = run("batches", "upload", str(path), "--no-progress", *client)
+    assert uploaded.exit_code == 0, uploaded.output
+    batch = json.loads(uploaded.stdout)
+    assert (batch["format"], batch["total_items"]) == ("csv", 2)
+    fetched = run("batches", "get", batch["id"], *client)
+    assert fetched.exit_code == 0 and json.loads(fetched.stdout)["id"] == batch["id"]
+    canceled = run("batches", "cancel", batch["id"], *client)
+    assert canceled.exit_code == 0 and json.loads(canceled.stdout)["status"] == "canceled"
+    again = run("batches", "cancel", batch["id"], *client)
+    assert again.exit_code == 1 and "batch-not-cancelable" in again.stderr

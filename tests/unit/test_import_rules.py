@@ -107,3 +107,13 @@ def test_the_rule_catches_a_forbidden_edge(tmp_path, source, module, allowed):
     planted.parent.mkdir()
     planted.write_text(f"def later():\n    import {module}\n")
     assert (forbidden_edges(planted, tmp_path) == []) is allowed
+
+
+def test_the_sdk_imports_none_of_the_project():
+    """sdk/python is installed on its own by clients: it may import nothing of the server's packages."""
+    sdk = ROOT / "sdk" / "python" / "samo"
+    problems = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+                for path in sorted(sdk.rglob("*.py"))
+                for line, module in imported_modules(ast.parse(path.read_text(), str(path)))
+                if module.split(".")[0] in (*PACKAGES, "tests", "bench", "scripts")]
+    assert problems == []
