@@ -70,12 +70,12 @@ def erase_chunk(session: Session, erasure_id: uuid.UUID, limit: int) -> Chunk:
     now = utcnow()
     if erasure.status == QUEUED:
         erasure.status, erasure.started_at = RUNNING, now
-    counts = dict(erasure.counts or {})
+    counts = {**dict.fromkeys((*Removed().counts(), "rollups", "shift_events"), 0), **(erasure.counts or {})}
     ids = subject_job_ids(session, erasure.tenant_id, erasure.subject, limit)
     if ids:
         removed = delete_jobs(session, erasure.tenant_id, ids, keep_subject_series=False)
         for name, number in removed.counts().items():
-            counts[name] = counts.get(name, 0) + number
+            counts[name] += number
         erasure.counts = counts
         return Chunk(removed, done=False)
     counts["rollups"] = delete_subject_rollups(session, erasure.tenant_id, erasure.subject)
