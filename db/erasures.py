@@ -12,14 +12,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import redis
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from config.settings import Settings
 from db import audit
 from db.deletion import Removed, delete_jobs, delete_subject_rollups, subject_job_ids
 from db.documents import iso_datetime
+from db.media import discard_many
 from db.models import Erasure, SubjectShiftEvent, utcnow
+from db.result_cache_keys import forget_jobs
+from db.session import session_scope
 
 QUEUED, RUNNING, COMPLETED = "queued", "running", "completed"
 
@@ -87,6 +92,25 @@ def erase_chunk(session: Session, erasure_id: uuid.UUID, limit: int) -> Chunk:
                  {"erasure_id": str(erasure.id), "subject": erasure.subject},
                  sum(number for name, number in counts.items() if name != "rollup_entries"))
     return Chunk(Removed(), done=True)
+
+
+def run_erasure(settings: Settings, client: redis.Redis, erasure_id: uuid.UUID) -> int:
+    """Erase chunk after chunk until the erasure is complete; returns the jobs this run removed.
+
+    A chunk's cache entries are removed before it commits (a Redis failure rolls it back, to be
+    retried); its media files after, and a file left by a process killed in between goes with the
+    orphan-media sweep.
+    """
+    jobs = 0
+    while True:
+        with session_scope(settings.database_url) as session:
+            chunk = erase_chunk(session, erasure_id, settings.erasure_chunk_size)
+            if chunk.removed.job_ids:
+                forget_jobs(client, chunk.removed.job_ids)
+        discard_many(settings, chunk.removed.audio_job_ids)
+        jobs += chunk.removed.jobs
+        if chunk.done:
+            return jobs
 
 
 def unfinished_erasures(session: Session, started_before, limit: int = 100) -> list[uuid.UUID]:

@@ -1,12 +1,14 @@
 """A subject's jobs, oldest entry first, read in pages off a server-side cursor (``yield_per``)."""
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from db.documents import job_document
 from db.models import Job
 
 #: Rows fetched per round trip of the cursor.
@@ -29,3 +31,11 @@ def subject_jobs(session: Session, tenant_id: uuid.UUID, subject: str) -> Iterat
     for job in session.scalars(query):
         yield job
         session.expunge(job)
+
+
+def export_lines(session: Session, tenant_id: uuid.UUID, subject: str, link_root: str = "") -> Iterator[str]:
+    """One JSON job document per line (as `GET /v1/jobs/{id}` answers it, links under ``link_root``)."""
+    for job in subject_jobs(session, tenant_id, subject):
+        document = job_document(job)
+        document["links"] = {"self": link_root + document["links"]["self"]}
+        yield json.dumps(document, separators=(",", ":")) + "\n"

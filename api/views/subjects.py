@@ -7,8 +7,6 @@ so the answer never tells whether some other account uses that name.
 """
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, Response, request, stream_with_context
 
 from api.auth.principal import current_principal, require_scope
@@ -17,9 +15,9 @@ from api.intake.entries import check_subject
 from api.intake.timelines import parse_timeline_query
 from api.problems import Problem
 from api.views.privacy import linked_erasure
-from db import audit, documents
+from db import audit
 from db.erasures import QUEUED, request_erasure
-from db.exports import count_subject_jobs, subject_jobs
+from db.exports import count_subject_jobs, export_lines
 from db.session import session_scope
 from db.timelines import timeline
 from tasks.enqueue import enqueue_erasure
@@ -82,9 +80,6 @@ def export(subject: str):
 
     def lines():
         with session_scope(database_url) as reading:
-            for job in subject_jobs(reading, tenant_id, subject):
-                document = documents.job_document(job)
-                document["links"] = {"self": root + document["links"]["self"]}
-                yield json.dumps(document, separators=(",", ":")) + "\n"
+            yield from export_lines(reading, tenant_id, subject, root)
 
     return Response(stream_with_context(lines()), mimetype="application/x-ndjson")

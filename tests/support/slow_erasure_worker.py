@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from tasks import erasures
+from db import erasures
 from tasks.worker import app
 
 _real_erase_chunk = erasures.erase_chunk
