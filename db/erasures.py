@@ -66,6 +66,14 @@ class Chunk:
 
     removed: Removed
     done: bool
+    erasure: Erasure | None = None
+
+    def count(self, name: str, number: int) -> None:
+        """Add rows removed outside the database (cache entries) to the erasure's counts, before the commit."""
+        if self.erasure is not None and number:
+            counts = dict(self.erasure.counts)
+            counts[name] = counts.get(name, 0) + number
+            self.erasure.counts = counts
 
 
 def erase_chunk(session: Session, erasure_id: uuid.UUID, limit: int) -> Chunk:
@@ -75,14 +83,15 @@ def erase_chunk(session: Session, erasure_id: uuid.UUID, limit: int) -> Chunk:
     now = utcnow()
     if erasure.status == QUEUED:
         erasure.status, erasure.started_at = RUNNING, now
-    counts = {**dict.fromkeys((*Removed().counts(), "rollups", "shift_events"), 0), **(erasure.counts or {})}
+    counts = {**dict.fromkeys((*Removed().counts(), "cache_entries", "rollups", "shift_events"), 0),
+              **(erasure.counts or {})}
     ids = subject_job_ids(session, erasure.tenant_id, erasure.subject, limit)
     if ids:
         removed = delete_jobs(session, erasure.tenant_id, ids, keep_subject_series=False)
         for name, number in removed.counts().items():
             counts[name] += number
         erasure.counts = counts
-        return Chunk(removed, done=False)
+        return Chunk(removed, done=False, erasure=erasure)
     counts["rollups"] = delete_subject_rollups(session, erasure.tenant_id, erasure.subject)
     counts["shift_events"] = session.execute(delete(SubjectShiftEvent).where(
         SubjectShiftEvent.tenant_id == erasure.tenant_id, SubjectShiftEvent.subject == erasure.subject)).rowcount
@@ -106,7 +115,7 @@ def run_erasure(settings: Settings, client: redis.Redis, erasure_id: uuid.UUID) 
         with session_scope(settings.database_url) as session:
             chunk = erase_chunk(session, erasure_id, settings.erasure_chunk_size)
             if chunk.removed.job_ids:
-                forget_jobs(client, chunk.removed.job_ids)
+                chunk.count("cache_entries", forget_jobs(client, chunk.removed.job_ids))
         discard_many(settings, chunk.removed.audio_job_ids)
         jobs += chunk.removed.jobs
         if chunk.done:
