@@ -35,7 +35,7 @@ from db.models import (
     emotion_rollups,
     utcnow,
 )
-from db.rollups import ScoredEntry, add_results
+from db.rollups import ScoredEntry, add_results, subtract_from_tenant_series
 
 #: Jobs removed per statement; a large batch or a subject is removed chunk by chunk.
 CHUNK = 500
@@ -74,9 +74,9 @@ def cancel_unfinished(session: Session, job_ids: Sequence[uuid.UUID]) -> int:
     ).rowcount
 
 
-def stored_results(session: Session, job_ids: Sequence[uuid.UUID], keep_subject: bool = True) -> list[ScoredEntry]:
+def stored_results(session: Session, job_ids: Sequence[uuid.UUID]) -> list[ScoredEntry]:
     """The emotion results the rollups hold for these jobs (succeeded ones with score rows), as
-    ``db.rollups.stored_result`` reads one; ``keep_subject`` False files them under the tenant only."""
+    ``db.rollups.stored_result`` reads one."""
     rows = session.execute(
         select(Job.id, Job.tenant_id, Job.subject, Job.occurred_at, Job.created_at,
                EmotionScore.label, EmotionScore.probability, EmotionScore.above_threshold)
@@ -91,8 +91,7 @@ def stored_results(session: Session, job_ids: Sequence[uuid.UUID], keep_subject:
         first = scores[0]
         emotion = {"probabilities": {row.label: row.probability for row in scores},
                    "emotions": [row.label for row in scores if row.above_threshold]}
-        entries.append(ScoredEntry(first.tenant_id, first.subject if keep_subject else None,
-                                   first.occurred_at or first.created_at, emotion))
+        entries.append(ScoredEntry(first.tenant_id, first.subject, first.occurred_at or first.created_at, emotion))
     return entries
 
 
@@ -101,19 +100,25 @@ def delete_jobs(session: Session, tenant_id: uuid.UUID, job_ids: Sequence[uuid.U
     """Remove the tenant's jobs among ``job_ids`` (at most :data:`CHUNK`) and what derives from them.
 
     ``keep_subject_series`` False leaves the subjects' own rollup rows alone (an erasure deletes
-    them whole, :func:`delete_subject_rollups`), taking the jobs out of the tenant series only.
+    them whole, :func:`delete_subject_rollups`) and takes the jobs out of the tenant series in
+    one statement computed in the database (``db.rollups.subtract_from_tenant_series``).
     """
     ids = list(session.scalars(select(Job.id).where(Job.id.in_(job_ids), Job.tenant_id == tenant_id)))
     if not ids:
         return Removed()
     cancel_unfinished(session, ids)
-    entries = stored_results(session, ids, keep_subject=keep_subject_series)
-    add_results(session, entries, sign=-1)
+    rollup_entries = session.scalar(select(func.count()).select_from(Job).where(
+        Job.id.in_(ids), Job.status == JobStatus.SUCCEEDED,
+        select(EmotionScore.job_id).where(EmotionScore.job_id == Job.id).exists()))
+    if keep_subject_series:
+        add_results(session, stored_results(session, ids), sign=-1)
+    else:
+        subtract_from_tenant_series(session, tenant_id, ids)
     audio = list(session.scalars(select(Job.id).where(Job.id.in_(ids), Job.type.in_(audio_types()))))
     scores = session.scalar(select(func.count()).select_from(EmotionScore).where(EmotionScore.job_id.in_(ids)))
     deliveries = session.execute(delete(WebhookDelivery).where(WebhookDelivery.job_id.in_(ids))).rowcount
     jobs = session.execute(delete(Job).where(Job.id.in_(ids)).execution_options(synchronize_session=False)).rowcount
-    return Removed(jobs=jobs, scores=scores or 0, deliveries=deliveries, rollup_entries=len(entries),
+    return Removed(jobs=jobs, scores=scores or 0, deliveries=deliveries, rollup_entries=rollup_entries or 0,
                    audio_job_ids=audio, job_ids=ids)
 
 
