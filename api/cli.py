@@ -228,6 +228,57 @@ def keys_revoke(prefix: str) -> None:
     click.echo(f"revoked {prefix} at {_when(record.revoked_at)}")
 
 
+# --- subjects ---------------------------------------------------------------------------------
+
+@cli.group()
+def subjects() -> None:
+    """One end user's data: erase it or export it (recorded in the tenant's audit trail)."""
+
+
+@subjects.command("erase")
+@click.argument("tenant_ref", metavar="TENANT")
+@click.argument("subject")
+def subjects_erase(tenant_ref: str, subject: str) -> None:
+    """Erase every job, score, rollup, media file, cache entry and delivery of SUBJECT, here and now.
+
+    Runs the erasure in this process (an erasure already pending for the subject is continued).
+    """
+    import redis
+
+    from db.audit import CLI_ACTOR
+    from db.erasures import erasure_document, request_erasure, run_erasure
+    from db.models import Erasure
+
+    settings = _settings()
+    with _session_scope() as session:
+        tenant = _find_tenant_or_fail(session, tenant_ref)
+        erasure, _ = request_erasure(session, tenant.id, subject, CLI_ACTOR)
+        erasure_id = erasure.id
+    run_erasure(settings, redis.Redis.from_url(settings.redis_url, socket_timeout=5), erasure_id)
+    with _session_scope() as session:
+        click.echo(json.dumps(erasure_document(session.get(Erasure, erasure_id))))
+
+
+@subjects.command("export")
+@click.argument("tenant_ref", metavar="TENANT")
+@click.argument("subject")
+@click.option("-o", "--output", type=click.File("w"), default="-", help="JSONL file to write; default: stdout.")
+def subjects_export(tenant_ref: str, subject: str, output) -> None:
+    """Write every job of SUBJECT as JSONL, oldest entry first, as `GET /v1/subjects/{subject}/export` does."""
+    from db import audit
+    from db.exports import count_subject_jobs, export_lines
+
+    with _session_scope() as session:
+        tenant = _find_tenant_or_fail(session, tenant_ref)
+        tenant_id = tenant.id
+        rows = count_subject_jobs(session, tenant_id, subject)
+        audit.record(session, tenant_id, audit.SUBJECT_EXPORTED, audit.CLI_ACTOR, {"subject": subject}, rows)
+    with _session_scope() as session:
+        for line in export_lines(session, tenant_id, subject):
+            output.write(line)
+    click.echo(f"exported {rows} jobs of {subject!r}", err=True)
+
+
 # --- jobs, transcribe, summarize, analyze, batches (over HTTP, through the SDK) -------------
 
 for _command in CLIENT_COMMANDS:

@@ -192,13 +192,19 @@ def _slot_sql(dialect: str) -> str:
             "/ 15 * 15) || '\\:00.000000'")  # the backslash: `:00` is no bind parameter
 
 
-def _rebuild_sql(dialect: str, per_subject: bool, one_tenant: bool) -> str:
+def _label_sums_sql() -> list[str]:
+    """Per label column, its sum over score rows ``s``, named as the column."""
     sums = []
     for label in LABELS:
         p, q, t = rollup_columns(label)
         sums += [f"SUM(CASE WHEN s.label = '{label}' THEN s.probability ELSE 0 END) AS {p}",
                  f"SUM(CASE WHEN s.label = '{label}' THEN s.probability * s.probability ELSE 0 END) AS {q}",
                  f"SUM(CASE WHEN s.label = '{label}' AND s.above_threshold THEN 1 ELSE 0 END) AS {t}"]
+    return sums
+
+
+def _rebuild_sql(dialect: str, per_subject: bool, one_tenant: bool) -> str:
+    sums = _label_sums_sql()
     subject = "j.subject" if per_subject else f"'{TENANT_SERIES}'"
     return f"""
         INSERT INTO emotion_rollups (tenant_id, subject, slot_start, {", ".join(VALUE_COLUMNS)})
@@ -208,6 +214,32 @@ def _rebuild_sql(dialect: str, per_subject: bool, one_tenant: bool) -> str:
               {"AND j.tenant_id = :tenant_id" if one_tenant else ""}
         GROUP BY j.tenant_id{", j.subject" if per_subject else ""}, slot
     """
+
+
+@functools.cache
+def _subtract_sql(dialect: str) -> str:
+    assignments = ", ".join(f"{name} = emotion_rollups.{name} - gone.{name}" for name in VALUE_COLUMNS)
+    return f"""
+        UPDATE emotion_rollups SET {assignments}
+        FROM (SELECT {_slot_sql(dialect)} AS slot, COUNT(DISTINCT s.job_id) AS entries, {", ".join(_label_sums_sql())}
+              FROM emotion_scores s JOIN jobs j ON j.id = s.job_id
+              WHERE j.status = 'succeeded' AND j.id IN :job_ids
+              GROUP BY slot) AS gone
+        WHERE emotion_rollups.tenant_id = :tenant_id AND emotion_rollups.subject = '{TENANT_SERIES}'
+              AND emotion_rollups.slot_start = gone.slot
+    """
+
+
+def subtract_from_tenant_series(session: Session, tenant_id: uuid.UUID, job_ids: list[uuid.UUID]) -> None:
+    """Take stored jobs' shares out of their tenant's series, computed in the database from their score
+    rows (many jobs at once: an erasure, whose subject's own series it deletes whole); emptied slots go."""
+    dialect = session.get_bind().dialect.name
+    statement = text(_subtract_sql(dialect)).bindparams(
+        bindparam("job_ids", expanding=True, type_=Uuid), bindparam("tenant_id", type_=Uuid))
+    session.execute(statement, {"job_ids": list(job_ids), "tenant_id": tenant_id})
+    session.execute(delete(emotion_rollups).where(emotion_rollups.c.tenant_id == tenant_id,
+                                                  emotion_rollups.c.subject == TENANT_SERIES,
+                                                  emotion_rollups.c.entries <= 0))
 
 
 def rebuild(session: Session, tenant_id: uuid.UUID | None = None) -> int:

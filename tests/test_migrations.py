@@ -1,6 +1,7 @@
 """Alembic migrations against real PostgreSQL and SQLite: the chain goes up and down, and head matches the models."""
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -97,5 +98,40 @@ def test_deleting_a_job_or_its_tenant_deletes_its_scores(database_url):
             connection.execute(text("DELETE FROM tenants"))
             assert connection.scalar(text("SELECT count(*) FROM jobs")) == 0
             assert connection.scalar(text("SELECT count(*) FROM emotion_scores")) == 0
+    finally:
+        engine.dispose()
+
+
+PRIVACY_SCOPES = "b7d2e4f61a90"
+
+
+def test_keys_that_could_write_or_read_jobs_may_delete_them_or_export_and_read_the_audit_trail(database_url):
+    config = alembic_config(database_url)
+    command.upgrade(config, f"{PRIVACY_SCOPES}-1")
+    engine = create_engine(database_url)
+    before = {"writer": ["jobs:read", "jobs:write"], "reader": ["jobs:read"], "hooks": ["webhooks:manage"]}
+    try:
+        with engine.begin() as connection:
+            tenant = uuid.uuid4().hex
+            connection.execute(text("INSERT INTO tenants (id, name, tier, created_at) "
+                                    "VALUES (:id, 't', 'free', CURRENT_TIMESTAMP)"), {"id": tenant})
+            for name, scopes in before.items():
+                connection.execute(text("INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, scopes, "
+                                        "created_at) VALUES (:id, :tenant, :name, :name, :name, :scopes, "
+                                        "CURRENT_TIMESTAMP)"),
+                                   {"id": uuid.uuid4().hex, "tenant": tenant, "name": name,
+                                    "scopes": json.dumps(scopes)})
+
+        def scopes_now() -> dict:
+            with engine.connect() as connection:
+                rows = connection.execute(text("SELECT name, scopes FROM api_keys")).all()
+            return {name: json.loads(scopes) if isinstance(scopes, str) else scopes for name, scopes in rows}
+
+        command.upgrade(config, PRIVACY_SCOPES)
+        assert scopes_now() == {"writer": ["audit:read", "jobs:delete", "jobs:read", "jobs:write", "subjects:export"],
+                                "reader": ["audit:read", "jobs:read", "subjects:export"],
+                                "hooks": ["webhooks:manage"]}
+        command.downgrade(config, f"{PRIVACY_SCOPES}-1")
+        assert scopes_now() == before
     finally:
         engine.dispose()

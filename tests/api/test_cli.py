@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -14,10 +15,13 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from api.cli import cli
+from db.audit import tenant_audit_query
 from db.models import Job, JobStatus
 from db.session import session_scope
 from tests.conftest import settings_env
 from tests.support.processes import REPO_ROOT, serve_app_in_thread
+from tests.support.scored_entries import Entry, store_entries
+from tests.support.traces import places_holding
 
 
 @pytest.fixture
@@ -343,3 +347,28 @@ def test_batches_upload_get_and_cancel(run, live_server, make_tenant, tmp_path):
     assert canceled.exit_code == 0 and json.loads(canceled.stdout)["status"] == "canceled"
     again = run("batches", "cancel", batch["id"], *client)
     assert again.exit_code == 1 and "batch-not-cancelable" in again.stderr
+
+
+def test_subjects_export_then_erase_leave_the_audit_trail_and_no_trace(run, make_tenant, settings, redis, tmp_path):
+    tenant = make_tenant()
+    words = f"cli sentinel {uuid.uuid4().hex}"
+    probabilities = {"joy": 0.9, "neutral": 0.1}
+    ids = store_entries(settings.database_url, tenant.tenant_id,
+                        [Entry(datetime(2026, 9, day, tzinfo=UTC), probabilities, subject="nora") for day in (2, 1)],
+                        text=words)
+    exported = tmp_path / "nora.jsonl"
+
+    result = run("subjects", "export", tenant.name, "nora", "-o", str(exported))
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in exported.read_text().splitlines()] == [str(ids[1]), str(ids[0])]
+
+    result = run("subjects", "erase", tenant.name, "nora")
+    assert result.exit_code == 0, result.output
+    erasure = json.loads(result.stdout.strip().splitlines()[-1])
+    assert erasure["status"] == "completed" and erasure["counts"]["jobs"] == 2
+    assert places_holding(words, settings, redis) == []
+    with session_scope(settings.database_url) as session:
+        events = session.scalars(tenant_audit_query(tenant.tenant_id)).all()
+        assert sorted((event.action, event.actor["cli"]) for event in events) == [
+            ("subject.erased", "python -m api.cli"), ("subject.exported", "python -m api.cli")]
+    assert run("subjects", "erase", "no-such-tenant", "nora").exit_code == 1
