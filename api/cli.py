@@ -7,6 +7,7 @@ environment, so a revocation reaches the stack's own database and Redis.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
