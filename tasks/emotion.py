@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from db.jobs import ClaimedJob, JobOutcome
+from db.score_only import keeps_input
 from tasks.lifecycle import BatchReport, JobFailure, failure_of
 from tasks.models import emotion_model
 from tasks.services import Services
@@ -39,7 +40,9 @@ def analyze(services: Services, jobs: list[ClaimedJob], report: BatchReport) -> 
     except JobFailure as failure:
         return [failure] * len(jobs)
     plans = [parts_of(job.input["text"], job.options, classifier.max_length) for job in jobs]
-    scorer = Scorer(classifier, report, settings.batch_max_tokens, result_cache(settings, classifier))
+    scorer = Scorer(classifier, report, settings.batch_max_tokens, result_cache(settings, classifier),
+                    uncached={part.text for job, parts in zip(jobs, plans) if not keeps_input(job.options)
+                              for part in parts})
     started = time.perf_counter()
     scored = scorer.score([part.text for parts in plans for part in parts],
                           keep_truncated={job.input["text"] for job in jobs if job.options.get("truncate")})
@@ -131,13 +134,15 @@ class Scorer:
     """Scores texts in length-sorted forward passes; a text the model truncated is scored in halves.
 
     ``score`` answers each distinct text once, from the cache when one is given; ``computed``
-    holds the texts the model ran on.
+    holds the texts the model ran on. Texts in ``uncached`` (those of score-only jobs, and the
+    halves of those) are neither looked up nor stored: the cache never holds a key derived from them.
     """
 
     classifier: object
     report: BatchReport
     max_tokens: int = 0
     cache: object = None
+    uncached: set[str] = field(default_factory=set)
     computed: set[str] = field(default_factory=set)
 
     def score(self, texts: Sequence[str], keep_truncated: frozenset[str] | set[str] = frozenset()
@@ -148,6 +153,7 @@ class Scorer:
         cut = {text: halves(Part(text, 0, len(text))) for text, answer in answers.items()
                if isinstance(answer, dict) and answer["truncated"] and text not in keep_truncated}
         cut = {text: pieces for text, pieces in cut.items() if pieces}
+        self.uncached.update(piece.text for text, pieces in cut.items() if text in self.uncached for piece in pieces)
         if cut:
             pieces = self.score([piece.text for parts in cut.values() for piece in parts])
             for text, parts in cut.items():
@@ -155,7 +161,9 @@ class Scorer:
         return answers
 
     def _lookup(self, texts: list[str]) -> list[dict | JobFailure]:
-        cached = self.cache.get_many(texts) if self.cache is not None else [None] * len(texts)
+        shared = [text for text in texts if text not in self.uncached] if self.cache is not None else []
+        hits = dict(zip(shared, self.cache.get_many(shared))) if shared else {}
+        cached = [hits.get(text) for text in texts]
         misses = [text for text, hit in zip(texts, cached) if hit is None]
         self.report.cache_hits += len(texts) - len(misses)
         self.report.cache_misses += len(misses)
@@ -163,7 +171,8 @@ class Scorer:
         fresh = dict(zip(misses, infer(self.classifier, misses, self.report.max_size, self.max_tokens, self.report)))
         self.report.inference_s += time.perf_counter() - started
         self.computed.update(misses)
-        good = [(text, answer) for text, answer in fresh.items() if isinstance(answer, dict)]
+        good = [(text, answer) for text, answer in fresh.items()
+                if isinstance(answer, dict) and text not in self.uncached]
         if self.cache is not None:
             self.cache.put_many([text for text, _ in good], [answer for _, answer in good])
         return [hit if hit is not None else fresh[text] for text, hit in zip(texts, cached)]
