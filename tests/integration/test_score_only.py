@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -168,3 +169,26 @@ def test_bad_data_options_are_422(stack, make_tenant, options, field):
     assert response.status_code == 422, response.text
     assert response.headers["Content-Type"].startswith("application/problem+json")
     assert field in [error["field"] for error in response.json()["errors"]]
+
+
+def test_a_score_only_recording_keeps_neither_upload_nor_transcript_unless_asked(scoring, make_tenant, db_session,
+                                                                                 spoken_clips):
+    tenant = make_tenant()
+    done = {}
+    for name, options in (("score-only", {"store_input": False}),
+                          ("transcript kept", {"store_input": False, "store_transcript": True})):
+        with open(spoken_clips["wav"], "rb") as clip:
+            response = requests.post(f"{scoring.base_url}/v1/jobs", headers=tenant.headers, timeout=30,
+                                     data={"type": "transcribe", "options": json.dumps(options)},
+                                     files={"file": ("voice-note.wav", clip)})
+        assert response.status_code == 202, response.text
+        done[name] = wait_for_job(scoring.base_url, response.json()["id"], tenant.headers, timeout_s=300)
+        assert done[name]["status"] == "succeeded", done[name]
+        assert done[name]["input"] is None and stored_job(db_session, done[name]["id"]).input is None
+    private = done["score-only"]["result"]
+    assert "text" not in private and all("text" not in segment for segment in private["segments"])
+    assert private["segments"][0]["emotion"]["top_emotion"] and private["emotion"]["probabilities"]
+    assert "birds" not in json.dumps(private)
+    assert "birds" in done["transcript kept"]["result"]["text"].lower()
+    assert not [path for path in Path(scoring.settings.media_dir).rglob("*")
+                if any(job["id"] in path.name for job in done.values())]
