@@ -154,6 +154,33 @@ def tenants_list() -> None:
             click.echo(f"{str(tenant.id):36}  {tenant.tier:12}  {keys:>4}  {created:25}  {tenant.name}")
 
 
+
+@tenants.command("set-retention")
+@click.argument("tenant_ref", metavar="TENANT")
+@click.argument("days", metavar="DAYS|none")
+@click.option("--store-input/--no-store-input", default=None,
+              help="The default of jobs' `options.store_input` (--no-store-input: score-only mode); "
+                   "omitted: unchanged.")
+def tenants_set_retention(tenant_ref: str, days: str, store_input: bool | None) -> None:
+    """Keep TENANT's jobs DAYS days after submission (`none`: for ever); its existing jobs are rescheduled."""
+    from api.auth.key_cache import announce_key_change
+    from db.retention import set_tenant_policy
+
+    if days.strip().lower() == "none":
+        retention_days = None
+    elif days.strip().isdigit() and int(days) >= 1:
+        retention_days = int(days)
+    else:
+        _fail(f"DAYS must be a whole number of days (1 or more) or `none`, not {days!r}", 2)
+    with _session_scope() as session:
+        tenant = _find_tenant_or_fail(session, tenant_ref)
+        rescheduled = set_tenant_policy(session, tenant, retention_days, store_input)
+        name, kept, stored = tenant.name, tenant.retention_days, tenant.store_input
+    # API processes hold each key's tenant policy with the key (api.auth.key_cache): they read it again now.
+    announce_key_change(_settings().redis_url)
+    click.echo(f"tenant {name}: retention {f'{kept} days' if kept else 'none (kept for ever)'}, "
+               f"store_input {'true' if stored else 'false'}; {rescheduled} jobs rescheduled")
+
 @cli.group()
 def analytics() -> None:
     """Emotion rollups behind the timelines (db/rollups.py)."""

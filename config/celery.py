@@ -18,12 +18,15 @@ from config.settings import Settings
 # (`queue_order_strategy` below), so bulk chunks never hold up interactive jobs or deliveries.
 # `maintenance` (the requeue sweeps, housekeeping) has a small worker of its own: never behind
 # model work, it is what brings back jobs whose messages the broker lost.
-QUEUES = ("maintenance", "cpu", "gpu", "webhooks", "bulk")
+# `retention` (deleting jobs past their retention) has a worker of its own too, so a long purge
+# never delays the requeue sweeps.
+QUEUES = ("maintenance", "cpu", "gpu", "webhooks", "bulk", "retention")
 MAINTENANCE_QUEUE = "maintenance"
+RETENTION_QUEUE = "retention"
 
 
 #: Task modules that are not job types: housekeeping, bulk chunks, webhook sending.
-SERVICE_TASK_MODULES = ("tasks.bulk", "tasks.maintenance", "tasks.webhooks", "tasks.erasures")
+SERVICE_TASK_MODULES = ("tasks.bulk", "tasks.maintenance", "tasks.retention", "tasks.webhooks", "tasks.erasures")
 #: The module that makes one Celery task per registered job type.
 JOB_TASK_MODULE = "tasks.jobs"
 
@@ -36,12 +39,13 @@ def task_modules() -> list[str]:
 def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
     """Each job type's task to its queue (model work to `gpu` when GPU workers are configured,
     else `cpu`); housekeeping and the requeue sweeps to `maintenance`, chunks to `bulk`,
-    deliveries to `webhooks`."""
+    deliveries to `webhooks`, the retention sweep to `retention`."""
     routes = {entry.task: {"queue": entry.queue_name(settings)} for entry in job_types.JOB_TYPES.values()}
     return {
         **routes,
         "tasks.maintenance.*": {"queue": MAINTENANCE_QUEUE},
         "tasks.erasures.*": {"queue": MAINTENANCE_QUEUE},
+        "tasks.retention.*": {"queue": RETENTION_QUEUE},
         "tasks.bulk.requeue_stale_chunks": {"queue": MAINTENANCE_QUEUE},
         "tasks.bulk.*": {"queue": "bulk"},
         "tasks.webhooks.*": {"queue": "webhooks"},
@@ -117,6 +121,10 @@ def celery_config(settings: Settings) -> dict:
             "sweep-orphan-media": {
                 "task": "tasks.maintenance.sweep_orphan_media",
                 "schedule": 600.0,
+            },
+            "purge-expired-jobs": {
+                "task": "tasks.retention.purge_expired_jobs",
+                "schedule": float(settings.retention_interval_s),
             },
         },
         "timezone": "UTC",

@@ -53,6 +53,14 @@ def enabled() -> bool:
     return _state.enabled
 
 
+def capture(error: BaseException) -> None:
+    """Report an error that was handled (a job's model failure), scrubbed like any event."""
+    if _state.enabled:
+        import sentry_sdk
+
+        sentry_sdk.capture_exception(error)
+
+
 def add_input_source(source: Callable[[], Iterable[str]]) -> None:
     """A function giving the input texts of what the process is handling now (the API's request)."""
     _state.input_sources.append(source)

@@ -13,6 +13,32 @@ ServiceName = Literal["emotion", "summary"]
 Granularity = Literal["document", "sentence"]
 
 
+class DataControls(BaseModel):
+    """What of a job is kept, and for how long: every job type takes these (``tasks.retention``,
+    ``db.score_only``). Omitted, the tenant's defaults apply (``api.intake.data_policy``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store_input: bool | None = Field(
+        default=None, strict=True,
+        description="`false`: score-only mode. The input (for audio: the upload and the transcript) is dropped "
+                    "when the job finishes, in the transaction that stores its result; the result keeps scores, "
+                    "offsets, times and metadata, and no text. Omitted: the tenant's default (true unless set).")
+    retention_days: int | None = Field(
+        default=None, ge=1, strict=True,
+        description="Delete the job (input, result, scores) this many days after submission; at most the "
+                    "tenant's `retention_days` when that is set. Omitted: the tenant's retention.")
+
+
+class AudioDataControls(DataControls):
+    model_config = ConfigDict(extra="forbid")
+
+    store_transcript: bool | None = Field(
+        default=None, strict=True,
+        description="With `store_input: false`, keep the transcript's text in the result all the same "
+                    "(the upload is dropped either way). Omitted: false.")
+
+
 class EmotionControls(BaseModel):
     """What an emotion result shows; the model's probabilities are the same whatever is asked."""
 
@@ -47,7 +73,7 @@ class EmotionControls(BaseModel):
         return list(dict.fromkeys(value))
 
 
-class EmotionOptions(EmotionControls):
+class EmotionOptions(EmotionControls, DataControls):
     model_config = ConfigDict(extra="forbid")
 
     truncate: bool | None = Field(
@@ -62,7 +88,7 @@ class EmotionOptions(EmotionControls):
         return self
 
 
-class SummarizeOptions(BaseModel):
+class SummarizeOptions(DataControls):
     """Summary length: `sentences` or `ratio` (not both); neither: 3 sentences, or 30 % of a short text."""
 
     model_config = ConfigDict(extra="forbid")
@@ -81,7 +107,7 @@ class SummarizeOptions(BaseModel):
 MAX_PROMPT_CHARS = 1000
 
 
-class TranscribeOptions(EmotionControls):
+class TranscribeOptions(EmotionControls, AudioDataControls):
     """faster-whisper's own decoding controls; `granularity: sentence` scores each segment on its own
     and aggregates the recording's emotion from them."""
 

@@ -27,6 +27,7 @@ GROUPS = {
     "bulk": "Bulk uploads",
     "cache": "Result cache",
     "media": "Voice and document jobs",
+    "retention": "Retention",
     "webhooks": "Webhooks",
     "events": "Live events (Server-Sent Events)",
     "analytics": "Subjects' insights and correlations",
@@ -315,6 +316,14 @@ class Settings:
     max_document_chars: int = setting(
         200_000, env="SAMO_MAX_DOCUMENT_CHARS", group="media",
         help="Text limit of emotion, summarize and analyze jobs; longer texts get 422 `text-too-long`")
+
+    retention_interval_s: int = setting(
+        3600, env="SAMO_RETENTION_INTERVAL_S", group="retention",
+        help="How often beat sends the retention sweep (on the `retention` queue), which deletes jobs past "
+             "their tenant's or their own `retention_days`")
+    retention_chunk_size: int = setting(
+        500, env="SAMO_RETENTION_CHUNK_SIZE", group="retention",
+        help="Jobs the retention sweep deletes per transaction")
 
     webhook_allowed_destinations: tuple[str, ...] = setting(
         (), env="SAMO_WEBHOOK_ALLOWED_DESTINATIONS", group="webhooks",

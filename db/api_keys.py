@@ -93,13 +93,14 @@ def revoke_api_key(session: Session, prefix: str) -> ApiKey | None:
 def _key_with_tier(session: Session, condition) -> Row | None:
     return session.execute(
         select(ApiKey.id, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.scopes, ApiKey.revoked_at,
-               ApiKey.last_used_at, Tenant.tier)
+               ApiKey.last_used_at, Tenant.tier, Tenant.retention_days, Tenant.store_input)
         .join(Tenant, Tenant.id == ApiKey.tenant_id).where(condition)
     ).first()
 
 
 def key_with_tier_by_hash(session: Session, key_hash: str) -> Row | None:
-    """What authentication needs of the key with this digest, as plain columns (the tenant's tier last)."""
+    """What authentication needs of the key with this digest, as plain columns (then the tenant's tier
+    and its data policy: ``retention_days``, ``store_input``)."""
     return _key_with_tier(session, ApiKey.key_hash == key_hash)
 
 

@@ -27,6 +27,7 @@ from db.models import (
     JobStatus,
     utcnow,
 )
+from db.score_only import keeps_input
 
 ROWS_PER_INSERT = 2000
 
@@ -43,8 +44,10 @@ class NewItem:
     metadata: dict | None = None
 
 
-def insert_items(session: Session, batch: Batch, items: list[NewItem], queue: str = "bulk") -> None:
-    """Store the items as queued jobs of ``batch``.
+def insert_items(session: Session, batch: Batch, items: list[NewItem], purge_after: datetime | None = None,
+                 queue: str = "bulk") -> None:
+    """Store the items as queued jobs of ``batch``, with its ``options`` (``store_input``,
+    ``retention_days``) and the retention sweep's ``purge_after``.
 
     ``enqueued_at`` is set now, before the chunks are published: the caller clears it for the
     rows of any chunk it could not publish, so the sweep sends those (``mark_unpublished``).
@@ -59,6 +62,7 @@ def insert_items(session: Session, batch: Batch, items: list[NewItem], queue: st
         if postgresql:
             session.execute(INSERT_ITEMS, {
                 "tenant_id": batch.tenant_id, "batch_id": batch.id, "type": batch.type, "queue": queue, "now": now,
+                "options": json.dumps(batch.options or {}), "purge_after": purge_after,
                 "items": json.dumps([{"row": item.row, "text": item.text, "client_id": item.client_id,
                                       "subject": item.subject, "metadata": item.metadata,
                                       "occurred_at": item.occurred_at.isoformat() if item.occurred_at else None}
@@ -69,18 +73,19 @@ def insert_items(session: Session, batch: Batch, items: list[NewItem], queue: st
         session.execute(insert(Job), [
             {"id": uuid.uuid4(), "tenant_id": batch.tenant_id, "batch_id": batch.id, "batch_item": item.row,
              "client_id": item.client_id, "type": batch.type, "status": JobStatus.QUEUED, "queue": queue,
-             "input": {"text": item.text}, "options": {}, "created_at": now, "enqueued_at": now, "attempts": 0,
-             "subject": item.subject, "occurred_at": item.occurred_at or now, "entry_metadata": item.metadata}
+             "input": {"text": item.text}, "options": batch.options or {}, "created_at": now, "enqueued_at": now,
+             "attempts": 0, "subject": item.subject, "occurred_at": item.occurred_at or now,
+             "entry_metadata": item.metadata, "purge_after": purge_after}
             for item in part
         ])
 
 
 INSERT_ITEMS = text("""
     INSERT INTO jobs (id, tenant_id, batch_id, batch_item, client_id, type, status, queue, input, options,
-                      created_at, enqueued_at, attempts, subject, occurred_at, entry_metadata)
+                      created_at, enqueued_at, attempts, subject, occurred_at, entry_metadata, purge_after)
     SELECT gen_random_uuid(), :tenant_id, :batch_id, item.row, item.client_id, :type, 'queued', :queue,
-           jsonb_build_object('text', item.text), '{}'::jsonb, :now, :now, 0,
-           item.subject, COALESCE(item.occurred_at, :now), item.metadata
+           jsonb_build_object('text', item.text), CAST(:options AS JSONB), :now, :now, 0,
+           item.subject, COALESCE(item.occurred_at, :now), item.metadata, :purge_after
     FROM jsonb_to_recordset(CAST(:items AS JSONB))
          AS item("row" INTEGER, text TEXT, client_id TEXT, subject TEXT, occurred_at TIMESTAMPTZ, metadata JSONB)
 """)
@@ -155,9 +160,11 @@ def cancel_batch(session: Session, batch_id: uuid.UUID) -> bool:
     )
     if result.rowcount != 1:
         return False
+    options = session.scalar(select(Batch.options).where(Batch.id == batch_id))
+    dropped = {} if keeps_input(options) else {"input": None}
     session.execute(
         update(Job).where(Job.batch_id == batch_id, Job.status.in_(UNFINISHED_STATUSES))
-        .values(status=JobStatus.CANCELED, finished_at=now).execution_options(synchronize_session=False)
+        .values(status=JobStatus.CANCELED, finished_at=now, **dropped).execution_options(synchronize_session=False)
     )
     return True
 

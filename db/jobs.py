@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from db.models import UNFINISHED_STATUSES, EmotionScore, Job, JobStatus, utcnow
 from db.rollups import ScoredEntry, add_results
+from db.score_only import keeps_input, stored_result
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def complete_jobs(session: Session, outcomes: list[tuple[ClaimedJob, JobOutcome]
     """
     if not outcomes:
         return []
+    outcomes = [(job, kept_outcome(job, outcome)) for job, outcome in outcomes]
     now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
         stored_ids = _finish_many_postgresql(session, outcomes, now)
@@ -82,7 +84,8 @@ def complete_jobs(session: Session, outcomes: list[tuple[ClaimedJob, JobOutcome]
     else:
         stored = [(job, outcome) for job, outcome in outcomes
                   if _finish(session, job.id, JobStatus.SUCCEEDED, job.started_at, result=outcome.result,
-                             model_name=outcome.model_name, model_version=outcome.model_version)]
+                             model_name=outcome.model_name, model_version=outcome.model_version,
+                             **dropped_input(job))]
         built = [(job, outcome) for job, outcome in stored if outcome.emotion is not None]
     scores = [row for job, outcome in built for row in emotion_score_values(job, outcome.emotion, now)]
     if scores:
@@ -92,13 +95,28 @@ def complete_jobs(session: Session, outcomes: list[tuple[ClaimedJob, JobOutcome]
     return [job for job, _ in stored]
 
 
+def kept_outcome(job: ClaimedJob, outcome: JobOutcome) -> JobOutcome:
+    """The outcome as the job stores it: without any text in score-only mode (``db.score_only``)."""
+    result = stored_result(outcome.result, job.options, job.input)
+    if result is outcome.result:
+        return outcome
+    emotion = result if outcome.emotion is outcome.result else outcome.emotion
+    return JobOutcome(result, outcome.model_name, outcome.model_version, emotion=emotion)
+
+
+def dropped_input(job: ClaimedJob) -> dict:
+    """The column values that drop a score-only job's input as it finishes (JSON null)."""
+    return {} if keeps_input(job.options) else {"input": None}
+
+
 # One JSON parameter for all the results: the statement text never changes, whatever the batch size.
 FINISH_MANY = text("""
     UPDATE jobs SET status = 'succeeded', finished_at = :now, result = finished.result,
+           input = CASE WHEN finished.drop_input THEN CAST('null' AS JSONB) ELSE jobs.input END,
            processing_ms = CAST(EXTRACT(EPOCH FROM (:now - jobs.started_at)) * 1000 AS INTEGER),
            model_name = finished.model_name, model_version = finished.model_version
     FROM jsonb_to_recordset(CAST(:finished AS JSONB))
-         AS finished(id UUID, result JSONB, model_name TEXT, model_version TEXT)
+         AS finished(id UUID, result JSONB, model_name TEXT, model_version TEXT, drop_input BOOLEAN)
     WHERE jobs.id = finished.id AND jobs.status = 'running'
     RETURNING jobs.id
 """)
@@ -117,7 +135,8 @@ INSERT_SCORES_FROM_RESULTS = text("""
 def _finish_many_postgresql(session: Session, outcomes: list[tuple[ClaimedJob, JobOutcome]],
                             now: datetime) -> set[uuid.UUID]:
     finished = json.dumps([{"id": str(job.id), "result": outcome.result, "model_name": outcome.model_name,
-                            "model_version": outcome.model_version} for job, outcome in outcomes],
+                            "model_version": outcome.model_version, "drop_input": not keeps_input(job.options)}
+                           for job, outcome in outcomes],
                           separators=(",", ":"))
     rows = session.execute(FINISH_MANY, {"now": now, "finished": finished})
     return {uuid.UUID(str(row[0])) for row in rows}
@@ -146,7 +165,8 @@ def _finish(session: Session, job_id: uuid.UUID, status: JobStatus, started_at: 
 
 
 def fail_job(session: Session, job: ClaimedJob, code: str, message: str) -> bool:
-    return _finish(session, job.id, JobStatus.FAILED, job.started_at, error_code=code, error_message=message)
+    return _finish(session, job.id, JobStatus.FAILED, job.started_at, error_code=code, error_message=message,
+                   **dropped_input(job))
 
 
 def fail_unclaimed_job(session: Session, job_id: uuid.UUID, code: str, message: str) -> bool:
@@ -159,11 +179,13 @@ def fail_unclaimed_job(session: Session, job_id: uuid.UUID, code: str, message: 
     return result.rowcount == 1
 
 
-def cancel_job(session: Session, job_id: uuid.UUID) -> bool:
+def cancel_job(session: Session, job_id: uuid.UUID, drop_input: bool = False) -> bool:
+    """``drop_input``: a score-only job's (``db.score_only``) goes with the cancel."""
+    dropped = {"input": None} if drop_input else {}
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status.in_(UNFINISHED_STATUSES))
-        .values(status=JobStatus.CANCELED, finished_at=utcnow())
+        .values(status=JobStatus.CANCELED, finished_at=utcnow(), **dropped)
     )
     return result.rowcount == 1
 

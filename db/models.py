@@ -26,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -81,6 +82,10 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     tier: Mapped[str] = mapped_column(String(50), default="free")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    #: Days a job's input and result are kept after submission (``tasks.retention``); None keeps them.
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    #: The default of a job's ``options.store_input`` (score-only mode when false).
+    store_input: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="tenant")
 
@@ -140,6 +145,9 @@ class Job(Base):
         # `GET /v1/jobs?subject=...&occurred_after=...`: a subject's entries by time.
         Index("ix_jobs_tenant_subject_occurred", "tenant_id", "subject", "occurred_at",
               postgresql_where=text("subject IS NOT NULL"), sqlite_where=text("subject IS NOT NULL")),
+        # The retention sweep (``db.retention``): a range scan over the jobs that have a purge date.
+        Index("ix_jobs_purge_after", "purge_after",
+              postgresql_where=text("purge_after IS NOT NULL"), sqlite_where=text("purge_after IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -177,6 +185,8 @@ class Job(Base):
     #: The app's `metadata` (string keys to strings or lists of strings). Not ``metadata``: the
     #: declarative base reserves that name, and the group-commit writer needs column names equal to keys.
     entry_metadata: Mapped[dict | None] = mapped_column(JSONDocument)
+    #: When the retention sweep deletes the job (its options' or its tenant's ``retention_days``); None: kept.
+    purge_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Batch(Base):

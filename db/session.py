@@ -25,6 +25,9 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:
 #: Connections per process, the same on both databases: each gunicorn worker thread's request, the
 #: group-commit writer's own connection (kept between groups) and the API's background threads.
 POOL_OPTIONS = {"pool_size": 10, "max_overflow": 20}
+#: Statement parameters (input texts among them) never appear in SQLAlchemy's logs or in the
+#: messages of its errors, which error handlers log.
+PRIVACY_OPTIONS = {"hide_parameters": True}
 
 
 def _create_engine(database_url: str) -> Engine:
@@ -33,13 +36,13 @@ def _create_engine(database_url: str) -> Engine:
         in_memory = path in ("", ":memory:")
         if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sqlalchemy.create_engine(database_url, connect_args={"timeout": 30},
+        engine = sqlalchemy.create_engine(database_url, connect_args={"timeout": 30}, **PRIVACY_OPTIONS,
                                           **({} if in_memory else POOL_OPTIONS))
         event.listen(engine, "connect", _configure_sqlite_connection)
         return engine
     # Through the module: with tracing on (config.tracing), the SQLAlchemy instrumentation wraps
     # `sqlalchemy.create_engine` after this module was imported.
-    return sqlalchemy.create_engine(database_url, pool_pre_ping=True, **POOL_OPTIONS)
+    return sqlalchemy.create_engine(database_url, pool_pre_ping=True, **PRIVACY_OPTIONS, **POOL_OPTIONS)
 
 
 def get_engine(database_url: str) -> Engine:

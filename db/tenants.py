@@ -1,7 +1,8 @@
-"""Reading tenants for operators: the CLI's listings."""
+"""Reading tenants for operators (the CLI's listings), and each tenant's data policy."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,3 +26,16 @@ def tenants_with_active_keys(session: Session) -> list[tuple[Tenant, int]]:
 def tenant_keys(session: Session, tenant_id: uuid.UUID) -> list[ApiKey]:
     """The tenant's keys, revoked ones included, oldest first."""
     return list(session.scalars(select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at)))
+
+
+@dataclass(frozen=True)
+class DataPolicy:
+    """What a tenant keeps of its jobs by default: ``retention_days`` (None: for ever) and whether
+    inputs are stored (``store_input`` false: score-only mode)."""
+
+    retention_days: int | None = None
+    store_input: bool = True
+
+
+#: A tenant that set nothing: inputs stored, kept for ever.
+DEFAULT_POLICY = DataPolicy()

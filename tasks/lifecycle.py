@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -96,7 +97,9 @@ def failure_of(error: Exception, job: ClaimedJob | None = None) -> JobFailure:
     """The code and message a job shows for an error of its work.
 
     Errors that carry their own stable ``code`` (``JobFailure``, transcription and summariser
-    errors) keep it; a ``ValueError`` is bad input; anything else is a model failure, logged.
+    errors) keep it; a ``ValueError`` is bad input; anything else is a model failure, logged with
+    its traceback and type. The exception's own message is neither logged nor shown on the job: a
+    model's or tokenizer's message may quote its input (error tracking scrubs it, ``config.error_tracking``).
     """
     if isinstance(error, JobFailure):
         return error
@@ -105,8 +108,10 @@ def failure_of(error: Exception, job: ClaimedJob | None = None) -> JobFailure:
         return JobFailure(code, getattr(error, "message", None) or str(error))
     if isinstance(error, ValueError):
         return JobFailure("invalid_input", str(error))
-    log.error("%s job %s failed", job.type if job else "a", job.id if job else "", exc_info=error)
-    return JobFailure("inference_error", f"The model failed: {type(error).__name__}: {error}")
+    log.error("%s job %s failed: %s\n%s", job.type if job else "a", job.id if job else "", type(error).__name__,
+              "".join(traceback.format_tb(error.__traceback__)).rstrip())
+    error_tracking.capture(error)
+    return JobFailure("inference_error", f"The model failed: {type(error).__name__}.")
 
 
 def run_jobs(services: Services, job_type: JobType, job_ids: list[uuid.UUID], queue: str,

@@ -34,6 +34,7 @@ PROCESS_TO_SERVICE = {
     "worker_bulk": "worker-bulk",
     "beat": "beat",
     "worker_maintenance": "worker-maintenance",
+    "worker_retention": "worker-retention",
     "flower": "flower",
 }
 INTERPOLATION = re.compile(r"\$\{(\w+)(?:[:?-][^}]*)?\}")
@@ -116,7 +117,8 @@ def test_migrate_service_runs_the_cli_and_gates_everything_that_touches_the_data
     services = compose()["services"]
     assert normalise(services["migrate"]["command"]) == ["python", "-m", "api.cli", "db", "upgrade"]
     assert importlib.util.find_spec("api.cli") is not None, "api/cli.py (db upgrade) is missing"
-    for name in ("api", "worker-cpu", "worker-gpu", "worker-webhooks", "worker-bulk", "beat", "worker-maintenance"):
+    for name in ("api", "worker-cpu", "worker-gpu", "worker-webhooks", "worker-bulk", "beat", "worker-maintenance",
+                 "worker-retention"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
         assert depends["postgres"]["condition"] == "service_healthy", name

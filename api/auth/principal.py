@@ -26,6 +26,7 @@ from api.problems import Problem
 from db import api_keys
 from db.api_keys import hash_api_key
 from db.models import utcnow
+from db.tenants import DEFAULT_POLICY, DataPolicy
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Principal:
     scopes: frozenset[str]
     tier: str
     method: Literal["api_key", "jwt", "ticket"]
+    data_policy: DataPolicy = DEFAULT_POLICY
 
     @property
     def actor(self) -> dict[str, str]:
@@ -133,6 +135,7 @@ class KeyRecord:
     scopes: list[str] | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    data_policy: DataPolicy = DEFAULT_POLICY
 
     @property
     def is_active(self) -> bool:
@@ -140,7 +143,9 @@ class KeyRecord:
 
 
 def _record_and_tier(row) -> tuple[KeyRecord, str] | None:
-    return (KeyRecord(*row[:6]), row[6]) if row is not None else None
+    if row is None:
+        return None
+    return KeyRecord(*row[:6], data_policy=DataPolicy(row[7], row[8])), row[6]
 
 
 def lookup_api_key(session: Session, presented_key: str) -> tuple[KeyRecord, str] | None:
@@ -199,7 +204,8 @@ def authenticate_api_key(sessions: Callable[[], Session], key: str) -> Principal
     if found is None:
         raise invalid_api_key()
     record, tier = found
-    return Principal(record.tenant_id, record.id, frozenset(record.scopes or ()), tier, "api_key")
+    return Principal(record.tenant_id, record.id, frozenset(record.scopes or ()), tier, "api_key",
+                     record.data_policy)
 
 
 def _lookup_and_touch(session: Session, lookup: Callable, *args) -> tuple[KeyRecord, str] | None:
@@ -226,7 +232,7 @@ def authenticate_bearer(sessions: Callable[[], Session], token: str) -> Principa
         raise unauthorized("invalid-token", "Invalid token", "The token's API key is no longer valid.")
     record, tier = found
     scopes = claims.scopes & frozenset(record.scopes or ())
-    return Principal(record.tenant_id, record.id, scopes, tier, "jwt")
+    return Principal(record.tenant_id, record.id, scopes, tier, "jwt", record.data_policy)
 
 
 def authenticate(credentials: Credentials) -> Principal:

@@ -16,7 +16,7 @@ from api.intake.entries import (
 )
 from api.schemas.webhooks import BatchWebhook, JobWebhook
 from config import job_types
-from config.job_options import ServiceName
+from config.job_options import DataControls, ServiceName
 
 
 def registered_job_type(name: str) -> str:
@@ -106,7 +106,7 @@ class Valence(BaseModel):
 class SentenceEmotion(BaseModel):
     start: int = Field(description="Offset of the sentence in the input text: `text[start:end]` is it.")
     end: int
-    text: str
+    text: str | None = Field(default=None, description="Absent in score-only mode (`options.store_input: false`).")
     top_emotion: str
     confidence: float
     emotions: list[str]
@@ -135,7 +135,7 @@ class EmotionResult(BaseModel):
 
 
 class Word(BaseModel):
-    word: str
+    word: str | None = Field(default=None, description="Absent in score-only mode (`options.store_input: false`).")
     start: float = Field(description="Seconds from the start of the recording, within its segment.")
     end: float
     probability: float
@@ -145,7 +145,7 @@ class Segment(BaseModel):
     id: int
     start: float = Field(description="Seconds from the start of the recording.")
     end: float
-    text: str
+    text: str | None = Field(default=None, description="Absent in score-only mode (`options.store_input: false`).")
     words: list[Word] | None = Field(default=None, description="With `options.word_timestamps`.")
     emotion: EmotionResult | None = None
 
@@ -154,7 +154,8 @@ class TranscriptionResult(BaseModel):
     language: str
     language_probability: float
     duration_s: float
-    text: str
+    text: str | None = Field(default=None, description="Absent in score-only mode (`options.store_input: false`) "
+                                                       "unless `options.store_transcript: true`.")
     segments: list[Segment]
     emotion: EmotionResult | None = Field(default=None, description="Of the whole text; with `granularity: "
                                                                     "sentence`, the aggregate of the segments'.")
@@ -163,7 +164,7 @@ class TranscriptionResult(BaseModel):
 
 
 class SummaryResult(BaseModel):
-    summary: str
+    summary: str | None = Field(default=None, description="Absent in score-only mode (`options.store_input: false`).")
     method: Literal["extractive", "abstractive"]
     sentence_indices: list[int] = Field(description="Chosen sentences of the input, in order (extractive).")
     sentences_total: int
@@ -182,7 +183,8 @@ class JobOut(BaseModel):
     id: UUID
     type: str
     status: JobStatusName
-    input: dict[str, Any]
+    input: dict[str, Any] | None = Field(description="The submitted input; null once a score-only job "
+                                                     "(`options.store_input: false`) has finished.")
     options: dict[str, Any]
     result: dict[str, Any] | None = Field(
         description="EmotionResult, SummaryResult, TranscriptionResult or AnalyzeResult, by job type.")
@@ -251,6 +253,9 @@ class BatchCreate(BaseModel):
     items: list[Any] = Field(description="BatchItem objects or strings; invalid ones are reported by row.")
     webhook: BatchWebhook | None = Field(
         default=None, description="Called when the batch completes (and on progress, if asked for).")
+    options: DataControls = Field(
+        default_factory=DataControls,
+        description="`store_input` and `retention_days` for every item, as a job's options take them.")
 
 
 class RowError(BaseModel):

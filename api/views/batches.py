@@ -23,8 +23,10 @@ from sqlalchemy.exc import IntegrityError
 
 from api.auth.principal import current_principal, require_scope
 from api.extensions import celery_client, db_session, services, settings
+from api.intake.data_policy import purge_after, resolved_options
 from api.intake.pagination import newest_first_page, parse_limit, parse_row_cursor, parse_status_filter
 from api.intake.requests import check_form, form_webhook, idempotency_key, json_body, validation_problem
+from api.intake.submissions import form_options
 from api.intake.uploads import (
     ParsedUpload,
     UploadLimits,
@@ -40,6 +42,7 @@ from api.schemas.webhooks import BatchWebhook
 from api.views.jobs import job_document
 from api.views.owned import tenant_owned
 from api.views.webhooks import attach_batch_webhook
+from config.job_options import DataControls
 from db import audit, documents
 from db.batches import (
     batch_by_idempotency_key,
@@ -57,7 +60,7 @@ from db.batches import (
 from db.deletion import delete_batch
 from db.limits import TenantLock, lock_tenant
 from db.media import discard_many
-from db.models import Batch, BatchStatus, JobStatus
+from db.models import Batch, BatchStatus, JobStatus, utcnow
 from db.result_cache_keys import forget_jobs
 from db.session import session_scope
 from tasks.enqueue import enqueue_chunk
@@ -66,7 +69,7 @@ from tasks.events import batch_finished
 bp = Blueprint("batches", __name__, url_prefix="/v1/batches")
 
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
-MULTIPART_FIELDS = {"file", "format", "type", "webhook"}
+MULTIPART_FIELDS = {"file", "format", "type", "webhook", "options"}
 RESULTS_PAGE_ROWS = 1000
 BATCHES_IN_FLIGHT_RETRY_AFTER_S = 30
 #: What makes a spreadsheet read a cell as a formula (OWASP, CSV injection).
@@ -85,8 +88,8 @@ def too_large(limit: int) -> Problem:
                    f"Batch uploads may be at most {limit} bytes ({limit / 2**20:g} MiB).", max_bytes=limit)
 
 
-def read_upload() -> tuple[ParsedUpload, BatchWebhook | None]:
-    """The upload's rows and webhook, whatever its form; refusals become problem documents."""
+def read_upload() -> tuple[ParsedUpload, BatchWebhook | None, dict]:
+    """The upload's rows, webhook and item options, whatever its form; refusals become problem documents."""
     limit = settings().batch_max_bytes
     allowed = limit + (MULTIPART_OVERHEAD_BYTES if request.mimetype == "multipart/form-data" else 0)
     if request.content_length is not None and request.content_length > allowed:
@@ -98,26 +101,36 @@ def read_upload() -> tuple[ParsedUpload, BatchWebhook | None]:
         raise Problem(rejected.status, rejected.slug, rejected.title, rejected.detail, **rejected.extensions) from None
 
 
-def parse_upload(limits: UploadLimits) -> tuple[ParsedUpload, BatchWebhook | None]:
-    """JSON (an array, or an object with `items` and maybe `webhook`), multipart, or a raw JSONL/CSV body."""
+def parse_upload(limits: UploadLimits) -> tuple[ParsedUpload, BatchWebhook | None, dict]:
+    """JSON (an array, or an object with `items` and maybe `webhook` and `options`), multipart, or a raw
+    JSONL/CSV body."""
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
-        return parse_multipart(limits), form_webhook(BatchWebhook)
+        return parse_multipart(limits), form_webhook(BatchWebhook), form_item_options()
     if request.is_json:
-        body, webhook = json_body(), None
+        body, webhook, options = json_body(), None, {}
         if isinstance(body, dict):
             try:
                 created = BatchCreate.model_validate(body)
             except ValidationError as error:
                 raise validation_problem(error) from None
             body, webhook = created.items, created.webhook
-        return parse_elements(body, limits), webhook
+            options = created.options.model_dump(exclude_none=True)
+        return parse_elements(body, limits), webhook, options
     fmt = format_of(None, None, mimetype)
     if fmt is None:
         raise Problem(415, "unsupported-media-type", "Unsupported Media Type",
                       "Send JSON, JSONL (application/x-ndjson), CSV (text/csv) or multipart/form-data "
                       "with a `file` part.")
-    return parse_stream(fmt, request.stream, limits), None
+    return parse_stream(fmt, request.stream, limits), None, {}
+
+
+def form_item_options() -> dict:
+    """A multipart upload's `options` field (a JSON object of ``DataControls``)."""
+    try:
+        return DataControls.model_validate(form_options(request.form.get("options"))).model_dump(exclude_none=True)
+    except ValidationError as error:
+        raise validation_problem(error) from None
 
 
 def parse_multipart(limits: UploadLimits) -> ParsedUpload:
@@ -170,10 +183,11 @@ def batch_document(batch: Batch, counts: dict[str, int]) -> dict:
 @require_scope("batches:write")
 def create_batch():
     """An upload; with an ``Idempotency-Key``, a retry of the same upload answers with the batch it started."""
-    upload, webhook = read_upload()
+    upload, webhook, options = read_upload()
     principal = current_principal()
+    options = resolved_options(options, principal.data_policy)
     key = idempotency_key()
-    fingerprint = upload_fingerprint(upload, webhook)
+    fingerprint = upload_fingerprint(upload, webhook, options)
     session = db_session()
     if key and (existing := find_batch_by_idempotency_key(principal.tenant_id, key)):
         return replay_or_conflict(existing, fingerprint)
@@ -181,7 +195,7 @@ def create_batch():
     batch = Batch(tenant_id=principal.tenant_id, type="emotion", source_format=upload.format,
                   total_items=len(upload.items), invalid_items=upload.invalid,
                   row_errors=[error.as_dict() for error in upload.errors], chunk_size=settings().bulk_chunk_size,
-                  options={}, idempotency_key=key, request_hash=fingerprint)
+                  options=options, idempotency_key=key, request_hash=fingerprint)
     session.add(batch)
     try:
         session.flush()
@@ -192,7 +206,7 @@ def create_batch():
             raise
         return replay_or_conflict(existing, fingerprint)
     attach_batch_webhook(session, batch, webhook)
-    insert_items(session, batch, upload.items)
+    insert_items(session, batch, upload.items, purge_after(options, principal.data_policy, utcnow()))
     session.commit()
     publish_chunks(session, batch, plan_chunks(upload.items, batch.chunk_size))
     JOBS_SUBMITTED.labels(type=batch.type).inc(len(upload.items))
@@ -200,9 +214,12 @@ def create_batch():
     return batch_document(batch, counts), 202, {"Location": url_for("batches.get_batch", batch_id=batch.id)}
 
 
-def upload_fingerprint(upload: ParsedUpload, webhook: BatchWebhook | None) -> str:
-    """What the upload asks for, independent of its encoding (a multipart boundary, JSON spacing)."""
-    canonical = json.dumps({
+def upload_fingerprint(upload: ParsedUpload, webhook: BatchWebhook | None, options: dict | None = None) -> str:
+    """What the upload asks for, independent of its encoding (a multipart boundary, JSON spacing).
+
+    Item options count only when given, so an upload without them fingerprints as it did before them."""
+    asked = {"options": options} if options else {}
+    canonical = json.dumps({**asked,
         "format": upload.format,
         "items": [[item.row, item.text, item.client_id, *entry_fingerprint(item)] for item in upload.items],
         "errors": [error.as_dict() for error in upload.errors],

@@ -20,6 +20,7 @@ from api.extensions import (
 )
 from api.fastpath.waiting import respond_when_finished
 from api.intake.audio import allow_large_uploads
+from api.intake.data_policy import purge_after, resolved_options
 from api.intake.entries import check_subject, parse_occurred_at
 from api.intake.pagination import newest_first_page, parse_limit, parse_status_filter
 from api.intake.requests import idempotency_key
@@ -36,6 +37,8 @@ from db.jobs import cancel_job, job_by_idempotency_key, mark_unpublished, tenant
 from db.media import discard, discard_many
 from db.models import Job, JobStatus, utcnow
 from db.result_cache_keys import forget_jobs
+from db.score_only import keeps_input
+from db.tenants import DEFAULT_POLICY, DataPolicy
 from tasks.enqueue import enqueue_job, model_of, text_chars
 from tasks.events import job_finished
 from tasks.live_events import publish_statuses
@@ -94,8 +97,9 @@ def create_job():
     if key and (existing := find_by_idempotency_key(principal.tenant_id, key)):
         return replay_or_conflict(existing, fingerprint)
 
+    submission.options = resolved_options(submission.options, principal.data_policy)
     admission = enforce_jobs_in_flight(db_session, principal)
-    row = new_job_row(submission, principal.tenant_id, key)
+    row = new_job_row(submission, principal.tenant_id, key, principal.data_policy)
     tracing.set_job_attributes([row["id"]], [principal.tenant_id])
     # Before the row is written: a worker's `running` can then never come first.
     publish_statuses(redis_client(), settings(), [row["id"]], JobStatus.QUEUED.value)
@@ -119,7 +123,8 @@ def create_job():
     return respond_when_finished(job, accepted)
 
 
-def new_job_row(submission: Submission, tenant_id: uuid.UUID, key: str | None) -> dict:
+def new_job_row(submission: Submission, tenant_id: uuid.UUID, key: str | None,
+                policy: DataPolicy = DEFAULT_POLICY) -> dict:
     """Every column of a new job, as the group-commit writer inserts it; ``Job(**row)`` for the ORM.
 
     Written out, not read off a transient ``Job``: building the ORM instance and reading its
@@ -132,7 +137,8 @@ def new_job_row(submission: Submission, tenant_id: uuid.UUID, key: str | None) -
         "input": submission.input, "options": submission.options, "result": None, "error_code": None,
         "error_message": None, "model_name": None, "model_version": None, "created_at": now, "enqueued_at": now,
         "started_at": None, "finished_at": None, "processing_ms": None, "attempts": 0, "idempotency_key": key,
-        "request_hash": submission.fingerprint, **submission.entry.columns(now),
+        "request_hash": submission.fingerprint, "purge_after": purge_after(submission.options, policy, now),
+        **submission.entry.columns(now),
     }
 
 
@@ -205,7 +211,7 @@ def get_job(job_id: uuid.UUID | str):
 def cancel(job_id: uuid.UUID | str):
     job = tenant_job(job_id)
     session = db_session()
-    if not cancel_job(session, job.id):
+    if not cancel_job(session, job.id, drop_input=not keeps_input(job.options)):
         raise Problem(409, "job-not-cancelable", "Job cannot be canceled",
                       f"The job has already finished with status {job.status.value}.", status_now=job.status.value)
     deliveries = stage_job_events(settings(), session, [job.id], JobStatus.CANCELED.value)
