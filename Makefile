@@ -18,7 +18,7 @@ SQLITE_TESTS ?= tests/api tests/integration
 VERBOSE ?=
 PIP_FLAGS := $(if $(VERBOSE),,--quiet --disable-pip-version-check)
 
-.PHONY: run test test-postgresql test-sqlite test-unit bench fuzz lint deps system-deps clean-venv
+.PHONY: run test test-postgresql test-sqlite test-unit bench fuzz lint deps system-deps clean-venv console
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ bench: deps
 FUZZ_ARGS ?=
 fuzz: deps
 	$(PY) scripts/fuzz.py $(FUZZ_ARGS)
+
+# The web console at /console: npm installs the pinned libraries of console/package-lock.json and
+# console/build.mjs writes api/console/static/ (committed; tests/unit/test_console_build.py checks it).
+console:
+	cd console && npm ci --no-audit --no-fund && node build.mjs
 
 # ruff is pinned in requirements/constraints.txt and configured in pyproject.toml.
 lint: deps

@@ -36,7 +36,19 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     intake.init_app(app)
 
     from api.auth import principal, ratelimit, throttle
-    from api.views import analytics, batches, correlations, health, insights, jobs, openapi, subjects, tokens, webhooks
+    from api.views import (
+        analytics,
+        batches,
+        console,
+        correlations,
+        health,
+        insights,
+        jobs,
+        openapi,
+        subjects,
+        tokens,
+        webhooks,
+    )
 
     throttle.init_app(app)
     principal.init_app(app)
@@ -51,6 +63,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.register_blueprint(insights.bp)
     app.register_blueprint(correlations.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(console.bp)
     health.init_metrics(app)
     if settings.otel_enabled:
         from api import tracing
