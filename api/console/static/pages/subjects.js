@@ -11,6 +11,9 @@ export const TITLE = "Subjects";
 const DAY_MS = 86_400_000;
 const DEFAULT_DAYS = 90;
 const CHART_LABELS = 3;
+const CHART_HEIGHT = 320;
+const MIN_CHART_WIDTH = 280;
+const DAY_FORMAT = new Intl.DateTimeFormat(undefined, {month: "short", day: "numeric"});
 const SERIES_COLOURS = ["#1f6feb", "#c2410c", "#15803d", "#7e22ce"];
 export const DESCRIPTIVE_NOTE = "These figures describe the emotion model's outputs for the entries this app sent. "
   + "They say nothing certain about the person who wrote them and are not an assessment or a diagnosis of anyone.";
@@ -41,6 +44,10 @@ export function chartData(timeline) {
   };
 }
 
+function chartWidth(target) {
+  return Math.max(MIN_CHART_WIDTH, target.clientWidth || MIN_CHART_WIDTH);
+}
+
 function drawChart(target, data) {
   target.replaceChildren();
   target.dataset.chart = JSON.stringify(data);
@@ -49,11 +56,11 @@ function drawChart(target, data) {
     target.append(h("p", {}, "No entries in this range."));
     return null;
   }
-  const width = Math.max(280, Math.min(target.clientWidth || 900, 1100));
   const options = {
-    width, height: 320,
+    width: chartWidth(target), height: CHART_HEIGHT,
     title: `Valence and top labels per ${data.bucket}`,
     scales: {x: {time: true}, y: {range: [-1, 1]}},
+    axes: [{values: (_plot, splits) => splits.map((s) => DAY_FORMAT.format(new Date(s * 1000)))}, {}],
     series: [
       {},
       {label: "valence score", stroke: SERIES_COLOURS[0], width: 2},
@@ -62,6 +69,10 @@ function drawChart(target, data) {
   };
   const plot = new uPlot(options, [data.x, data.valence, ...data.labels.map((label) => data.series[label])], target);
   target.samoChart = plot;
+  const resize = new ResizeObserver(() => plot.setSize({width: chartWidth(target), height: CHART_HEIGHT}));
+  resize.observe(target);
+  const destroy = plot.destroy.bind(plot);
+  plot.destroy = () => { resize.disconnect(); destroy(); };
   return plot;
 }
 
