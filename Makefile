@@ -11,7 +11,7 @@ STAMP := $(VENV)/.requirements-dev.stamp
 TORCH_INDEX_URL ?=
 PYTEST_ARGS ?=
 # What the SQLite pass runs: the suites that go through the API and the workers.
-SQLITE_TESTS ?= tests/api tests/integration
+SQLITE_TESTS ?= tests/api tests/integration tests/browser
 
 
 # Quiet by default: `make run VERBOSE=1` shows pip's output and every process's info logs.
