@@ -36,19 +36,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     intake.init_app(app)
 
     from api.auth import principal, ratelimit, throttle
-    from api.views import (
-        analytics,
-        batches,
-        console,
-        correlations,
-        health,
-        insights,
-        jobs,
-        openapi,
-        subjects,
-        tokens,
-        webhooks,
-    )
+    from api.views import analytics, batches, correlations, health, insights, jobs, openapi, subjects, tokens, webhooks
+    from api.views.console import bp as console_bp
+    from api.views.events import bp as events_bp
 
     throttle.init_app(app)
     principal.init_app(app)
@@ -57,13 +47,14 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.register_blueprint(tokens.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(batches.bp)
+    app.register_blueprint(events_bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(subjects.bp)
     app.register_blueprint(analytics.bp)
     app.register_blueprint(insights.bp)
     app.register_blueprint(correlations.bp)
     app.register_blueprint(openapi.bp)
-    app.register_blueprint(console.bp)
+    app.register_blueprint(console_bp)
     health.init_metrics(app)
     if settings.otel_enabled:
         from api import tracing

@@ -27,6 +27,7 @@ GROUPS = {
     "cache": "Result cache",
     "media": "Voice and document jobs",
     "webhooks": "Webhooks",
+    "events": "Live events (Server-Sent Events)",
     "analytics": "Subjects' insights and correlations",
     "metrics": "Metrics",
     "observability": "Health, traces and error tracking",
@@ -307,6 +308,29 @@ class Settings:
     webhook_progress_interval_s: int = setting(
         10, env="SAMO_WEBHOOK_PROGRESS_INTERVAL_S", group="webhooks",
         help="At most one `batch.progress` webhook per batch in this many seconds")
+
+    events_heartbeat_s: float = setting(
+        15.0, env="SAMO_EVENTS_HEARTBEAT_S", group="events",
+        help="An event stream sends a `: keep-alive` comment after this long without an event")
+    events_max_stream_s: float = setting(
+        300.0, env="SAMO_EVENTS_MAX_STREAM_S", group="events",
+        help="An event stream that has not ended closes after this long, telling the client when to reconnect")
+    events_retry_ms: int = setting(
+        2000, env="SAMO_EVENTS_RETRY_MS", group="events",
+        help="The `retry:` hint of an event stream: how long a client waits before it reconnects")
+    events_poll_interval_s: float = setting(
+        5.0, env="SAMO_EVENTS_POLL_INTERVAL_S", group="events",
+        help="How often a stream reads its job or batch from the database when no event woke it "
+             "(Redis unreachable, batch items)")
+    events_history_max: int = setting(
+        500, env="SAMO_EVENTS_HISTORY_MAX", group="events",
+        help="Events kept per job or batch in Redis for `Last-Event-ID` replays (the newest)")
+    events_history_ttl_s: int = setting(
+        3600, env="SAMO_EVENTS_HISTORY_TTL_S", group="events",
+        help="How long a job's or batch's events are kept for replays after its last event")
+    events_batch_progress_interval_s: float = setting(
+        1.0, env="SAMO_EVENTS_BATCH_PROGRESS_INTERVAL_S", group="events",
+        help="At most one batch `progress` event per batch in this many seconds")
 
     insights_min_entries: int = setting(
         5, env="SAMO_INSIGHTS_MIN_ENTRIES", group="analytics",

@@ -87,3 +87,10 @@ def batch_document(batch: Batch, counts: dict[str, int]) -> dict:
         "finished_at": iso_datetime(batch.finished_at),
         "links": batch_links(batch.id),
     }
+
+
+def batch_progress(batch: Batch, counts: dict[str, int]) -> dict:
+    """A batch's live ``progress`` event (``tasks.live_events``): its state, without its links and errors."""
+    document = batch_document(batch, counts)
+    return {"batch_id": document["id"], "status": document["status"], "counts": document["counts"],
+            "progress": document["progress"], "eta_s": document["eta_s"]}

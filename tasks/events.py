@@ -3,7 +3,7 @@
 Whoever stores a terminal state stages the job's webhook deliveries in the same transaction
 (``tasks.webhook_events.stage_job_events``), then calls ``job_finished`` after the commit; this is
 the one place where follow-up work hangs (a Redis notification for callers waiting on the job,
-publishing those deliveries).
+publishing those deliveries, the jobs' live ``status`` events, ``tasks.live_events``).
 
 A worker process that loaded its models at start says so in :func:`models_loaded`; ``/readyz``
 reads :func:`workers_with_models` for the workers that answered its broadcast, so a worker that
@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 
 import redis
 
+from tasks.live_events import publish_statuses
 from tasks.services import Services
 from tasks.webhook_events import emit_batch_event, publish
 
@@ -41,6 +42,7 @@ def jobs_finished(services: Services, job_ids: list[uuid.UUID], status: str, del
     pipelined publish for all waiters, then the deliveries staged with them."""
     if not job_ids:
         return
+    publish_statuses(services.redis, services.settings, job_ids, status)
     try:
         with services.redis.pipeline(transaction=False) as pipe:
             for job_id in job_ids:

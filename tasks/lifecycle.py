@@ -30,6 +30,7 @@ from db.jobs import ClaimedJob, JobOutcome, claim_jobs, complete_jobs, fail_job
 from db.media import discard
 from db.models import Job
 from tasks.events import jobs_finished
+from tasks.live_events import publish_statuses
 from tasks.services import Services
 from tasks.shift_events import check_shifts
 from tasks.webhook_events import stage_job_events
@@ -114,6 +115,7 @@ def run_jobs(services: Services, job_type: JobType, job_ids: list[uuid.UUID], qu
     with services.session() as session:
         jobs = claim_jobs(session, Job.id.in_(job_ids))
     tracing.set_job_attributes(job_ids, {job.tenant_id for job in jobs})
+    publish_statuses(services.redis, services.settings, [job.id for job in jobs], "running")
     skipped = set(job_ids) - {job.id for job in jobs}
     if skipped:
         log.info("%d of %d %s jobs finished, canceled or unknown; skipped", len(skipped), len(job_ids),

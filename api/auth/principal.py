@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import jwt as jwt_tokens
 from api.auth.key_cache import AuthCache
+from api.auth.tickets import presented_ticket, redeem_ticket
 from api.extensions import db_session, settings
 from api.problems import Problem
 from db import api_keys
@@ -40,7 +41,7 @@ class Principal:
     api_key_id: uuid.UUID
     scopes: frozenset[str]
     tier: str
-    method: Literal["api_key", "jwt"]
+    method: Literal["api_key", "jwt", "ticket"]
 
 
 @dataclass(frozen=True)
@@ -252,8 +253,35 @@ def _is_public_endpoint() -> bool:
     return bool(getattr(view, "samo_public", False))
 
 
+#: Query parameters that would put a long-lived credential in a URL (logs, history, Referer): refused.
+URL_CREDENTIAL_PARAMETERS = ("access_token", "api_key", "apikey", "refresh_token")
+
+
+def _refuse_credentials_in_url() -> None:
+    named = [name for name in URL_CREDENTIAL_PARAMETERS if name in request.args]
+    if named:
+        raise Problem(400, "credentials-in-url", "Credentials in the URL",
+                      f"Credentials are never accepted in the URL ({named[0]}); send them in a header, or use "
+                      "a stream ticket (POST /v1/events/tickets) for event streams.")
+
+
+def _authenticate_with_ticket(ticket: str) -> None:
+    if "Authorization" in request.headers or "X-API-Key" in request.headers:
+        raise Problem(400, "ambiguous-credentials", "Ambiguous credentials",
+                      "Send either a stream ticket or credentials in a header, not both.")
+    grant = redeem_ticket(ticket, request.path)
+    g.principal = Principal(grant.tenant_id, grant.api_key_id, frozenset({grant.scope}), grant.tier, "ticket")
+
+
 def _authenticate_request() -> None:
-    if not request.path.startswith(PROTECTED_PREFIX) or _is_public_endpoint():
+    if not request.path.startswith(PROTECTED_PREFIX):
+        return
+    _refuse_credentials_in_url()
+    if _is_public_endpoint():
+        return
+    ticket = presented_ticket()
+    if ticket is not None:
+        _authenticate_with_ticket(ticket)
         return
     credentials = presented_credentials()
     if credentials is None:
@@ -269,18 +297,24 @@ def current_principal() -> Principal:
     return principal
 
 
+def check_scope(scope: str) -> Principal:
+    """The caller, if its credentials carry ``scope``; else a 403."""
+    principal = current_principal()
+    if scope not in principal.scopes:
+        headers = {}
+        if principal.method == "jwt":
+            headers["WWW-Authenticate"] = www_authenticate("insufficient_scope", scope)
+        raise Problem(403, "insufficient-scope", "Insufficient scope",
+                      f"This operation requires the {scope!r} scope.", headers=headers,
+                      required_scope=scope)
+    return principal
+
+
 def require_scope(scope: str) -> Callable[[Callable], Callable]:
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            principal = current_principal()
-            if scope not in principal.scopes:
-                headers = {}
-                if principal.method == "jwt":
-                    headers["WWW-Authenticate"] = www_authenticate("insufficient_scope", scope)
-                raise Problem(403, "insufficient-scope", "Insufficient scope",
-                              f"This operation requires the {scope!r} scope.", headers=headers,
-                              required_scope=scope)
+            check_scope(scope)
             return view(*args, **kwargs)
 
         return wrapper

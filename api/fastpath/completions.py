@@ -13,6 +13,12 @@ as a per-request subscription did. A reconnect also wakes every waiter to read i
 since a completion may have been published while the listener was away. When Redis cannot be
 reached the request answers after that one read instead of holding its thread.
 
+The same subscription wakes the process's event streams (``api.views.events``): it also
+listens to every job's and batch's live-events channel (``tasks.live_events``) and to the batches'
+completion channel, and :meth:`CompletionListener.watching` registers a stream under
+``job:<id>`` or ``batch:<id>``. A stream waits on its own ``threading.Event`` (a greenlet's wait
+under gevent), holding no Redis connection of its own.
+
 When the process is told to stop (gunicorn's SIGTERM, see ``scripts/gunicorn.conf.py``),
 :meth:`CompletionListener.drain` ends every wait at once: each waiting request reads its job and
 answers (200 if it finished, else the usual 202), so a stopping API process has answered all its
@@ -25,18 +31,21 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import redis
 
 from api.fastpath.background import BackgroundThread
 from db.models import utcnow
-from tasks.events import FINISHED_CHANNEL
+from tasks.events import BATCH_FINISHED_CHANNEL, FINISHED_CHANNEL
+from tasks.live_events import EVENTS_PATTERN, EVENTS_PREFIX
 
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = FINISHED_CHANNEL.format("")
+BATCH_CHANNEL_PREFIX = BATCH_FINISHED_CHANNEL.format("")
 RECENT_S = 30.0
 RECENT_MAX = 100_000
 #: How long a waiter gives a listener that is not subscribed (first use, Redis away) to become so.
@@ -60,6 +69,31 @@ class CompletionListener:
         """End every wait now and every later one at once: the process is stopping."""
         self._draining.set()
         self._wake_all()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining.is_set()
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed.is_set()
+
+    @contextmanager
+    def watching(self, key: str) -> Iterator[threading.Event]:
+        """An event set whenever ``key`` (``job:<id>``, ``batch:<id>``) has news, on every
+        (re)subscription and when the process starts to stop; the watcher clears it."""
+        woken = threading.Event()
+        self._ensure_thread()
+        with self._lock:
+            self._waiters.setdefault(key, set()).add(woken)
+        try:
+            yield woken
+        finally:
+            self._forget(key, woken)
+
+    def wait_subscribed(self, timeout_s: float) -> bool:
+        self._ensure_thread()
+        return self._subscribed.wait(timeout_s)
 
     def close(self) -> None:
         """Stop listening (within a few seconds); waits after this read the database only."""
@@ -96,12 +130,15 @@ class CompletionListener:
                     return True
             return False
         finally:
-            with self._lock:
-                waiting = self._waiters.get(key)
-                if waiting is not None:
-                    waiting.discard(woken)
-                    if not waiting:
-                        del self._waiters[key]
+            self._forget(key, woken)
+
+    def _forget(self, key: str, woken: threading.Event) -> None:
+        with self._lock:
+            waiting = self._waiters.get(key)
+            if waiting is not None:
+                waiting.discard(woken)
+                if not waiting:
+                    del self._waiters[key]
 
     def _covers(self, created_at: datetime | None) -> bool:
         """Whether the subscription was up before the job existed, so its completion cannot have been missed."""
@@ -120,7 +157,7 @@ class CompletionListener:
         while not self._closed.is_set():
             pubsub = self.client.pubsub()
             try:
-                pubsub.psubscribe(CHANNEL_PREFIX + "*")
+                pubsub.psubscribe(CHANNEL_PREFIX + "*", BATCH_CHANNEL_PREFIX + "*", EVENTS_PATTERN)
                 while not self._closed.is_set():
                     message = pubsub.get_message(timeout=5.0)
                     if message is not None:
@@ -146,7 +183,20 @@ class CompletionListener:
         elif message["type"] == "pmessage":
             channel = message["channel"]
             channel = channel.decode() if isinstance(channel, bytes) else channel
-            self._finished(channel[len(CHANNEL_PREFIX):])
+            if channel.startswith(CHANNEL_PREFIX):
+                job_id = channel[len(CHANNEL_PREFIX):]
+                self._finished(job_id)
+                self._wake(f"job:{job_id}")
+            elif channel.startswith(BATCH_CHANNEL_PREFIX):
+                self._wake(f"batch:{channel[len(BATCH_CHANNEL_PREFIX):]}")
+            elif channel.startswith(EVENTS_PREFIX):
+                self._wake(channel[len(EVENTS_PREFIX):])
+
+    def _wake(self, key: str) -> None:
+        with self._lock:
+            waiting = list(self._waiters.get(key, ()))
+        for woken in waiting:
+            woken.set()
 
     def _finished(self, key: str) -> None:
         now = time.monotonic()

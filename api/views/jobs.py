@@ -9,7 +9,15 @@ from sqlalchemy.exc import IntegrityError
 
 from api.auth.principal import current_principal, require_scope
 from api.auth.ratelimit import Admission, admits_jobs, enforce_jobs_in_flight, release_admission
-from api.extensions import celery_client, db_session, end_request_transaction, job_writer, services, settings
+from api.extensions import (
+    celery_client,
+    db_session,
+    end_request_transaction,
+    job_writer,
+    redis_client,
+    services,
+    settings,
+)
 from api.fastpath.waiting import respond_when_finished
 from api.intake.audio import allow_large_uploads
 from api.intake.entries import check_subject, parse_occurred_at
@@ -28,6 +36,7 @@ from db.media import discard
 from db.models import Job, JobStatus, utcnow
 from tasks.enqueue import enqueue_job, text_chars
 from tasks.events import job_finished
+from tasks.live_events import publish_statuses
 from tasks.webhook_events import stage_job_events
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
@@ -86,6 +95,8 @@ def create_job():
     admission = enforce_jobs_in_flight(db_session, principal)
     row = new_job_row(submission, principal.tenant_id, key)
     tracing.set_job_attributes([row["id"]], [principal.tenant_id])
+    # Before the row is written: a worker's `running` can then never come first.
+    publish_statuses(redis_client(), settings(), [row["id"]], JobStatus.QUEUED.value)
     try:
         if takes_group_commit(submission, admission):
             end_request_transaction()  # an idempotency lookup's; the writer has its own connection

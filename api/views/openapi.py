@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.schemas import analytics as analytics_schemas
+from api.schemas import events as event_schemas
 from api.schemas import insights as insight_schemas
 from api.schemas import jobs as schemas
 from api.schemas import webhooks as webhook_schemas
@@ -25,7 +26,7 @@ COMPONENT_MODELS = (
     schemas.BatchCreate, schemas.BatchItem, schemas.BatchOut, schemas.BatchList, schemas.BatchResultLine,
     schemas.TranscriptionResult, schemas.SummaryResult, schemas.AnalyzeResult,
     *webhook_schemas.COMPONENT_MODELS, *analytics_schemas.COMPONENT_MODELS,
-    *insight_schemas.COMPONENT_MODELS,
+    *insight_schemas.COMPONENT_MODELS, *event_schemas.COMPONENT_MODELS,
 )
 
 
@@ -90,8 +91,10 @@ CONFLICTING = {("/v1/jobs", "post"), ("/v1/batches", "post"), ("/v1/jobs/{job_id
 #: document's problem responses are derived from this table, never written per route.
 PROBLEM_STATUSES = (
     (400, "Malformed request: credentials in both headers, a malformed query, header, id or body", _always),
-    (401, "Missing, invalid, expired or revoked credentials", _limited),
-    (403, "The key's scopes do not allow this operation", _authenticated),
+    (401, "Missing, invalid, expired or revoked credentials (or a stream ticket that is unknown, expired or used)",
+     _limited),
+    (403, "The key's scopes do not allow this operation (or the stream ticket is for another stream)",
+     _authenticated),
     (404, "No such resource among the caller's", _names_a_resource),
     (409, "Conflicts with the resource's state or an earlier request with this Idempotency-Key",
      lambda path, method, _operation: (path, method) in CONFLICTING),
@@ -262,6 +265,7 @@ def paths() -> dict:
                      "responses": {"200": {"description": "Tokens", "content": json_content(schemas.TokenResponse)}}},
         },
         **webhook_schemas.webhook_paths(),
+        **event_schemas.event_paths(json_content),
         **analytics_schemas.timeline_paths(json_content),
         **insight_schemas.insight_paths(json_content),
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},

@@ -22,7 +22,8 @@ ALLOWED = {
     "api": {"tasks", "db", "config"},
 }
 #: The task modules the API may import: publishing, the completion events, the process's clients.
-API_MAY_IMPORT_FROM_TASKS = {"tasks.enqueue", "tasks.events", "tasks.webhook_events", "tasks.services"}
+API_MAY_IMPORT_FROM_TASKS = {"tasks.enqueue", "tasks.events", "tasks.live_events", "tasks.webhook_events",
+                             "tasks.services"}
 #: Process entry points (the worker's Celery app, the model's command-line programs): they alone
 #: build an app or read the environment when imported.
 ENTRY_POINTS = {"tasks/worker.py", "workers/emotion/train.py", "workers/emotion/evaluate.py"}
