@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from tests.browser.conftest import screenshot, sign_in
+from tests.support import audio
 from tests.support.scored_entries import Entry, leaning, store_entries
 
 TWO_FEELINGS = "I got the job and I'm thrilled. My grandmother died last night and I miss her."
@@ -49,6 +50,21 @@ def test_a_wrong_key_is_refused_and_a_right_one_signs_in_without_storing_it(watc
     assert watched_page.problems() == []
 
 
+def test_the_access_token_is_refreshed_before_it_expires(watched_page, make_tenant, settings):
+    page = watched_page.page
+    page.clock.install()
+    sign_in(page, make_tenant().api_key)
+    with page.expect_request(lambda request: request.url.endswith("/v1/auth/token")) as refresh:
+        page.clock.run_for((settings.jwt_access_ttl_s - 20) * 1000)
+    assert refresh.value.post_data_json["grant_type"] == "refresh_token"
+    assert refresh.value.response().status == 200
+    page.goto("/console#/webhooks")
+    page.wait_for_selector("#page[data-page=webhooks] h2")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#nav").is_visible() and page.locator(".status.problem").count() == 0
+    assert watched_page.problems() == []
+
+
 def test_a_text_shows_its_emotions_without_a_reload(watched_page, make_tenant, console_worker, console_server,
                                                     live_events):
     page, tenant = watched_page.page, make_tenant()
@@ -69,6 +85,33 @@ def test_a_text_shows_its_emotions_without_a_reload(watched_page, make_tenant, c
     assert [text for text, _ in sentences] == [s["text"] for s in job["result"]["sentences"]]
     assert "valence-positive" in sentences[0][1] and "valence-negative" in sentences[1][1]
     screenshot(page, "try-result")
+    assert watched_page.problems() == []
+
+
+def test_a_recording_plays_with_its_transcript_following(watched_page, make_tenant, console_worker, console_server,
+                                                        tmp_path, live_events):
+    audio.require_audio_tools()
+    parts = [audio.speak(sentence, tmp_path / f"part-{i}.wav") for i, sentence in enumerate(
+        ["I am very happy with the progress we made this week.", "I feel sad and tired after the long night."])]
+    recording = audio.concatenate(parts, tmp_path / "note.wav", gap_s=1.5)
+    page, tenant = watched_page.page, make_tenant()
+    sign_in(page, tenant.api_key)
+    page.get_by_label("Recording").set_input_files(str(recording))
+    page.get_by_role("button", name="Transcribe recording").click()
+    result = page.wait_for_selector(".result[data-job-type=transcribe] .transcript-view", timeout=300_000)
+    job = requests.get(f"{console_server}/v1/jobs/{page.get_attribute('.result', 'data-job-id')}",
+                       headers=tenant.headers, timeout=10).json()
+    segments = job["result"]["segments"]
+    shown = page.eval_on_selector_all(".segment", "items => items.map(i => [Number(i.dataset.start), "
+                                      "i.querySelector('.words').textContent, i.querySelector('.tag').textContent])")
+    assert shown == [[s["start"], s["text"].strip(), s["emotion"]["top_emotion"]] for s in segments]
+    assert result.query_selector("audio").get_attribute("src").startswith("blob:")
+    last = segments[-1]
+    page.eval_on_selector("audio", f"player => {{ player.currentTime = {(last['start'] + last['end']) / 2}; }}")
+    page.wait_for_selector(".segment.current")
+    current = page.eval_on_selector_all(".segment.current", "items => items.map(item => Number(item.dataset.start))")
+    assert current == [last["start"]]
+    screenshot(page, "try-transcript")
     assert watched_page.problems() == []
 
 
@@ -93,6 +136,7 @@ def test_a_1000_row_csv_fills_the_progress_bar(watched_page, make_tenant, consol
     assert page.inner_text("#batch-progress-text") == "100.0 %"
     seen = page.evaluate("window.__progress")
     assert seen == sorted(seen) and seen[-1] == 1
+    assert any(0 < value < 1 for value in seen), f"the bar jumped to the end: {seen}"
     assert "succeeded 1000" in page.inner_text("#batch-counts")
     screenshot(page, "batches-done")
     assert watched_page.problems() == []
@@ -133,6 +177,30 @@ def test_a_subjects_chart_holds_its_entries_per_day(watched_page, make_tenant, s
     for clinical in ("depress", "disorder", "symptom", "diagnosed"):
         assert clinical not in words.lower()
     screenshot(page, "subjects-chart")
+    assert watched_page.problems() == []
+
+
+def test_the_jobs_page_filters_shows_and_deletes_a_job(watched_page, make_tenant, settings, console_server):
+    page, tenant, rng = watched_page.page, make_tenant(), random.Random(7)
+    now = datetime.now(UTC)
+    kept, deleted = store_entries(settings.database_url, tenant.tenant_id, [
+        Entry(occurred_at=now - timedelta(hours=2), probabilities=leaning(rng, "joy"), subject="someone-else"),
+        Entry(occurred_at=now - timedelta(hours=1), probabilities=leaning(rng, "gratitude"), subject="user-9")])
+    sign_in(page, tenant.api_key)
+    page.goto("/console#/jobs")
+    page.wait_for_selector(f"tr[data-job-id='{kept}']")
+    page.get_by_label("Subject").fill("user-9")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_selector(f"tr[data-job-id='{kept}']", state="detached")
+    row = page.locator(f"tr[data-job-id='{deleted}']")
+    assert row.locator(".job-status").inner_text() == "succeeded"
+    row.get_by_role("button", name="Show").click()
+    page.wait_for_selector("#job-detail .bar[data-label=gratitude]")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete").click()
+    row.wait_for(state="detached")
+    assert requests.get(f"{console_server}/v1/jobs/{deleted}", headers=tenant.headers, timeout=10).status_code == 404
+    assert requests.get(f"{console_server}/v1/jobs/{kept}", headers=tenant.headers, timeout=10).status_code == 200
     assert watched_page.problems() == []
 
 
