@@ -10,7 +10,7 @@ from tasks.emotion import emotion_of
 from tasks.lifecycle import per_job
 from tasks.models import emotion_model, model_info
 from tasks.services import Services
-from tasks.speech import add_emotions, transcribe_audio
+from tasks.speech import add_emotions, progress_events, transcribe_audio
 from tasks.summarize import summarize_text
 
 DEFAULT_SERVICES = ("emotion", "summary")
@@ -23,7 +23,7 @@ def analyze(services: Services, job: ClaimedJob) -> JobOutcome:
     result: dict = {"services": requested}
     models: dict = {}
     if "audio" in job.input:
-        transcript, model = transcribe_audio(settings, job)
+        transcript, model = transcribe_audio(settings, job, progress_events(services, job))
         models["transcription"] = model_info(model)
         result["transcript"] = transcript
         text = transcript["text"]

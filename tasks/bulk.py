@@ -3,8 +3,9 @@
 A chunk message names a batch and the row numbers of up to ``bulk_chunk_size`` of its items.
 The worker claims the unfinished ones in one UPDATE, analyses them like interactive jobs
 (``tasks.lifecycle.process_claimed`` with the emotion handler: result cache, length-sorted passes of
-``bulk_batch_size`` texts, one transaction for the results) and then completes the batch if
-none of its items is left unfinished. Canceled items are not claimed, and a result for an item
+``bulk_batch_size`` texts, the results of each pass stored in one transaction, so a batch's counts
+move pass by pass and its live ``progress`` events, ``tasks.live_events``, with them) and then
+completes the batch if none of its items is left unfinished. Canceled items are not claimed, and a result for an item
 canceled meanwhile is discarded by the conditional UPDATE.
 
 A separate `bulk` queue and worker keep interactive jobs from ever waiting behind a large
@@ -22,11 +23,14 @@ from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
 from config.job_types import job_type
-from db.batches import claim_chunk, complete_if_done, mark_enqueued, stale_chunks
+from db import documents
+from db.batches import claim_chunk, complete_if_done, mark_enqueued, stale_chunks, status_counts
+from db.models import Batch
 from tasks.enqueue import enqueue_chunk
 from tasks.events import batch_finished, batch_progress
 from tasks.jobs import DATABASE_RETRY_DELAY_S
 from tasks.lifecycle import BatchReport, process_claimed
+from tasks.live_events import append, batch_progress_due
 from tasks.maintenance import RETRY_OPTIONS, BrokerMarker
 from tasks.services import Services, current
 from workers.batching import DynamicBatches
@@ -60,9 +64,25 @@ def run_chunk(services: Services, batch_id: uuid.UUID, rows: list[int], report: 
     if not jobs:
         log.info("chunk of batch %s: nothing left to do", batch_id)
         return
-    stored = process_claimed(services, job_type(ITEM_TYPE), jobs, report)
+    step = max(1, services.settings.bulk_batch_size)
+    stored = []
+    for start in range(0, len(jobs), step):
+        stored += process_claimed(services, job_type(ITEM_TYPE), jobs[start:start + step], report)
+        if start + step < len(jobs):
+            publish_progress(services, batch_id)
     if stored:
         finish_batch_if_done(services, batch_id)
+
+
+def publish_progress(services: Services, batch_id: uuid.UUID) -> None:
+    """The batch's live ``progress`` event, read from the database, unless another was sent just now."""
+    if not batch_progress_due(services.redis, services.settings, batch_id):
+        return
+    with services.session() as session:
+        batch = session.get(Batch, batch_id)
+        data = documents.batch_progress(batch, status_counts(session, batch_id)) if batch is not None else None
+    if data is not None:
+        append(services.redis, services.settings, "batch", batch_id, "progress", data)
 
 
 def finish_batch_if_done(services: Services, batch_id: uuid.UUID) -> None:
@@ -74,6 +94,7 @@ def finish_batch_if_done(services: Services, batch_id: uuid.UUID) -> None:
         batch_finished(services, batch_id, "completed")
     else:
         batch_progress(services, batch_id)
+        publish_progress(services, batch_id)
 
 
 @shared_task(name="tasks.bulk.requeue_stale_chunks", **RETRY_OPTIONS)

@@ -8,12 +8,14 @@ length-weighted aggregate of theirs (``workers.emotion.documents``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from config.settings import Settings
 from db.jobs import ClaimedJob, JobOutcome
 from db.media import media_path
 from tasks.emotion import Emotion, Scorer, assemble, assembled, parts_of
 from tasks.lifecycle import BatchReport, per_job
+from tasks.live_events import ProgressThrottle, append
 from tasks.models import emotion_model, model_info
 from tasks.services import Services
 from workers.emotion.documents import Part
@@ -21,9 +23,30 @@ from workers.models import transcriber
 
 #: Job options passed to faster-whisper as they are (``config.job_options.TranscribeOptions``).
 DECODING_OPTIONS = ("initial_prompt", "hotwords", "word_timestamps", "vad")
+#: At most one transcription ``progress`` event per job in this many seconds (the last one always goes).
+PROGRESS_INTERVAL_S = 0.5
 
 
-def transcribe_audio(settings: Settings, job: ClaimedJob) -> tuple[dict, object]:
+def progress_events(services: Services, job: ClaimedJob) -> Callable[[float, float], None]:
+    """What the transcriber calls as segments come: the job's live ``progress`` events, throttled."""
+    throttle = ProgressThrottle(PROGRESS_INTERVAL_S)
+    published = -1.0
+
+    def publish(seconds_done: float, seconds_total: float) -> None:
+        nonlocal published
+        last = seconds_done >= seconds_total
+        if seconds_done <= published or not (last or throttle.ready()):
+            return
+        published = seconds_done
+        append(services.redis, services.settings, "job", job.id, "progress",
+               {"job_id": str(job.id), "seconds_done": round(seconds_done, 3),
+                "seconds_total": round(seconds_total, 3)})
+
+    return publish
+
+
+def transcribe_audio(settings: Settings, job: ClaimedJob,
+                     on_progress: Callable[[float, float], None] | None = None) -> tuple[dict, object]:
     """The transcript of the job's upload, and the transcriber that made it.
 
     Raises ``TranscriptionError`` for bad audio (the job fails with its code).
@@ -32,7 +55,7 @@ def transcribe_audio(settings: Settings, job: ClaimedJob) -> tuple[dict, object]
     path = media_path(settings, job.id, job.input["audio"].get("filename"))
     decoding = {name: job.options[name] for name in DECODING_OPTIONS if job.options.get(name) is not None}
     transcript = model.transcribe(path, language=job.options.get("language"),
-                                  max_duration_s=settings.max_audio_seconds, **decoding)
+                                  max_duration_s=settings.max_audio_seconds, on_progress=on_progress, **decoding)
     return transcript, model
 
 
@@ -63,7 +86,7 @@ def add_emotions(settings: Settings, transcript: dict, classifier, options: dict
 def transcribe(services: Services, job: ClaimedJob) -> JobOutcome:
     settings = services.settings
     started = time.perf_counter()
-    transcript, model = transcribe_audio(settings, job)
+    transcript, model = transcribe_audio(settings, job, progress_events(services, job))
     transcribed = time.perf_counter()
     classifier = emotion_model(settings)
     transcript["emotion"], recorded = add_emotions(settings, transcript, classifier, job.options)

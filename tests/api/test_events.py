@@ -40,7 +40,6 @@ def stream(client, path: str, headers: dict | None = None) -> tuple[object, list
     """The response and everything its stream sent, read to its end."""
     response = client.get(path, headers=headers or {}, buffered=False)
     if response.status_code != 200:
-        print(response.get_data(as_text=True))
         return response, []
     items = list(parse_stream(text_lines(response.response)))
     response.close()

@@ -18,6 +18,7 @@ import hashlib
 import importlib.metadata
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +244,7 @@ class Transcriber:
         hotwords: str | None = None,
         word_timestamps: bool = False,
         vad: bool | None = None,
+        on_progress: Callable[[float, float], None] | None = None,
     ) -> dict:
         """Validate, decode and transcribe one file.
 
@@ -250,8 +252,9 @@ class Transcriber:
         always answer ``en``). ``initial_prompt``, ``hotwords`` and ``word_timestamps`` are
         faster-whisper's own parameters; ``vad`` overrides the instance's ``vad_filter``. With
         ``word_timestamps`` each segment lists its ``words`` (start and end in seconds, the
-        model's probability). Raises :class:`TranscriptionError`; the instance stays usable
-        after any failure.
+        model's probability). ``on_progress(seconds_done, seconds_total)`` is called as each
+        segment is decoded, and once more with ``seconds_total`` when decoding is over. Raises
+        :class:`TranscriptionError`; the instance stays usable after any failure.
         """
         language = self._check_language(language)
         vad_filter = self.vad_filter if vad is None else vad
@@ -269,13 +272,20 @@ class Transcriber:
                 word_timestamps=word_timestamps,
                 **extra,
             )
-            segments = [s for s in segments_iter if s.text.strip()]
+            segments = []
+            for segment in segments_iter:
+                if segment.text.strip():
+                    segments.append(segment)
+                if on_progress is not None:
+                    on_progress(_seconds(segment.end, duration_s), duration_s)
         except TranscriptionError:
             raise
         except (ValueError, RuntimeError, MemoryError) as exc:
             raise TranscriptionError(
                 TRANSCRIPTION_FAILED, f"the model failed: {type(exc).__name__}: {exc}"
             ) from exc
+        if on_progress is not None:
+            on_progress(duration_s, duration_s)
         if not segments:
             raise TranscriptionError(AUDIO_SILENT, "no speech was detected in the recording")
         return {
