@@ -36,7 +36,19 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     intake.init_app(app)
 
     from api.auth import principal, ratelimit, throttle
-    from api.views import analytics, batches, correlations, health, insights, jobs, openapi, subjects, tokens, webhooks
+    from api.views import (
+        analytics,
+        batches,
+        correlations,
+        health,
+        insights,
+        jobs,
+        openapi,
+        privacy,
+        subjects,
+        tokens,
+        webhooks,
+    )
     from api.views.console import bp as console_bp
     from api.views.events import bp as events_bp
 
@@ -50,6 +62,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.register_blueprint(events_bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(subjects.bp)
+    app.register_blueprint(privacy.bp)
     app.register_blueprint(analytics.bp)
     app.register_blueprint(insights.bp)
     app.register_blueprint(correlations.bp)

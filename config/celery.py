@@ -23,7 +23,7 @@ MAINTENANCE_QUEUE = "maintenance"
 
 
 #: Task modules that are not job types: housekeeping, bulk chunks, webhook sending.
-SERVICE_TASK_MODULES = ("tasks.bulk", "tasks.maintenance", "tasks.webhooks")
+SERVICE_TASK_MODULES = ("tasks.bulk", "tasks.maintenance", "tasks.webhooks", "tasks.erasures")
 #: The module that makes one Celery task per registered job type.
 JOB_TASK_MODULE = "tasks.jobs"
 
@@ -41,6 +41,7 @@ def task_routes(settings: Settings) -> dict[str, dict[str, str]]:
     return {
         **routes,
         "tasks.maintenance.*": {"queue": MAINTENANCE_QUEUE},
+        "tasks.erasures.*": {"queue": MAINTENANCE_QUEUE},
         "tasks.bulk.requeue_stale_chunks": {"queue": MAINTENANCE_QUEUE},
         "tasks.bulk.*": {"queue": "bulk"},
         "tasks.webhooks.*": {"queue": "webhooks"},
@@ -108,6 +109,10 @@ def celery_config(settings: Settings) -> dict:
             "requeue-stale-batch-chunks": {
                 "task": "tasks.bulk.requeue_stale_chunks",
                 "schedule": float(settings.requeue_interval_s),
+            },
+            "resume-erasures": {
+                "task": "tasks.erasures.resume_erasures",
+                "schedule": 60.0,
             },
             "sweep-orphan-media": {
                 "task": "tasks.maintenance.sweep_orphan_media",

@@ -158,6 +158,10 @@ class Settings:
              "make per SAMO_FAILED_AUTH_WINDOW_S before its requests get 429; 0: no limit")
     failed_auth_window_s: int = setting(
         300, env="SAMO_FAILED_AUTH_WINDOW_S", group="limits", help="Sliding window of SAMO_FAILED_AUTH_LIMIT")
+    erasure_chunk_size: int = setting(
+        500, env="SAMO_ERASURE_CHUNK_SIZE", group="limits",
+        help="Jobs an erasure removes per transaction: each chunk commits on its own, so other "
+             "submissions never wait long behind an erasure")
 
     emotion_model: str = setting(
         "", env="SAMO_EMOTION_MODEL", group="models",
@@ -258,6 +262,10 @@ class Settings:
     result_cache_ttl_s: int = setting(
         7 * 24 * 3600, env="SAMO_RESULT_CACHE_TTL_S", group="cache",
         help="Emotion results cached in Redis by model version and text; 0 turns the cache off")
+    result_cache_secret: str = setting(
+        "", env="SAMO_RESULT_CACHE_SECRET", group="cache", secret=True,
+        help="Keys the result cache's HMAC of tenant, model and text (a long random string); empty: one "
+             "derived from SAMO_JWT_SECRET; neither set: the cache is off")
 
     media_dir: str = setting(
         str(PROJECT_ROOT / "instance" / "media"), env="SAMO_MEDIA_DIR", group="media",

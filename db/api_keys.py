@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from db.models import ApiKey, Tenant, utcnow
 
 KEY_SCHEME = "samo"
-ALL_SCOPES = ("jobs:read", "jobs:write", "batches:read", "batches:write", "webhooks:manage", "analytics:read")
+ALL_SCOPES = ("jobs:read", "jobs:write", "batches:read", "batches:write", "webhooks:manage", "analytics:read",
+              "jobs:delete", "subjects:export", "audit:read")
 DEFAULT_SCOPES = ALL_SCOPES
 
 

@@ -390,3 +390,44 @@ class SubjectShiftEvent(Base):
     window_start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
     shift_score: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Erasure(Base):
+    """A request to erase everything stored about one subject, carried out in chunks by a task.
+
+    At most one erasure per subject is pending (queued or running) at a time: a second request
+    while one is pending answers that one. ``counts`` holds the rows removed so far, by kind.
+    """
+
+    __tablename__ = "erasures"
+    __table_args__ = (
+        Index("uq_erasures_pending_subject", "tenant_id", "subject", unique=True,
+              postgresql_where=text("status <> 'completed'"), sqlite_where=text("status <> 'completed'")),
+        Index("ix_erasures_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    counts: Mapped[dict | None] = mapped_column(JSONDocument)
+    #: Who asked (``{"api_key_id": ...}``), copied into the audit event written when it completes.
+    actor: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditEvent(Base):
+    """One deletion, erasure or export: who, what, when and how many rows; ids only, never content."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_tenant_created", "tenant_id", "created_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    target: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -187,12 +187,9 @@ def record_attempt(session: Session, delivery: ClaimedDelivery, result: AttemptR
     """Store the attempt and move the delivery on: back to pending (a retry), or finished.
 
     ``enqueued``: the caller publishes the retry's message itself (else the sweep will).
+    The delivery is updated first, which locks its row: one deleted meanwhile (its job was
+    deleted, ``db.deletion``) records nothing.
     """
-    session.add(WebhookAttempt(
-        delivery_id=delivery.id, number=delivery.attempt_number, attempted_at=now, url=result.url,
-        status_code=result.status_code, latency_ms=result.latency_ms, error=result.error,
-        response_excerpt=(result.response_excerpt or "")[:RESPONSE_EXCERPT_CHARS] or None,
-    ))
     session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id == delivery.id, WebhookDelivery.attempts == delivery.attempt_number)
@@ -201,6 +198,13 @@ def record_attempt(session: Session, delivery: ClaimedDelivery, result: AttemptR
                 last_status_code=result.status_code, last_error=result.error,
                 finished_at=None if status == PENDING else now)
     )
+    if session.get(WebhookDelivery, delivery.id) is None:
+        return
+    session.add(WebhookAttempt(
+        delivery_id=delivery.id, number=delivery.attempt_number, attempted_at=now, url=result.url,
+        status_code=result.status_code, latency_ms=result.latency_ms, error=result.error,
+        response_excerpt=(result.response_excerpt or "")[:RESPONSE_EXCERPT_CHARS] or None,
+    ))
 
 
 def endpoint_succeeded(session: Session, endpoint_id: uuid.UUID) -> None:

@@ -92,6 +92,9 @@ def prepare_environment(args: argparse.Namespace) -> dict[str, str]:
     env.setdefault("GUNICORN_CONTROL_SOCKET", str(instance / "gunicorn.ctl"))
     if not env.get("SAMO_JWT_SECRET"):
         env["SAMO_JWT_SECRET"] = persistent_secret(instance / "jwt_secret", lambda: secrets.token_urlsafe(48))
+    if not env.get("SAMO_RESULT_CACHE_SECRET"):
+        env["SAMO_RESULT_CACHE_SECRET"] = persistent_secret(instance / "result_cache_secret",
+                                                            lambda: secrets.token_urlsafe(48))
     if not env.get("FLOWER_BASIC_AUTH"):
         env["FLOWER_BASIC_AUTH"] = persistent_secret(
             instance / "flower_basic_auth", lambda: f"samo:{secrets.token_urlsafe(12)}"

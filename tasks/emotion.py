@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -39,11 +40,15 @@ def analyze(services: Services, jobs: list[ClaimedJob], report: BatchReport) -> 
     except JobFailure as failure:
         return [failure] * len(jobs)
     plans = [parts_of(job.input["text"], job.options, classifier.max_length) for job in jobs]
-    scorer = Scorer(classifier, report, settings.batch_max_tokens, result_cache(settings, classifier))
+    cache = result_cache(settings, classifier)
+    scorer = Scorer(classifier, report, settings.batch_max_tokens, cache)
     started = time.perf_counter()
     scored = scorer.score([part.text for parts in plans for part in parts],
-                          keep_truncated={job.input["text"] for job in jobs if job.options.get("truncate")})
+                          keep_truncated={job.input["text"] for job in jobs if job.options.get("truncate")},
+                          owners=owners_of(jobs, plans))
     elapsed = time.perf_counter() - started
+    cache.index_jobs({job.id: [(job.tenant_id, text) for text in scorer.texts_of(part.text for part in parts)]
+                      for job, parts in zip(jobs, plans)})
     outcomes: list[JobOutcome | JobFailure] = []
     for job, parts in zip(jobs, plans):
         try:
@@ -51,11 +56,20 @@ def analyze(services: Services, jobs: list[ClaimedJob], report: BatchReport) -> 
         except JobFailure as failure:
             outcomes.append(failure)
             continue
-        result["cached"] = not any(part.text in scorer.computed for part in parts)
+        result["cached"] = not any((job.tenant_id, part.text) in scorer.missed for part in parts)
         outcomes.append(JobOutcome(result, classifier.name, classifier.version, emotion=recorded))
     log.info("emotion batch on %s: %d jobs, %d parts, %d computed, passes %s, %.0f ms", report.queue,
              len(jobs), sum(map(len, plans)), len(scorer.computed), report.passes[-8:], elapsed * 1000)
     return outcomes
+
+
+def owners_of(jobs: Sequence[ClaimedJob], plans: Sequence[Sequence[Part]]) -> dict[str, set]:
+    """The tenants that asked for each part's text: the cache answers each tenant from its own entries."""
+    owners: dict[str, set] = defaultdict(set)
+    for job, parts in zip(jobs, plans):
+        for part in parts:
+            owners[part.text].add(job.tenant_id)
+    return owners
 
 
 def parts_of(text: str, options: Mapping, max_length: int) -> list[Part]:
@@ -130,8 +144,10 @@ def assemble(classifier, parts: Sequence[Part], scored: Mapping[str, dict | JobF
 class Scorer:
     """Scores texts in length-sorted forward passes; a text the model truncated is scored in halves.
 
-    ``score`` answers each distinct text once, from the cache when one is given; ``computed``
-    holds the texts the model ran on.
+    ``score`` answers each distinct text once; with a cache, each tenant that asked for a text
+    (``owners``) is answered from its own entry, and the model runs on a text some owner missed.
+    ``computed`` holds the texts the model ran on, ``missed`` the (tenant, text) lookups the
+    cache did not answer, ``pieces`` the halves each truncated text was scored in.
     """
 
     classifier: object
@@ -139,34 +155,58 @@ class Scorer:
     max_tokens: int = 0
     cache: object = None
     computed: set[str] = field(default_factory=set)
+    missed: set[tuple] = field(default_factory=set)
+    pieces: dict[str, list[str]] = field(default_factory=dict)
 
-    def score(self, texts: Sequence[str], keep_truncated: frozenset[str] | set[str] = frozenset()
-              ) -> dict[str, dict | JobFailure]:
+    def score(self, texts: Sequence[str], keep_truncated: frozenset[str] | set[str] = frozenset(),
+              owners: Mapping[str, Collection] | None = None) -> dict[str, dict | JobFailure]:
         """A raw model result (``probabilities``, ``truncated``) or a JobFailure per distinct text."""
+        owners = owners or {}
         unique = list(dict.fromkeys(texts))
-        answers = dict(zip(unique, self._lookup(unique)))
+        answers = dict(zip(unique, self._lookup(unique, owners)))
         cut = {text: halves(Part(text, 0, len(text))) for text, answer in answers.items()
                if isinstance(answer, dict) and answer["truncated"] and text not in keep_truncated}
         cut = {text: pieces for text, pieces in cut.items() if pieces}
         if cut:
-            pieces = self.score([piece.text for parts in cut.values() for piece in parts])
+            piece_owners: dict[str, set] = defaultdict(set)
+            for text, parts in cut.items():
+                self.pieces[text] = [piece.text for piece in parts]
+                for piece in parts:
+                    piece_owners[piece.text].update(owners.get(text, ()))
+            pieces = self.score([piece.text for parts in cut.values() for piece in parts], owners=piece_owners)
             for text, parts in cut.items():
                 answers[text] = merged(parts, pieces)
         return answers
 
-    def _lookup(self, texts: list[str]) -> list[dict | JobFailure]:
-        cached = self.cache.get_many(texts) if self.cache is not None else [None] * len(texts)
-        misses = [text for text, hit in zip(texts, cached) if hit is None]
+    def texts_of(self, texts: Iterable[str]) -> set[str]:
+        """``texts`` and, for each one scored in halves, the halves (and theirs)."""
+        found: set[str] = set()
+        waiting = list(texts)
+        while waiting:
+            text = waiting.pop()
+            if text not in found:
+                found.add(text)
+                waiting.extend(self.pieces.get(text, ()))
+        return found
+
+    def _lookup(self, texts: list[str], owners: Mapping[str, Collection]) -> list[dict | JobFailure]:
+        lookups = [(owner, text) for text in texts for owner in owners.get(text, ())]
+        hits = dict(zip(lookups, self.cache.get_many(lookups))) if self.cache is not None else {}
+        missed = [lookup for lookup in lookups if hits.get(lookup) is None]
+        self.missed.update(missed)
+        found = {text: hit for (_, text), hit in hits.items() if hit is not None}
+        misses = [text for text in texts
+                  if text not in found or any(hits.get((owner, text)) is None for owner in owners.get(text, ()))]
         self.report.cache_hits += len(texts) - len(misses)
         self.report.cache_misses += len(misses)
         started = time.perf_counter()
         fresh = dict(zip(misses, infer(self.classifier, misses, self.report.max_size, self.max_tokens, self.report)))
         self.report.inference_s += time.perf_counter() - started
         self.computed.update(misses)
-        good = [(text, answer) for text, answer in fresh.items() if isinstance(answer, dict)]
         if self.cache is not None:
-            self.cache.put_many([text for text, _ in good], [answer for _, answer in good])
-        return [hit if hit is not None else fresh[text] for text, hit in zip(texts, cached)]
+            good = [lookup for lookup in missed if isinstance(fresh.get(lookup[1]), dict)]
+            self.cache.put_many(good, [fresh[text] for _, text in good])
+        return [fresh[text] if text in fresh else found[text] for text in texts]
 
 
 def merged(parts: Sequence[Part], scored: Mapping[str, dict | JobFailure]) -> dict | JobFailure:

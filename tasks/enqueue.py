@@ -171,3 +171,16 @@ class JobPublisher:
         producer, self._producer = self._producer, None
         if producer is not None:
             producer.release()
+
+
+ERASE_SUBJECT_TASK = "tasks.erasures.erase_subject"
+
+
+def enqueue_erasure(celery: Celery, erasure_id: uuid.UUID) -> bool:
+    """Publish an erasure to the `maintenance` queue; False if the broker failed (the sweep sends it later)."""
+    try:
+        celery.send_task(ERASE_SUBJECT_TASK, args=[str(erasure_id)], retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+    except Exception:  # noqa: BLE001 - the erasure is stored: tasks.erasures.resume_erasures sends it
+        log.warning("could not enqueue erasure %s; the sweep will send it", erasure_id, exc_info=True)
+        return False
+    return True

@@ -43,6 +43,11 @@ class Principal:
     tier: str
     method: Literal["api_key", "jwt", "ticket"]
 
+    @property
+    def actor(self) -> dict[str, str]:
+        """Who acted, as the audit trail records it."""
+        return {"api_key_id": str(self.api_key_id), "via": self.method}
+
 
 @dataclass(frozen=True)
 class Credentials:

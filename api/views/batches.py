@@ -40,7 +40,7 @@ from api.schemas.webhooks import BatchWebhook
 from api.views.jobs import job_document
 from api.views.owned import tenant_owned
 from api.views.webhooks import attach_batch_webhook
-from db import documents
+from db import audit, documents
 from db.batches import (
     batch_by_idempotency_key,
     batches_in_flight,
@@ -54,8 +54,11 @@ from db.batches import (
     status_counts_of,
     tenant_batches_query,
 )
+from db.deletion import delete_batch
 from db.limits import TenantLock, lock_tenant
+from db.media import discard_many
 from db.models import Batch, BatchStatus, JobStatus
+from db.result_cache_keys import forget_jobs
 from db.session import session_scope
 from tasks.enqueue import enqueue_chunk
 from tasks.events import batch_finished
@@ -252,6 +255,22 @@ def cancel(batch_id: uuid.UUID | str):
     batch_finished(services(), batch.id, "canceled")
     session.refresh(batch)
     return batch_document(batch, status_counts(session, batch.id)), 200
+
+
+@bp.delete("/<uuid:batch_id>")
+@require_scope("jobs:delete")
+def delete(batch_id: uuid.UUID | str):
+    """Cancel the batch if it still runs, then remove it, its items and what derives from them, in one transaction."""
+    batch = tenant_batch(batch_id)
+    session = db_session()
+    cancel_batch(session, batch.id)
+    removed = delete_batch(session, batch)
+    audit.record(session, batch.tenant_id, audit.BATCH_DELETED, current_principal().actor,
+                 {"batch_id": str(batch.id)}, removed.rows)
+    forget_jobs(services().redis, removed.job_ids)
+    session.commit()
+    discard_many(settings(), removed.audio_job_ids)
+    return "", 204
 
 
 @bp.get("")

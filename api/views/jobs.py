@@ -1,4 +1,4 @@
-"""`/v1/jobs`: submit, read, list and cancel analysis jobs."""
+"""`/v1/jobs`: submit, read, list, cancel and delete analysis jobs."""
 from __future__ import annotations
 
 import uuid
@@ -30,10 +30,12 @@ from api.views.owned import tenant_owned
 from api.views.webhooks import attach_job_webhook
 from config import tracing
 from config.job_types import audio_types, job_type
-from db import documents
+from db import audit, documents
+from db.deletion import delete_jobs
 from db.jobs import cancel_job, job_by_idempotency_key, mark_unpublished, tenant_jobs_query
-from db.media import discard
+from db.media import discard, discard_many
 from db.models import Job, JobStatus, utcnow
+from db.result_cache_keys import forget_jobs
 from tasks.enqueue import enqueue_job, text_chars
 from tasks.events import job_finished
 from tasks.live_events import publish_statuses
@@ -213,6 +215,21 @@ def cancel(job_id: uuid.UUID | str):
         discard(settings(), job.id)
     session.refresh(job)
     return job_document(job), 200
+
+
+@bp.delete("/<uuid:job_id>")
+@require_scope("jobs:delete")
+def delete(job_id: uuid.UUID | str):
+    """Cancel the job if it still runs, then remove it and everything derived from it (``db.deletion``)."""
+    job = tenant_job(job_id)
+    session = db_session()
+    removed = delete_jobs(session, job.tenant_id, [job.id])
+    audit.record(session, job.tenant_id, audit.JOB_DELETED, current_principal().actor, {"job_id": str(job.id)},
+                 removed.rows)
+    forget_jobs(services().redis, removed.job_ids)
+    session.commit()
+    discard_many(settings(), removed.audio_job_ids)
+    return "", 204
 
 
 @bp.get("")

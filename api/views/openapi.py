@@ -13,6 +13,7 @@ from api.schemas import analytics as analytics_schemas
 from api.schemas import events as event_schemas
 from api.schemas import insights as insight_schemas
 from api.schemas import jobs as schemas
+from api.schemas import privacy as privacy_schemas
 from api.schemas import webhooks as webhook_schemas
 from config import job_types
 
@@ -26,7 +27,7 @@ COMPONENT_MODELS = (
     schemas.BatchCreate, schemas.BatchItem, schemas.BatchOut, schemas.BatchList, schemas.BatchResultLine,
     schemas.TranscriptionResult, schemas.SummaryResult, schemas.AnalyzeResult,
     *webhook_schemas.COMPONENT_MODELS, *analytics_schemas.COMPONENT_MODELS,
-    *insight_schemas.COMPONENT_MODELS, *event_schemas.COMPONENT_MODELS,
+    *insight_schemas.COMPONENT_MODELS, *event_schemas.COMPONENT_MODELS, *privacy_schemas.COMPONENT_MODELS,
 )
 
 
@@ -191,6 +192,7 @@ def batch_paths() -> dict:
         "/v1/batches/{batch_id}": {
             "get": {"summary": "A batch: counts by status, progress, estimated time left", "parameters": [BATCH_ID],
                     "responses": {"200": {"description": "The batch", "content": json_content(schemas.BatchOut)}}},
+            "delete": privacy_schemas.deletion("batch and all its items (scope jobs:delete)", BATCH_ID),
         },
         "/v1/batches/{batch_id}/results": {
             "get": {"summary": "Finished items in row order, streamed; partial while the batch runs",
@@ -252,6 +254,7 @@ def paths() -> dict:
         "/v1/jobs/{job_id}": {
             "get": {"summary": "Get a job", "parameters": [JOB_ID],
                     "responses": {"200": {"description": "The job", "content": json_content(schemas.JobOut)}}},
+            "delete": privacy_schemas.deletion("job (scope jobs:delete)", JOB_ID),
         },
         "/v1/jobs/{job_id}/cancel": {
             "post": {"summary": "Cancel a queued or running job", "parameters": [JOB_ID],
@@ -268,6 +271,7 @@ def paths() -> dict:
         **event_schemas.event_paths(json_content),
         **analytics_schemas.timeline_paths(json_content),
         **insight_schemas.insight_paths(json_content),
+        **privacy_schemas.privacy_paths(json_content, PAGE),
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Alive"}}}},
         "/readyz": {"get": {"summary": "Readiness of database, Redis and workers", "security": [],
                             "responses": {"200": {"description": "Ready"}}}},

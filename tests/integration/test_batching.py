@@ -77,15 +77,17 @@ def test_a_repeated_text_is_answered_from_the_cache(stack, make_tenant):
                      re.MULTILINE)
 
 
-def test_the_cache_never_answers_for_another_model_version(redis_url, settings):
+def test_the_cache_never_answers_for_another_model_version_or_tenant(redis_url, settings):
     model = SimpleNamespace(name="minilm-goemotions", version="aaaa-int8", max_length=128)
     retrained = SimpleNamespace(name="minilm-goemotions", version="bbbb-int8", max_length=128)
-    text = f"same text #{uuid.uuid4().hex}"
+    tenant = uuid.uuid4()
+    text = (tenant, f"same text #{uuid.uuid4().hex}")
     ResultCache.for_model(settings, model).put_many([text], [{"top_emotion": "joy"}])
-    assert ResultCache.for_model(settings, model).get_many([text, "unseen"]) == [{"top_emotion": "joy"}, None]
+    assert ResultCache.for_model(settings, model).get_many([text, (tenant, "unseen")]) == [{"top_emotion": "joy"}, None]
     assert ResultCache.for_model(settings, retrained).get_many([text]) == [None]
     shorter = SimpleNamespace(**{**vars(model), "max_length": 64})
     assert ResultCache.for_model(settings, shorter).get_many([text]) == [None]
+    assert ResultCache.for_model(settings, model).get_many([(uuid.uuid4(), text[1])]) == [None]
 
 
 def test_workers_killed_mid_batch_lose_no_job_and_store_each_result_once(settings, make_tenant, db_session):

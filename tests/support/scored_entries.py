@@ -38,10 +38,11 @@ def leaning(rng: random.Random, label: str, strength: float = 0.75) -> dict[str,
     return probabilities
 
 
-def store_entries(database_url: str, tenant_id: uuid.UUID, entries: list[Entry]) -> list[uuid.UUID]:
-    """Each entry as a succeeded emotion job of ``tenant_id``; returns their ids."""
+def store_entries(database_url: str, tenant_id: uuid.UUID, entries: list[Entry],
+                  text: str = "synthetic") -> list[uuid.UUID]:
+    """Each entry as a succeeded emotion job of ``tenant_id`` (its input ``text``); returns their ids."""
     now, ids = utcnow(), [uuid.uuid4() for _ in entries]
-    jobs = [Job(id=job_id, tenant_id=tenant_id, type="emotion", queue="cpu", input={"text": "synthetic"},
+    jobs = [Job(id=job_id, tenant_id=tenant_id, type="emotion", queue="cpu", input={"text": text},
                 options={}, created_at=now, subject=entry.subject, occurred_at=entry.occurred_at,
                 entry_metadata=entry.metadata) for job_id, entry in zip(ids, entries, strict=True)]
     with session_scope(database_url) as session:

@@ -61,6 +61,8 @@ OLD_DEFAULTS = {
     "bulk_batch_size": 64,
     "bulk_worker_nice": 10,
     "result_cache_ttl_s": 604800,
+    "result_cache_secret": "",
+    "erasure_chunk_size": 500,
     "worker_metrics_port": 0,
     "worker_ready_file": "",
     "readyz_requires_workers": True,
@@ -154,6 +156,8 @@ OLD_ENV_NAMES = {
     "bulk_batch_size": "SAMO_BULK_BATCH_SIZE",
     "bulk_worker_nice": "SAMO_BULK_WORKER_NICE",
     "result_cache_ttl_s": "SAMO_RESULT_CACHE_TTL_S",
+    "result_cache_secret": "SAMO_RESULT_CACHE_SECRET",
+    "erasure_chunk_size": "SAMO_ERASURE_CHUNK_SIZE",
     "worker_metrics_port": "SAMO_WORKER_METRICS_PORT",
     "worker_ready_file": "SAMO_WORKER_READY_FILE",
     "readyz_requires_workers": "SAMO_READYZ_REQUIRES_WORKERS",
@@ -220,7 +224,8 @@ def test_every_setting_declares_its_variable_help_group_and_type():
         assert f.metadata["group"] in GROUPS, f.name
         assert isinstance(f.metadata["secret"], bool), f.name
         assert f.type in PARSERS, f.name
-    assert {f.name for f in fields if f.metadata["secret"]} == {"jwt_secret", "secrets_key", "sentry_dsn"}
+    assert {f.name for f in fields if f.metadata["secret"]} == {"jwt_secret", "secrets_key", "sentry_dsn",
+                                                                  "result_cache_secret"}
 
 
 def test_fields_are_declared_group_by_group_in_the_documented_order():
