@@ -177,6 +177,12 @@ def test_a_subjects_chart_holds_its_entries_per_day(watched_page, make_tenant, s
     for clinical in ("depress", "disorder", "symptom", "diagnosed"):
         assert clinical not in words.lower()
     screenshot(page, "subjects-chart")
+    page.get_by_label("Per").select_option("week")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_selector("""#subject-chart[data-chart*='"bucket":"week"'] canvas""")
+    weekly = json.loads(page.get_attribute("#subject-chart", "data-chart"))
+    mondays = sorted({(at - timedelta(days=at.weekday())).replace(hour=0).timestamp() for at, _, _ in days})
+    assert weekly["x"] == mondays and sum(weekly["entries"]) == len(entries)
     assert watched_page.problems() == []
 
 
