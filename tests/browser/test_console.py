@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -207,6 +208,33 @@ def test_the_jobs_page_filters_shows_and_deletes_a_job(watched_page, make_tenant
     row.wait_for(state="detached")
     assert requests.get(f"{console_server}/v1/jobs/{deleted}", headers=tenant.headers, timeout=10).status_code == 404
     assert requests.get(f"{console_server}/v1/jobs/{kept}", headers=tenant.headers, timeout=10).status_code == 200
+    assert watched_page.problems() == []
+
+
+def test_a_queued_job_is_followed_live_and_canceled_from_the_jobs_page(watched_page, make_tenant, settings,
+                                                                       console_server, live_events):
+    """The job is stored queued and never published, so it waits until the page cancels it."""
+    from db.models import Job, utcnow
+    from db.session import session_scope
+
+    page, tenant, job_id = watched_page.page, make_tenant(), uuid.uuid4()
+    with session_scope(settings.database_url) as session:
+        session.add(Job(id=job_id, tenant_id=tenant.tenant_id, type="emotion", queue="cpu",
+                        input={"text": "synthetic"}, options={}, created_at=utcnow()))
+    tickets = []
+    page.on("request", lambda request: request.url.endswith("/v1/events/tickets") and tickets.append(
+        request.post_data_json))
+    sign_in(page, tenant.api_key)
+    page.goto("/console#/jobs")
+    row = page.locator(f"tr[data-job-id='{job_id}']")
+    row.locator(".job-status[data-status=queued]").wait_for()
+    page.wait_for_load_state("networkidle")
+    assert tickets == [{"job_id": str(job_id)}]
+    row.get_by_role("button", name="Cancel").click()
+    row.locator(".job-status[data-status=canceled]").wait_for()
+    assert row.get_by_role("button", name="Cancel").is_disabled()
+    answer = requests.get(f"{console_server}/v1/jobs/{job_id}", headers=tenant.headers, timeout=10).json()
+    assert answer["status"] == "canceled"
     assert watched_page.problems() == []
 
 
