@@ -11,14 +11,14 @@ STAMP := $(VENV)/.requirements-dev.stamp
 TORCH_INDEX_URL ?=
 PYTEST_ARGS ?=
 # What the SQLite pass runs: the suites that go through the API and the workers.
-SQLITE_TESTS ?= tests/api tests/integration tests/sdk
+SQLITE_TESTS ?= tests/api tests/integration tests/sdk tests/browser
 
 
 # Quiet by default: `make run VERBOSE=1` shows pip's output and every process's info logs.
 VERBOSE ?=
 PIP_FLAGS := $(if $(VERBOSE),,--quiet --disable-pip-version-check)
 
-.PHONY: run test test-postgresql test-sqlite test-unit bench fuzz lint deps system-deps clean-venv
+.PHONY: run test test-postgresql test-sqlite test-unit bench fuzz lint deps system-deps clean-venv console
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ bench: deps
 FUZZ_ARGS ?=
 fuzz: deps
 	$(PY) scripts/fuzz.py $(FUZZ_ARGS)
+
+# The web console at /console: npm installs the pinned libraries of console/package-lock.json and
+# console/build.mjs writes api/console/static/ (committed; tests/unit/test_console_build.py checks it).
+console:
+	cd console && npm ci --no-audit --no-fund && node build.mjs
 
 # ruff is pinned in requirements/constraints.txt and configured in pyproject.toml.
 lint: deps

@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
         tokens,
         webhooks,
     )
+    from api.views.console import bp as console_bp
     from api.views.events import bp as events_bp
 
     throttle.init_app(app)
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.register_blueprint(insights.bp)
     app.register_blueprint(correlations.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(console_bp)
     health.init_metrics(app)
     if settings.otel_enabled:
         from api import tracing

@@ -1,10 +1,11 @@
 #!/bin/sh
 # System packages the test suite needs (speech fixtures are synthesised with espeak-ng and sox;
-# the Kubernetes manifests are rendered with kubectl's kustomize, the alert rules checked by promtool).
+# the Kubernetes manifests are rendered with kubectl's kustomize, the alert rules checked by promtool;
+# the console's browser tests drive Debian's chromium through Playwright).
 # Installs them only when missing and only as root; otherwise says what to run and carries on.
 set -eu
 
-PACKAGES="espeak-ng sox libsox-fmt-all"
+PACKAGES="espeak-ng sox libsox-fmt-all chromium"
 missing=""
 for package in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

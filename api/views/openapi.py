@@ -293,7 +293,9 @@ def _document(_registered: tuple) -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "SAMO Brain API", "version": "1.0.0",
-                 "description": "Asynchronous emotion analysis of text and voice."},
+                 "description": "Asynchronous emotion analysis of text and voice. "
+                                f"Try it in the [web console]({CONSOLE_URL}); the Python SDK is `{SDK_README}` "
+                                "in the repository."},
         "paths": with_problem_responses(paths()),
         "components": {
             "schemas": definitions.get("$defs", {}),
@@ -312,6 +314,9 @@ def openapi_json():
 
 
 DOCS_ASSETS_URL = "/docs/assets"
+CONSOLE_URL = "/console"
+#: The SDK is installed from the repository (``pip install ./sdk/python``); its README is the guide.
+SDK_README = "sdk/python/README.md"
 #: The Swagger UI files the page loads; nothing else of the package is served.
 DOCS_ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"})
 
@@ -319,7 +324,9 @@ DOCS_PAGE = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>SAMO Brain API</title>
 <link rel="icon" type="image/png" href="{DOCS_ASSETS_URL}/favicon-32x32.png" sizes="32x32">
 <link rel="stylesheet" href="{DOCS_ASSETS_URL}/swagger-ui.css"></head>
-<body><div id="docs"></div>
+<body><nav aria-label="More"><a href="{CONSOLE_URL}">Web console</a> ·
+Python SDK: <code>{SDK_README}</code> in the repository (<code>pip install ./sdk/python</code>)</nav>
+<div id="docs"></div>
 <script src="{DOCS_ASSETS_URL}/swagger-ui-bundle.js"></script>
 <script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#docs"}});</script>
 <noscript>The machine-readable API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>

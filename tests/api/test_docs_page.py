@@ -61,3 +61,10 @@ def test_the_bundle_is_a_swagger_ui_that_reads_openapi_3_1(client):
 def test_only_the_page_assets_are_served(client):
     for name in ("index.html", "swagger-editor-bundle.js", "..%2F__init__.py", "LICENSE"):
         assert_problem(client.get(f"/docs/assets/{name}"), 404, "not-found")
+
+
+def test_the_docs_page_links_to_the_console_and_the_sdk(client):
+    page = client.get("/docs").get_data(as_text=True)
+    assert 'href="/console"' in page and "sdk/python/README.md" in page
+    description = client.get("/openapi.json").get_json()["info"]["description"]
+    assert "(/console)" in description and "sdk/python/README.md" in description
