@@ -17,13 +17,13 @@ import requests
 from sqlalchemy import update
 
 from db.models import Tenant
+from db.result_cache_keys import KEY_PREFIX
 from db.session import session_scope
 from tests.support.jobs import stored_job
 from tests.support.polling import wait_for_job, wait_until
 from tests.support.stack import isolated_stack
 from tests.support.traces import places_holding
 from tests.support.webhook_receiver import WORKER_ENV
-from workers.result_cache import KEY_PREFIX
 
 
 @pytest.fixture(scope="module")
