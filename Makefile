@@ -70,8 +70,9 @@ FUZZ_ARGS ?=
 fuzz: deps
 	$(PY) scripts/fuzz.py $(FUZZ_ARGS)
 
-# The web console at /console: npm installs the pinned libraries of console/package-lock.json and
-# console/build.mjs writes api/console/static/ (committed; tests/unit/test_console_build.py checks it).
+# The web console's libraries: npm installs the pinned packages of console/package-lock.json and
+# console/build.mjs copies their files into api/console/static/vendor/ (committed;
+# tests/unit/test_console_build.py checks it). The console's own modules in api/console/static/ are served as written.
 console:
 	cd console && npm ci --no-audit --no-fund && node build.mjs
 

@@ -1,6 +1,7 @@
-// Builds the console into api/console/static/: the sources under src/ and the pinned libraries'
-// files, copied as they are (plain ES modules, no bundler), the libraries' licences, and a manifest
-// of SHA-256 digests of the build's inputs and outputs that tests/unit/test_console_build.py checks.
+// Builds the console's third-party part into api/console/static/: the pinned libraries' files
+// (copied as they are into vendor/), their licences, and a manifest of SHA-256 digests of the
+// build's inputs and outputs that tests/unit/test_console_build.py checks. The console's own pages
+// are plain ES modules served as written from api/console/static/ (no bundler), so they are not built.
 // Run with `make console` (npm ci, then this).
 import {createHash} from "node:crypto";
 import {cpSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync} from "node:fs";
@@ -12,7 +13,7 @@ const out = join(here, "..", "api", "console", "static");
 const MANIFEST = "build-manifest.json";
 /** Library files the page loads, by package: copied into vendor/. */
 const VENDORED = {uplot: ["dist/uPlot.esm.js", "dist/uPlot.min.css"]};
-/** Inputs beside src/ whose change changes the build. */
+/** The files whose change changes the build. */
 const INPUT_FILES = ["package.json", "package-lock.json", "build.mjs"];
 
 function filesUnder(root) {
@@ -31,20 +32,20 @@ function digests(root, paths) {
     .map((name) => [name, sha256(join(root, name))]));
 }
 
-rmSync(out, {recursive: true, force: true});
-mkdirSync(join(out, "vendor"), {recursive: true});
-cpSync(join(here, "src"), out, {recursive: true});
+const vendor = join(out, "vendor");
+rmSync(vendor, {recursive: true, force: true});
+mkdirSync(vendor, {recursive: true});
 const licences = [];
 for (const [name, files] of Object.entries(VENDORED)) {
   const root = join(here, "node_modules", name);
   const meta = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
-  for (const file of files) cpSync(join(root, file), join(out, "vendor", file.split("/").pop()));
+  for (const file of files) cpSync(join(root, file), join(vendor, file.split("/").pop()));
   licences.push(`${meta.name} ${meta.version} (${meta.license}) ${meta.homepage || ""}\n\n`
     + readFileSync(join(root, "LICENSE"), "utf8").trim());
 }
 writeFileSync(join(out, "THIRD_PARTY_LICENSES"),
   "Third-party software in the SAMO Brain console (api/console/static/vendor/):\n\n" + licences.join("\n\n---\n\n") + "\n");
-const inputs = digests(here, [...filesUnder(join(here, "src")), ...INPUT_FILES.map((file) => join(here, file))]);
-const outputs = digests(out, filesUnder(out).filter((path) => !path.endsWith(MANIFEST)));
+const inputs = digests(here, INPUT_FILES.map((file) => join(here, file)));
+const outputs = digests(out, [...filesUnder(vendor), join(out, "THIRD_PARTY_LICENSES")]);
 writeFileSync(join(out, MANIFEST), JSON.stringify({inputs, outputs}, null, 2) + "\n");
 console.log(`console built into ${relative(process.cwd(), out) || out}: ${Object.keys(outputs).length} files`);
