@@ -71,7 +71,8 @@ def analyze_on(services: Services, key: str, jobs: list[ClaimedJob], report: Bat
         except JobFailure as failure:
             outcomes.append(failure)
             continue
-        result["cached"] = not any((job.tenant_id, part.text) in scorer.missed for part in parts)
+        result["cached"] = keeps_input(job.options) and not any(
+            (job.tenant_id, part.text) in scorer.missed for part in parts)
         outcomes.append(JobOutcome(result, classifier.name, classifier.version, emotion=recorded))
     log.info("emotion batch on %s (model %s): %d jobs, %d parts, %d computed, passes %s, %.0f ms", report.queue,
              key, len(jobs), sum(map(len, plans)), len(scorer.computed), report.passes[-8:], elapsed * 1000)
