@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import io
 import json
+import logging
 import os
 import random
 import subprocess
@@ -211,7 +212,9 @@ def main() -> None:
                                        rate_limit_tiers=parse_tiers("free=100000000/60/100000000"))
         env = {**os.environ, "PYTHONPATH": str(ROOT), "SAMO_DATABASE_URL": url, "SAMO_REDIS_URL": redis_url,
                "SAMO_ERASURE_CHUNK_SIZE": str(args.chunk)}
-        with serve_app_in_thread(create_app(settings)) as base_url:
+        app = create_app(settings)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        with serve_app_in_thread(app) as base_url:
             submitter = Submitter(base_url, api_key, args.clients)
             submitter.start()
             time.sleep(1.0)

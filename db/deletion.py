@@ -1,7 +1,8 @@
 """Removing jobs with everything derived from them, in the caller's transaction.
 
-A job's rows are its own row, its emotion score rows (deleted with it by a trigger, counted
-first), its webhook subscriptions (by foreign key) and its webhook deliveries with their
+A job's rows are its own row, its emotion score rows (deleted by job id in one statement just
+before the jobs, which leaves the trigger that would delete them with the jobs nothing to do),
+its webhook subscriptions (by foreign key) and its webhook deliveries with their
 attempts: delivery rows are deleted rather than stripped of their payload, since a delivery
 exists only to carry that payload (a pending one would still send the text), and the audit
 event keeps the count. Its share of the analytics rollups is taken out in the same transaction
@@ -115,7 +116,7 @@ def delete_jobs(session: Session, tenant_id: uuid.UUID, job_ids: Sequence[uuid.U
     else:
         subtract_from_tenant_series(session, tenant_id, ids)
     audio = list(session.scalars(select(Job.id).where(Job.id.in_(ids), Job.type.in_(audio_types()))))
-    scores = session.scalar(select(func.count()).select_from(EmotionScore).where(EmotionScore.job_id.in_(ids)))
+    scores = session.execute(delete(EmotionScore).where(EmotionScore.job_id.in_(ids))).rowcount
     deliveries = session.execute(delete(WebhookDelivery).where(WebhookDelivery.job_id.in_(ids))).rowcount
     jobs = session.execute(delete(Job).where(Job.id.in_(ids)).execution_options(synchronize_session=False)).rowcount
     return Removed(jobs=jobs, scores=scores or 0, deliveries=deliveries, rollup_entries=rollup_entries or 0,

@@ -223,23 +223,31 @@ def _subtract_sql(dialect: str) -> str:
         UPDATE emotion_rollups SET {assignments}
         FROM (SELECT {_slot_sql(dialect)} AS slot, COUNT(DISTINCT s.job_id) AS entries, {", ".join(_label_sums_sql())}
               FROM emotion_scores s JOIN jobs j ON j.id = s.job_id
-              WHERE j.status = 'succeeded' AND j.id IN :job_ids
+              WHERE j.status = 'succeeded' AND j.id IN :job_ids AND s.job_id IN :job_ids
               GROUP BY slot) AS gone
         WHERE emotion_rollups.tenant_id = :tenant_id AND emotion_rollups.subject = '{TENANT_SERIES}'
               AND emotion_rollups.slot_start = gone.slot
+        RETURNING slot_start
     """
 
 
 def subtract_from_tenant_series(session: Session, tenant_id: uuid.UUID, job_ids: list[uuid.UUID]) -> None:
     """Take stored jobs' shares out of their tenant's series, computed in the database from their score
-    rows (many jobs at once: an erasure, whose subject's own series it deletes whole); emptied slots go."""
+    rows (many jobs at once: an erasure, whose subject's own series it deletes whole); emptied slots go.
+
+    The ids filter the scores (by their primary key's first column) as well as the jobs, so the
+    planner reads only these jobs' rows by index instead of the whole scores or jobs table; only
+    the slots the update touched are looked at for emptied ones, by primary key.
+    """
     dialect = session.get_bind().dialect.name
     statement = text(_subtract_sql(dialect)).bindparams(
-        bindparam("job_ids", expanding=True, type_=Uuid), bindparam("tenant_id", type_=Uuid))
-    session.execute(statement, {"job_ids": list(job_ids), "tenant_id": tenant_id})
-    session.execute(delete(emotion_rollups).where(emotion_rollups.c.tenant_id == tenant_id,
-                                                  emotion_rollups.c.subject == TENANT_SERIES,
-                                                  emotion_rollups.c.entries <= 0))
+        bindparam("job_ids", expanding=True, type_=Uuid), bindparam("tenant_id", type_=Uuid)
+    ).columns(slot_start=UtcDateTime)
+    slots = list(session.scalars(statement, {"job_ids": list(job_ids), "tenant_id": tenant_id}))
+    for start in range(0, len(slots), ROWS_PER_UPSERT):
+        session.execute(delete(emotion_rollups).where(
+            emotion_rollups.c.tenant_id == tenant_id, emotion_rollups.c.subject == TENANT_SERIES,
+            emotion_rollups.c.slot_start.in_(slots[start:start + ROWS_PER_UPSERT]), emotion_rollups.c.entries <= 0))
 
 
 def rebuild(session: Session, tenant_id: uuid.UUID | None = None) -> int:
