@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from api.auth.key_cache import revoke_key
+from db.api_keys import ALL_SCOPES
 from db.models import ApiKey, RefreshToken
 from db.session import session_scope
 from tests.support.problems import assert_problem
@@ -40,7 +41,7 @@ def test_api_key_grant_issues_access_and_refresh_tokens(client, make_tenant, set
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == settings.jwt_access_ttl_s
     assert body["refresh_expires_in"] == settings.jwt_refresh_ttl_s
-    assert body["scope"] == "analytics:read batches:read batches:write jobs:read jobs:write webhooks:manage"
+    assert body["scope"] == " ".join(sorted(ALL_SCOPES))
     access, refresh_claims = decode(settings, body["access_token"]), decode(settings, body["refresh_token"])
     assert access["typ"] == "access" and refresh_claims["typ"] == "refresh"
     assert access["iss"] == "samo-brain" and access["aud"] == "samo-brain-api"
