@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -9,7 +10,9 @@ import samo
 
 
 def run(coroutine):
-    return asyncio.run(coroutine)
+    """On a thread of its own: a browser test's session-scoped Playwright may hold this thread's event loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_create_wait_list_and_a_problem(sdk_stack, sdk_tenant):

@@ -50,11 +50,13 @@ def test_a_batchs_progress_events_then_done(sdk):
 
 def test_the_async_client_streams_events_too(sdk_stack, sdk_tenant):
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     async def scenario():
         async with samo.AsyncClient(sdk_stack.base_url, sdk_tenant.api_key) as sdk:
             job = await sdk.jobs.create(text="Such good news.")
             return [event async for event in sdk.jobs.events(job)]
 
-    events = asyncio.run(scenario())
+    with ThreadPoolExecutor(1) as pool:  # a session-scoped Playwright may hold this thread's event loop
+        events = pool.submit(asyncio.run, scenario()).result()
     assert events[-1].event == "done" and events[-1].data["status"] == "succeeded"

@@ -35,7 +35,7 @@ def test_pip_install_of_the_sdk_in_a_fresh_venv(tmp_path):
                             "--disable-pip-version-check", "-w", str(wheels), str(source)],
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stdout + built.stderr
-    installed = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index",
+    installed = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed",
                                 "--disable-pip-version-check", *map(str, wheels.glob("samo_brain-*.whl"))],
                                capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stdout + installed.stderr

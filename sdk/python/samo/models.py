@@ -24,8 +24,10 @@ class JobError(Model):
 
 
 class ModelInfo(Model):
-    name: str
+    name: str | None
     version: str | None
+    #: The configured emotion model (``options.model``) of emotion, transcribe and analyze jobs.
+    key: str | None = None
 
 
 class Job(Model):
@@ -73,7 +75,8 @@ class Valence(Model):
 class SentenceEmotion(Model):
     start: int
     end: int
-    text: str
+    #: Absent in score-only mode (``options.store_input: false``).
+    text: str | None = None
     top_emotion: str
     confidence: float
     emotions: list[str]
