@@ -49,6 +49,14 @@ def _stream_parameters(path_id: str) -> list[dict]:
     ]
 
 
+#: One event of the stream, as a client's parser reads it: ``data`` is one JSON object's text.
+SERVER_SENT_EVENT = {
+    "type": "object",
+    "properties": {"id": {"type": "string"}, "event": {"type": "string"}, "data": {"type": "string"},
+                   "retry": {"type": "integer"}},
+}
+
+
 def _stream(summary: str, path_id: str, events: str) -> dict:
     return {"get": {
         "summary": summary,
@@ -56,7 +64,7 @@ def _stream(summary: str, path_id: str, events: str) -> dict:
         "parameters": _stream_parameters(path_id),
         "responses": {"200": {"description": "An event stream",
                               "headers": {"Cache-Control": {"schema": {"type": "string", "example": "no-cache"}}},
-                              "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+                              "content": {"text/event-stream": {"schema": SERVER_SENT_EVENT}}}},
     }}
 
 
