@@ -2,7 +2,7 @@
 
 1. The stack as deployed: gunicorn (scripts/gunicorn.conf.py) and one `bulk` worker as the
    Procfile starts it (``-Q bulk``: one process per CPU, one torch thread each), on a temporary
-   PostgreSQL database and a Redis database of its own. The worker runs at the priority of this
+   PostgreSQL database and a redis-server of its own. The worker runs at the priority of this
    process (SAMO_BULK_WORKER_NICE=0), as the raw measurement does.
 2. Raw: the model, loaded exactly as the worker loads it (SAMO_EMOTION_MODEL, _DEVICE, _INT8),
    classifies a sample of the texts with ``predict(texts, batch_size=B)``, length-sorted, for
@@ -13,7 +13,8 @@
    both sides run the same configuration.
 3. End to end: the N texts as one JSON array to ``POST /v1/batches``; the clock runs from the
    request to the batch's ``finished_at`` (upload, validation, insert, chunked enqueue, claims,
-   cache lookups, inference, result and score writes, completion).
+   cache lookups, inference, result and score writes, completion), with the CPU per text of the
+   API, the worker, the database's backends and Redis over it (bench/cpu.py).
 4. Raw again; the ratio is taken against the better of the two raw runs (the machine is shared).
 
 N texts are unique GoEmotions texts (dev, then train): the result cache never answers. Goal:
@@ -35,12 +36,17 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.cpu import Figures, per_job_ms  # noqa: E402
 from bench.stack import (  # noqa: E402
+    ROOT,
+    Process,
+    Services,
     api_key,
-    bench_services,
     free_port,
     load_classifier,
-    start_api,
+    metered_services,
+    stack_meter,
+    start_api_process,
     start_worker,
     unique_texts,
 )
@@ -127,6 +133,47 @@ def wait_for_batch(base: str, headers: dict, batch_id: str, timeout_s: float, ev
     raise TimeoutError(f"batch {batch_id} still running after {timeout_s}s")
 
 
+def worker_environment(services: Services, batch_size: int, metrics_port: int,
+                       chunk_size: int | None = None) -> dict[str, str]:
+    env = {**services.env, "SAMO_BULK_BATCH_SIZE": str(batch_size), "SAMO_BULK_WORKER_NICE": "0",
+           "SAMO_WORKER_METRICS_PORT": str(metrics_port)}
+    return {**env, "SAMO_BULK_CHUNK_SIZE": str(chunk_size)} if chunk_size else env
+
+
+def end_to_end(services: Services, api: Process, worker: Process, base: str, headers: dict,
+               texts: list[str]) -> tuple[Figures, dict]:
+    """The upload, timed from the request to the batch's ``finished_at``, with the CPU of every part
+    from the request to the poll that saw the batch finish; the figures and the batch."""
+    meter = stack_meter(services, api, worker)
+    with meter:
+        started_wall = datetime.now(UTC)
+        started = time.perf_counter()
+        response = requests.post(f"{base}/v1/batches", json=texts, headers=headers, timeout=600)
+        accepted_s = time.perf_counter() - started
+        response.raise_for_status()
+        batch = wait_for_batch(base, headers, response.json()["id"], timeout_s=3600, every_s=1.0)
+    elapsed = (datetime.fromisoformat(batch["finished_at"]) - started_wall).total_seconds()
+    first_item = (datetime.fromisoformat(batch["started_at"]) - started_wall).total_seconds()
+    succeeded = batch["counts"]["succeeded"]
+    figures = Figures(rate=succeeded / elapsed, cpu_ms=per_job_ms(meter.seconds(), succeeded))
+    print(f"  upload accepted in {accepted_s:.2f}s, first chunk started at {first_item:.2f}s, "
+          f"batch {batch['status']} at {elapsed:.2f}s: {batch['counts']}", flush=True)
+    print(f"  end to end: {figures.line('texts')}", flush=True)
+    if succeeded != len(texts):
+        print(f"WARNING: {len(texts) - succeeded} items did not succeed", flush=True)
+    return figures, batch
+
+
+def bulk_round(root: Path, texts: list[str], batch_size: int, chunk_size: int | None = None) -> Figures:
+    """One upload on a fresh stack run from ``root``: what bench/compare.py measures for each tree."""
+    with metered_services(root) as services, ExitStack() as stack:
+        env = worker_environment(services, batch_size, free_port(), chunk_size)
+        api, base = start_api_process(stack, env, root=root)
+        worker = start_worker(stack, env, "bulk", "bulk", concurrency=None, root=root)
+        headers = {"Authorization": f"ApiKey {api_key(env, root)}"}
+        return end_to_end(services, api, worker, base, headers, texts)[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="texts in the upload")
@@ -139,7 +186,7 @@ def main() -> None:
     print(f"{len(texts)} unique texts, {sum(map(len, texts)) / len(texts):.0f} characters on average; "
           f"{os.cpu_count()} CPUs", flush=True)
 
-    with bench_services() as env, ExitStack() as stack:
+    with metered_services(ROOT) as services, ExitStack() as stack:
         classifier = load_classifier()
         print(f"model {classifier.name} {classifier.version} on {classifier.device}; batch sizes on "
               f"{min(args.sample, len(texts))} texts:", flush=True)
@@ -147,40 +194,24 @@ def main() -> None:
         print("raw run 1:", flush=True)
         first = raw_best(classifier, texts, best_size)
         metrics_port = free_port()
-        env = {**env, "SAMO_BULK_BATCH_SIZE": str(best_size), "SAMO_BULK_WORKER_NICE": "0",
-               "SAMO_WORKER_METRICS_PORT": str(metrics_port)}
-        if args.chunk_size:
-            env["SAMO_BULK_CHUNK_SIZE"] = str(args.chunk_size)
-        base = start_api(stack, env)
-        start_worker(stack, env, "bulk", "bulk", concurrency=None)
+        env = worker_environment(services, best_size, metrics_port, args.chunk_size)
+        api, base = start_api_process(stack, env)
+        worker = start_worker(stack, env, "bulk", "bulk", concurrency=None)
         headers = {"Authorization": f"ApiKey {api_key(env)}"}
 
         print(f"end to end: POST /v1/batches with {len(texts)} texts, worker passes of {best_size}", flush=True)
-        started_wall = datetime.now(UTC)
-        started = time.perf_counter()
-        response = requests.post(f"{base}/v1/batches", json=texts, headers=headers, timeout=600)
-        accepted_s = time.perf_counter() - started
-        response.raise_for_status()
-        batch = wait_for_batch(base, headers, response.json()["id"], timeout_s=3600)
-        finished = datetime.fromisoformat(batch["finished_at"])
-        elapsed = (finished - started_wall).total_seconds()
-        first_item = (datetime.fromisoformat(batch["started_at"]) - started_wall).total_seconds()
-        e2e = batch["counts"]["succeeded"] / elapsed
+        figures, _ = end_to_end(services, api, worker, base, headers, texts)
         model_s = worker_model_seconds(metrics_port)
-        print(f"  upload accepted in {accepted_s:.2f}s, first chunk started at {first_item:.2f}s, "
-              f"batch {batch['status']} at {elapsed:.2f}s: {batch['counts']}", flush=True)
         print(f"  model time inside the worker: {model_s:.2f}s summed over its processes "
               f"({len(texts) / model_s:.1f} texts/s per process)", flush=True)
 
         print("raw run 2:", flush=True)
         second = raw_best(classifier, texts, best_size)
     raw = max(first, second)
-    ratio = e2e / raw
+    ratio = figures.rate / raw
     print(f"raw model best: {raw:.1f} texts/s (batch {best_size}, best layout of two runs); "
-          f"end to end: {e2e:.1f} texts/s")
+          f"end to end: {figures.rate:.1f} texts/s")
     print(f"ratio {ratio:.3f} (goal >= {GOAL}): {'met' if ratio >= GOAL else 'NOT met'}")
-    if batch["counts"]["succeeded"] != len(texts):
-        print(f"WARNING: {len(texts) - batch['counts']['succeeded']} items did not succeed")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """Dynamic batching under concurrent single-text clients, against batches of one: ``python bench/concurrent.py``.
 
 The stack as deployed (gunicorn with scripts/gunicorn.conf.py, one `cpu` worker as the Procfile
-starts it, here with ``--concurrency 1``) on a temporary PostgreSQL database and its own Redis
-database. 32 clients each submit one text at a time (``POST /v1/jobs`` with ``Prefer: wait``,
+starts it, here with ``--concurrency 1``) on a temporary PostgreSQL database and a redis-server of
+its own. 32 clients each submit one text at a time (``POST /v1/jobs`` with ``Prefer: wait``,
 polling if the answer is a 202) and submit the next when it finished. Jobs finished per second
 over the measured window are compared between two workers of the same count and concurrency,
 started one after the other in this run: dynamic batching as configured (SAMO_CPU_BATCH_MAX_SIZE,
-_MAX_WAIT_MS), then ``SAMO_CPU_BATCH_MAX_SIZE=1``. Goal: ratio >= 2.5.
+_MAX_WAIT_MS), then ``SAMO_CPU_BATCH_MAX_SIZE=1``. Goal: ratio >= 2.5. Each mode also prints p50
+and p99 of a job's time from submission to result as its client saw it, and the CPU per finished
+job of the API, the worker, the database's backends and Redis over the window (bench/cpu.py).
 
 Then, on the idle batching worker, lone jobs one at a time: the median time from a job's
 creation (its message is published right after) to its stored result (``finished_at``), beside
@@ -31,12 +33,17 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.cpu import Figures, window_figures  # noqa: E402
 from bench.stack import (  # noqa: E402
+    ROOT,
+    Process,
+    Services,
     api_key,
-    bench_services,
     free_port,
     load_classifier,
-    start_api,
+    metered_services,
+    stack_meter,
+    start_api_process,
     start_worker,
     unique_texts,
 )
@@ -70,29 +77,36 @@ def run_job(session: requests.Session, base: str, headers: dict, text: str) -> d
     return job
 
 
-def throughput(base: str, headers: dict, texts: Texts, clients: int, warmup_s: float, duration_s: float) -> float:
-    """Jobs finished per second between the end of the warm-up and the end of the window."""
+def closed_loop(base: str, headers: dict, texts: Texts, clients: int, warmup_s: float, duration_s: float,
+                meter) -> Figures:
+    """``clients`` closed-loop clients; the figures of the jobs that finished between the end of the
+    warm-up and the end of the window, with the CPU ``meter`` measured over that window."""
     window_start = time.monotonic() + warmup_s
     window_end = window_start + duration_s
-    finished: list[float] = []
+    spans: list[tuple[float, float]] = []
     lock = threading.Lock()
 
     def client() -> None:
         session = requests.Session()
         while time.monotonic() < window_end:
+            submitted = time.monotonic()
             job = run_job(session, base, headers, texts.next())
             done = time.monotonic()
             if job["status"] != "succeeded":
                 raise RuntimeError(f"job failed: {job}")
             with lock:
-                finished.append(done)
+                spans.append((submitted, done))
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
+    time.sleep(max(0.0, window_start - time.monotonic()))
+    with meter:
+        time.sleep(max(0.0, window_end - time.monotonic()))
     for thread in threads:
         thread.join()
-    return sum(window_start <= at < window_end for at in finished) / duration_s
+    latencies = [done - submitted for submitted, done in spans if window_start <= done < window_end]
+    return window_figures(latencies, duration_s, meter.seconds())
 
 
 def lone_jobs_ms(base: str, headers: dict, texts: Texts, count: int, classifier) -> list[tuple[float, float, float]]:
@@ -129,13 +143,15 @@ def mean_batch_size(port: int) -> str:
     return f"{total / count:.1f} texts per forward pass over {count:.0f} passes" if count else "no passes"
 
 
-def measure_mode(stack_env: dict, base: str, headers: dict, texts: Texts, args, label: str,
-                 extra_env: dict[str, str], lone_with=None) -> tuple[float, list]:
+def measure_mode(services: Services, api: Process, base: str, headers: dict, texts: Texts, args, label: str,
+                 extra_env: dict[str, str], lone_with=None, root: Path = ROOT) -> tuple[Figures, list]:
     port = free_port()
     with ExitStack() as workers:
-        start_worker(workers, {**stack_env, **extra_env, "SAMO_WORKER_METRICS_PORT": str(port)}, "cpu", label)
-        rate = throughput(base, headers, texts, args.clients, args.warmup, args.duration)
-        print(f"{label}: {rate:7.1f} jobs/s ({mean_batch_size(port)})", flush=True)
+        worker = start_worker(workers, {**services.env, **extra_env, "SAMO_WORKER_METRICS_PORT": str(port)},
+                              "cpu", label, root=root)
+        figures = closed_loop(base, headers, texts, args.clients, args.warmup, args.duration,
+                              stack_meter(services, api, worker))
+        print(f"{label}: {figures.line()} ({mean_batch_size(port)})", flush=True)
         spans = []
         if lone_with is not None:
             before = histogram(port, "samo_worker_inference_seconds")
@@ -144,7 +160,22 @@ def measure_mode(stack_env: dict, base: str, headers: dict, texts: Texts, args, 
             batches, seconds = after[0] - before[0], after[1] - before[1]
             print(f"lone jobs: {batches:.0f} batches, model time inside the worker {seconds * 1000 / batches:.1f} ms "
                   "on average", flush=True)
-    return rate, spans
+    return figures, spans
+
+
+def api_threads(clients: int) -> int:
+    """Every client waits on its job in an API thread: one per client over the two workers, and a few spare."""
+    return clients // 2 + 8
+
+
+def interactive_round(root: Path, texts: Texts, args) -> Figures:
+    """One closed-loop window on a fresh stack run from ``root`` (batching as configured): what
+    bench/compare.py measures for each tree."""
+    with metered_services(root) as services, ExitStack() as stack:
+        api, base = start_api_process(stack, services.env, threads=api_threads(args.clients), root=root)
+        headers = {"Authorization": f"ApiKey {api_key(services.env, root)}"}
+        figures, _ = measure_mode(services, api, base, headers, texts, args, "interactive", {}, root=root)
+    return figures
 
 
 def main() -> None:
@@ -157,19 +188,18 @@ def main() -> None:
     pool = unique_texts(20_000)
     texts = Texts(pool)
 
-    with bench_services() as env, ExitStack() as stack:
+    with metered_services() as services, ExitStack() as stack:
         classifier = load_classifier()
-        # Every client waits on its job in an API thread: give the API one per client and a few spare.
-        base = start_api(stack, env, threads=args.clients // 2 + 8)
-        headers = {"Authorization": f"ApiKey {api_key(env)}"}
+        api, base = start_api_process(stack, services.env, threads=api_threads(args.clients))
+        headers = {"Authorization": f"ApiKey {api_key(services.env)}"}
         print(f"{args.clients} clients, {args.duration:g}s measured after {args.warmup:g}s warm-up per mode; "
               f"one cpu worker, concurrency 1; {os.cpu_count()} CPUs shared by clients, API, database and worker",
               flush=True)
-        batching, spans = measure_mode(env, base, headers, texts, args, "dynamic batching", {},
+        batching, spans = measure_mode(services, api, base, headers, texts, args, "dynamic batching", {},
                                        lone_with=classifier)
-        single, _ = measure_mode(env, base, headers, texts, args, "max_batch_size=1",
+        single, _ = measure_mode(services, api, base, headers, texts, args, "max_batch_size=1",
                                  {"SAMO_CPU_BATCH_MAX_SIZE": "1"})
-    ratio = batching / single
+    ratio = batching.rate / single.rate
     print(f"ratio {ratio:.2f} (goal >= {GOAL_RATIO}): {'met' if ratio >= GOAL_RATIO else 'NOT met'}")
     totals = sorted(total for _, total, _ in spans)
     lone_median, model_median = statistics.median(totals), statistics.median(model for model, _, _ in spans)
