@@ -23,6 +23,7 @@ the range when it starts in it.
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -31,7 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Uuid, bindparam, delete, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from config.valence import LABELS
@@ -146,10 +147,31 @@ def _row_order(item) -> tuple:
     return str(tenant_id), subject, slot
 
 
+#: PostgreSQL: every row in one JSON parameter, so the statement text is the same for any number of
+#: rows and is never compiled again (building and compiling an 88-column multi-row INSERT per
+#: stored batch cost the worker more than the statement itself). Rows arrive merged per key.
+_UPSERT_POSTGRESQL = text(f"""
+    INSERT INTO emotion_rollups (tenant_id, subject, slot_start, {", ".join(VALUE_COLUMNS)})
+    SELECT tenant_id, subject, slot_start, {", ".join(VALUE_COLUMNS)}
+    FROM jsonb_populate_recordset(NULL::emotion_rollups, CAST(:rows AS JSONB))
+    ON CONFLICT (tenant_id, subject, slot_start) DO UPDATE SET
+        {", ".join(f"{name} = emotion_rollups.{name} + EXCLUDED.{name}" for name in VALUE_COLUMNS)}
+""")
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def upsert(session: Session, rows: list[dict]) -> None:
     """Add each row's values to the stored row of its key, or store it (both dialects)."""
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if dialect == "postgresql":
+        session.execute(_UPSERT_POSTGRESQL, {"rows": json.dumps(rows, default=_json_value, separators=(",", ":"))})
+        return
+    insert = sqlite.insert
     for start in range(0, len(rows), ROWS_PER_UPSERT):
         statement = insert(emotion_rollups).values(rows[start:start + ROWS_PER_UPSERT])
         session.execute(statement.on_conflict_do_update(
