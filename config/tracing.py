@@ -54,6 +54,12 @@ def enabled() -> bool:
     return _state.provider is not None
 
 
+def records_sql_and_redis() -> bool:
+    """Whether this process's SQL statements and Redis commands are instrumented (see :func:`setup`)."""
+    return any(type(instrumentor).__name__ in ("SQLAlchemyInstrumentor", "RedisInstrumentor")
+               for instrumentor in _state.instrumentors)
+
+
 def records_client_spans(client_spans: str, process: str) -> bool:
     """Whether ``process`` (``api`` or ``worker``) records SQL and Redis spans under ``SAMO_OTEL_CLIENT_SPANS``."""
     if client_spans not in CLIENT_SPANS:
