@@ -4,10 +4,12 @@ A request is sampled before any instrumentation runs (:class:`RequestSampler`): 
 a ``traceparent`` follows its decision, a new one is traced with probability
 ``SAMO_OTEL_SAMPLE_RATIO``. A traced request goes through OpenTelemetry's WSGI middleware (the
 instrumentation Flask's is built on; the span is named for its Flask route); one that is not
-skips it, carrying only a context marked "not sampled", so its publish tells the worker to record
-nothing either. The instrumentation's own cost (its request attributes are gathered before any
-sampler is asked) is then paid by the sampled requests only. ``OTEL_TRACES_SAMPLER``, when set,
-decides instead, for every request.
+skips it, carrying only a ``traceparent`` marked "not sampled" (``config.tracing.not_sampled``),
+so its publish tells the worker to record nothing either. No OpenTelemetry context is made or
+attached for it, unless the API records SQL and Redis spans (``SAMO_OTEL_CLIENT_SPANS=all``),
+whose instrumentations would otherwise start traces of their own. The instrumentation's own
+cost (its request attributes are gathered before any sampler is asked) is then paid by the
+sampled requests only. ``OTEL_TRACES_SAMPLER``, when set, decides instead, for every request.
 
 Probes and scrapes are never traced: they would be most of the spans and tell nothing. SQL and
 Redis spans only with ``SAMO_OTEL_CLIENT_SPANS=all``: a submission's statements and rate-limit
@@ -35,37 +37,61 @@ def init_app(app: Flask, settings: Settings) -> None:
                              sample_ratio=1.0 if head_sampled else settings.otel_sample_ratio)
     plain = app.wsgi_app
     traced = OpenTelemetryMiddleware(plain, tracer_provider=provider)
-    app.wsgi_app = RequestSampler(traced, plain, settings.otel_sample_ratio if head_sampled else 1.0)
+    app.wsgi_app = RequestSampler(traced, plain, settings.otel_sample_ratio if head_sampled else 1.0,
+                                  attach_context=tracing.records_sql_and_redis())
     app.before_request(name_request_span)
 
 
+#: The WSGI environ key that marks a request sent through the traced middleware.
+TRACED = "samo.traced"
+
+
 class RequestSampler:
-    """WSGI middleware: each request to ``traced`` or to ``plain``, decided from its headers or by chance."""
+    """WSGI middleware: each request to ``traced`` or to ``plain``, decided from its headers or by chance.
 
-    def __init__(self, traced: Callable, plain: Callable, ratio: float) -> None:
-        from opentelemetry.instrumentation.wsgi import wsgi_getter
-        from opentelemetry.propagate import extract
+    ``attach_context``: also make an OpenTelemetry context "not sampled" current for a request
+    sent to ``plain`` (needed only where instrumentations other than the publish's run in requests).
+    """
 
-        self.traced, self.plain, self.ratio = traced, plain, ratio
-        self._extract = lambda environ: extract(environ, getter=wsgi_getter)
+    def __init__(self, traced: Callable, plain: Callable, ratio: float, attach_context: bool = False) -> None:
+        self.traced, self.plain, self.ratio, self.attach_context = traced, plain, ratio, attach_context
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in EXCLUDED_PATHS:
             return self.plain(environ, start_response)
-        from opentelemetry import context, trace
-
-        parent = self._extract(environ)
-        span_context = trace.get_current_span(parent).get_span_context()
-        if span_context.is_valid:
-            if span_context.trace_flags.sampled:
-                return self.traced(environ, start_response)
-        elif random.random() < self.ratio:
+        incoming = environ.get("HTTP_TRACEPARENT")
+        followed = self._followed(incoming) if incoming else None
+        if followed is True or (followed is None and random.random() < self.ratio):
+            environ[TRACED] = True
             return self.traced(environ, start_response)
-        else:
-            parent = trace.set_span_in_context(trace.NonRecordingSpan(trace.SpanContext(
-                random.getrandbits(128), random.getrandbits(64), is_remote=False,
-                trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT))))
-        token = context.attach(parent)
+        traceparent = followed or f"00-{random.getrandbits(128) or 1:032x}-{random.getrandbits(64) or 1:016x}-00"
+        if self.attach_context:
+            return self._plain_in_context(traceparent, environ, start_response)
+        token = tracing.not_sampled(traceparent)
+        try:
+            return self.plain(environ, start_response)
+        finally:
+            tracing.reset_not_sampled(token)
+
+    @staticmethod
+    def _followed(incoming: str) -> bool | str | None:
+        """The caller's decision: True for "sampled", the ``traceparent`` to carry on for "not sampled"
+        (the caller's trace and span), None where the header is not a valid one."""
+        from opentelemetry import trace
+        from opentelemetry.propagate import extract
+
+        span_context = trace.get_current_span(extract({"traceparent": incoming})).get_span_context()
+        if not span_context.is_valid:
+            return None
+        if span_context.trace_flags.sampled:
+            return True
+        return f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-00"
+
+    def _plain_in_context(self, traceparent: str, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        from opentelemetry import context
+        from opentelemetry.propagate import extract
+
+        token = context.attach(extract({"traceparent": traceparent}))
         try:
             return self.plain(environ, start_response)
         finally:
@@ -74,6 +100,8 @@ class RequestSampler:
 
 def name_request_span() -> None:
     """The request's span named for its route, as Flask's instrumentation names it."""
+    if not request.environ.get(TRACED):
+        return
     from opentelemetry import trace
 
     span = trace.get_current_span()

@@ -1,4 +1,4 @@
-"""Scaling out and tracing overhead, in one run: ``python bench/scale.py [--n 20000]``.
+"""Scaling out and tracing overhead, in one run: ``python bench/scale.py [--n 20000] [--skip-scaling]``.
 
 1. Scaling: the same bulk load (N unique GoEmotions texts as one ``POST /v1/batches``) on the
    stack as deployed (gunicorn, scripts/gunicorn.conf.py; a Celery worker as the Procfile runs
@@ -13,7 +13,8 @@
    round after round: off; on with every submission traced (sample ratio 1.0), first with the
    SQL and Redis spans of the API's requests too (SAMO_OTEL_CLIENT_SPANS=all), then without them
    (the default); and on with the sampler a production deployment would use (parent-based, 1 in
-   10: SAMO_OTEL_SAMPLE_RATIO=0.1). Overhead is the best rate of a mode against the best "off"
+   10: SAMO_OTEL_SAMPLE_RATIO=0.1), and with none sampled (0.0: what a sampled-out submission
+   costs, which should be next to nothing). Overhead is the best rate of a mode against the best "off"
    rate (goal: <= 5 %), and the API's CPU per submission (gunicorn's processes, from /proc)
    against "off"'s, the steadier figure on a loaded machine. The receiver runs in a process of its
    own at nice 19 (bench/otlp_receiver.py); its CPU per submission is reported apart.
@@ -47,6 +48,7 @@ TRACING_MODES = {
                                  "SAMO_OTEL_CLIENT_SPANS": "all"},
     "on, all": {"SAMO_OTEL_ENABLED": "true", "SAMO_OTEL_SAMPLE_RATIO": "1.0"},
     "on, 1 in 10": {"SAMO_OTEL_ENABLED": "true", "SAMO_OTEL_SAMPLE_RATIO": "0.1"},
+    "on, none sampled": {"SAMO_OTEL_ENABLED": "true", "SAMO_OTEL_SAMPLE_RATIO": "0.0"},
 }
 
 
@@ -193,15 +195,24 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=2000, help="submissions per tracing run")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients in the tracing runs")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the tracing modes")
+    parser.add_argument("--skip-scaling", action="store_true", help="run only the tracing part")
     args = parser.parse_args()
-    texts = unique_texts(args.n)
     load = os.getloadavg()
-    print(f"{len(texts)} unique texts; {os.cpu_count()} CPUs; load average before: "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    print(f"{os.cpu_count()} CPUs; load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    if not args.skip_scaling:
+        scaling(unique_texts(args.n), args.processes)
 
-    print("scaling (bulk load, one torch thread per worker process):", flush=True)
+    print(f"tracing overhead ({args.submissions} submissions, {args.clients} clients, {args.rounds} rounds):",
+          flush=True)
+    report_tracing(tracing_runs(args.submissions, args.clients, args.rounds))
+    load = os.getloadavg()
+    print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
+def scaling(texts: list[str], processes_list: str) -> None:
+    print(f"scaling (bulk load of {len(texts)} unique texts, one torch thread per worker process):", flush=True)
     rates = {}
-    for processes in (int(p) for p in args.processes.split(",")):
+    for processes in (int(p) for p in processes_list.split(",")):
         rate, peak, counts = bulk_run(texts, processes)
         rates[processes] = rate
         print(f"  {processes} process(es): {rate:7.1f} texts/s, ratio to one "
@@ -209,12 +220,6 @@ def main() -> None:
               f"({peak / 2**20 / (processes + 1):.0f} MiB per process incl. the main one), {counts}", flush=True)
     best = max(rates, key=rates.get)
     print(f"  highest throughput at {best} process(es) on {os.cpu_count()} CPUs", flush=True)
-
-    print(f"tracing overhead ({args.submissions} submissions, {args.clients} clients, {args.rounds} rounds):",
-          flush=True)
-    report_tracing(tracing_runs(args.submissions, args.clients, args.rounds))
-    load = os.getloadavg()
-    print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

@@ -16,11 +16,20 @@ requests (the API's group commit), so besides the publishing span's own ``tracep
 header, the message holds each job's context under ``samo_traces``. A worker's batch span is a
 child of its first job's context and links every job's, so each submission's trace reaches the
 batch, and the batch is found from any of them. Spans carry job ids and tenant ids, never input.
+
+A submission that is not sampled costs next to nothing: the API marks its request "not
+sampled" with a ``traceparent`` of its own (:func:`not_sampled`, a context variable, where no
+OpenTelemetry context is attached), its message carries that header and nothing else, and the
+Celery instrumentation's publish hooks skip a message whose ``traceparent`` is already set
+(:func:`_gate_publish_hooks`): its span would record nothing. The worker then follows "not
+sampled" and starts no trace of its own.
 """
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -37,10 +46,18 @@ class _State:
 
 
 _state = _State()
+#: The ``traceparent`` of the current request when it is not sampled (``api.tracing.RequestSampler``), else None.
+_not_sampled: contextvars.ContextVar[str | None] = contextvars.ContextVar("samo_not_sampled", default=None)
 
 
 def enabled() -> bool:
     return _state.provider is not None
+
+
+def records_sql_and_redis() -> bool:
+    """Whether this process's SQL statements and Redis commands are instrumented (see :func:`setup`)."""
+    return any(type(instrumentor).__name__ in ("SQLAlchemyInstrumentor", "RedisInstrumentor")
+               for instrumentor in _state.instrumentors)
 
 
 def records_client_spans(client_spans: str, process: str) -> bool:
@@ -107,13 +124,53 @@ def _instrument(provider, celery: bool, client_spans: bool) -> list:
             # The SQLAlchemy instrumentation declares an older range than the SQLAlchemy pinned here,
             # whose engine events it uses all the same (tests/integration/test_tracing.py).
             instrumentor.instrument(tracer_provider=provider, skip_dep_check=True)
+            if celery and instrumentor is instrumentors[-1]:
+                _gate_publish_hooks(instrumentor)
     return instrumentors
+
+
+def _gate_publish_hooks(instrumentor) -> None:
+    """Replace the Celery instrumentation's publish hooks with ones that skip a message sent "not sampled".
+
+    Such a message already carries its ``traceparent`` (``tasks.enqueue``, or the current
+    request's, put here), so the instrumentation's span, which would record nothing, and its
+    context switches are skipped; the hook after the publish skips the same message, known from
+    a thread-local flag the hook before it sets for every message.
+    """
+    from celery import signals
+
+    before, after = instrumentor._trace_before_publish, instrumentor._trace_after_publish
+    skipped = threading.local()
+
+    def before_publish(*args, **kwargs):
+        headers = kwargs.get("headers")
+        if headers is not None and "traceparent" not in headers and (traceparent := _not_sampled.get()):
+            headers["traceparent"] = traceparent
+        skipped.value = headers is not None and "traceparent" in headers
+        if not skipped.value:
+            before(*args, **kwargs)
+
+    def after_publish(*args, **kwargs):
+        if not getattr(skipped, "value", False):
+            after(*args, **kwargs)
+
+    signals.before_task_publish.disconnect(before)
+    signals.after_task_publish.disconnect(after)
+    signals.before_task_publish.connect(before_publish, weak=False)
+    signals.after_task_publish.connect(after_publish, weak=False)
+    instrumentor._samo_publish_hooks = (before_publish, after_publish)
 
 
 def shutdown() -> None:
     """Flush the spans and turn the instrumentations off (the end of a process, or of a test)."""
     provider, _state.provider = _state.provider, None
     for instrumentor in _state.instrumentors:
+        if hooks := getattr(instrumentor, "_samo_publish_hooks", None):
+            from celery import signals
+
+            signals.before_task_publish.disconnect(hooks[0])
+            signals.after_task_publish.disconnect(hooks[1])
+            del instrumentor._samo_publish_hooks
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()
     _state.instrumentors = []
@@ -125,10 +182,30 @@ def tracer():
     return _state.provider.get_tracer(TRACER_NAME)
 
 
+def not_sampled(traceparent: str | None) -> contextvars.Token:
+    """Mark the current context "not sampled" with ``traceparent`` (None: unmarked); reset with the token."""
+    return _not_sampled.set(traceparent)
+
+
+def reset_not_sampled(token: contextvars.Token) -> None:
+    _not_sampled.reset(token)
+
+
+def is_sampled(headers: Mapping[str, str]) -> bool:
+    """Whether the ``traceparent`` in ``headers`` has its sampled flag (W3C trace context, version 00)."""
+    traceparent = headers.get("traceparent") or ""
+    try:
+        return len(traceparent) == 55 and bool(int(traceparent[53:], 16) & 1)
+    except ValueError:
+        return False
+
+
 def carrier() -> dict[str, str] | None:
     """The current trace context as headers (``traceparent``), None when off or outside a trace."""
     if _state.provider is None:
         return None
+    if (traceparent := _not_sampled.get()) is not None:
+        return {"traceparent": traceparent}
     from opentelemetry.propagate import inject
 
     headers: dict[str, str] = {}
@@ -154,7 +231,7 @@ def within(headers: Mapping[str, str] | None) -> Iterator[None]:
 
 def set_job_attributes(job_ids: Iterable[Any], tenant_ids: Iterable[Any] = ()) -> None:
     """Job and tenant ids on the current span (one id as a string, several as a list)."""
-    if _state.provider is None:
+    if _state.provider is None or _not_sampled.get() is not None:
         return
     from opentelemetry import trace
 

@@ -128,9 +128,25 @@ def job_traces(jobs: list[tuple]) -> dict[str, dict[str, str]]:
     """Each job's trace context (with tracing on): the one it came with, else the caller's current one."""
     if not tracing.enabled():
         return {}
-    current = tracing.carrier()
-    traces = {str(job.id): job.trace or current for job in map(outgoing, jobs)}
+    jobs = [outgoing(job) for job in jobs]
+    current = tracing.carrier() if any(job.trace is None for job in jobs) else None
+    traces = {str(job.id): job.trace or current for job in jobs}
     return {job_id: trace for job_id, trace in traces.items() if trace}
+
+
+def trace_options(job_ids: list[str], traces: dict[str, dict[str, str]]) -> tuple[dict | None, dict | None]:
+    """(the message's headers, the context to publish it in) for jobs ``job_ids``, with tracing on.
+
+    The sampled jobs' contexts go under ``samo_traces``, and the message is published in the
+    first one's (the Celery instrumentation's span then belongs to that trace). A message of
+    jobs none of which is sampled carries only the first one's ``traceparent`` ("not sampled"),
+    so the worker starts no trace, and skips the publish span (``config.tracing``).
+    """
+    sampled = {job_id: traces[job_id] for job_id in job_ids if job_id in traces and tracing.is_sampled(traces[job_id])}
+    if sampled:
+        return {tracing.TRACES_HEADER: sampled}, next(iter(sampled.values()))
+    first = next((traces[job_id] for job_id in job_ids if job_id in traces), None)
+    return ({"traceparent": first["traceparent"]} if first and first.get("traceparent") else None), None
 
 
 def enqueue_jobs(celery: Celery, jobs: list[tuple], producer: Producer | None = None) -> bool:
@@ -156,10 +172,12 @@ def enqueue_jobs(celery: Celery, jobs: list[tuple], producer: Producer | None = 
                     options["queue"] = queue
                 if chars:
                     options["kwargs"] = {"chars": chars}
+                trace = None
                 if traces:
-                    options["headers"] = {tracing.TRACES_HEADER: {job_id: traces[job_id] for job_id in args
-                                                                  if job_id in traces}}
-                with tracing.within(traces.get(args[0])) if traces else nullcontext():
+                    headers, trace = trace_options(args, traces)
+                    if headers:
+                        options["headers"] = headers
+                with tracing.within(trace) if trace else nullcontext():
                     celery.send_task(task, args=args, argsrepr=repr(args), producer=producer,
                                      retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options)
     except Exception:  # noqa: BLE001 - any broker failure leaves the stored jobs for the sweep
