@@ -250,9 +250,10 @@ class Settings:
     summary_device: str = setting(
         "auto", env="SAMO_SUMMARY_DEVICE", group="models", help="`auto`, `cpu` or `cuda` for summaries")
     summary_engine: str = setting(
-        "onnx", env="SAMO_SUMMARY_ENGINE", group="models",
-        help="What runs the extractive summariser's sentence encoder: `onnx` (ONNX Runtime, fp32; exported once "
-             "per model version into the ONNX cache) or `torch`; an encoder that cannot be exported runs on torch")
+        "torch", env="SAMO_SUMMARY_ENGINE", group="models",
+        help="What runs the extractive summariser's sentence encoder: `torch` or `onnx` (ONNX Runtime, exported "
+             "once per model version into the ONNX cache; no faster in fp32 on CPU, see docs/benchmarks.md); an "
+             "encoder that cannot be exported runs on torch")
     summary_int8: bool = setting(
         False, env="SAMO_SUMMARY_INT8", group="models",
         help="Dynamic int8 graph of the sentence encoder with the onnx engine on CPU (faster; may choose "

@@ -88,7 +88,7 @@ OLD_DEFAULTS = {
     "whisper_batched_threshold_s": 60.0,
     "summary_model": "",
     "summary_device": "auto",
-    "summary_engine": "onnx",
+    "summary_engine": "torch",
     "summary_int8": False,
     "preload_models": ("emotion",),
     "job_type_plugins": (),

@@ -24,11 +24,12 @@ ENGINES = ("torch", "onnx")
 SETTING = "SAMO_SUMMARY_ENGINE"
 #: Bumped whenever the export recipe changes, so older cache entries are not reused.
 EXPORT_FORMAT = "samo-sentence-encoder-onnx/1"
-#: Cosine similarity an ONNX embedding keeps to torch fp32's of the same sentence, at the least
-#: (tests/summarize/test_encoders.py, bench/summarize.py): fp32 differs by float rounding only;
-#: int8 by the quantisation of every weight and activation.
+#: Cosine similarity an ONNX embedding keeps to torch fp32's of the same sentence (dev rows in
+#: tests/summarize/test_encoders.py): fp32 differs by float rounding only, on every sentence; int8
+#: by the quantisation of every weight and activation, bounded at the least and on average. Even
+#: that much int8 error flips near-ties in the choice of sentences (docs/benchmarks.md).
 FP32_MIN_COSINE = 0.9999
-INT8_MIN_COSINE = 0.95
+INT8_MIN_COSINE = {"min": 0.9, "mean": 0.98}
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "config.json")
 
 
