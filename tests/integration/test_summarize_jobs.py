@@ -143,21 +143,17 @@ def test_an_unavailable_seq2seq_model_falls_back_to_extractive(worker_settings, 
     assert result["method"] == "extractive"
 
 
-def test_a_worker_on_the_onnx_sentence_encoder_picks_what_torch_picks(live_server, settings, tenant, tmp_path):
-    """The worker exports the encoder into an empty cache at start (preloaded), then serves the job."""
-    from tests.conftest import settings_env
-    from tests.support.processes import CeleryWorker
+def test_a_worker_on_the_onnx_sentence_encoder_picks_what_torch_picks(settings, make_tenant, tmp_path):
+    """On a stack of its own (the session's torch worker cannot take the job), the worker exports the
+    encoder into an empty cache at start (preloaded), then serves the job."""
+    from tests.support.stack import isolated_stack
     from workers.summarize.extractive import ExtractiveSummarizer
 
-    worker = CeleryWorker({**settings_env(settings), "SAMO_SUMMARY_ENGINE": "onnx",
-                           "SAMO_EMOTION_ONNX_CACHE": str(tmp_path), "SAMO_PRELOAD_MODELS": "summarizer"},
-                          queues=("cpu",))
-    worker.start()
-    try:
-        submitted = post_job(live_server, tenant.headers, DIARY, "summarize", {"sentences": 3})
-        job = wait_for_job(live_server, submitted["id"], tenant.headers)
-    finally:
-        worker.stop()
+    env = {"SAMO_SUMMARY_ENGINE": "onnx", "SAMO_EMOTION_ONNX_CACHE": str(tmp_path), "SAMO_PRELOAD_MODELS": "summarizer"}
+    with isolated_stack(settings, {"cpu": ("cpu",)}, extra_env=env) as stack:
+        tenant = make_tenant()
+        submitted = post_job(stack.base_url, tenant.headers, DIARY, "summarize", {"sentences": 3})
+        job = wait_for_job(stack.base_url, submitted["id"], tenant.headers)
     assert job["status"] == "succeeded", job
     assert job["model"]["version"].endswith("-onnx-fp32")
     assert list(tmp_path.glob("*-fp32-*/model.onnx"))
