@@ -218,7 +218,8 @@ class Settings:
              "(activation scales calibrated on train.tsv rows; needs the GoEmotions data at export)")
     emotion_onnx_cache: str = setting(
         "", env="SAMO_EMOTION_ONNX_CACHE", group="models",
-        help="Folder of the cached ONNX exports; empty: `instance/onnx` in the project")
+        help="Folder of the cached ONNX exports (the emotion model's and the summariser's sentence encoder's); "
+             "empty: `instance/onnx` in the project")
     emotion_batch_size: int = setting(
         32, env="SAMO_EMOTION_BATCH_SIZE", group="models",
         help="Texts per forward pass when a transcript's segments are scored")
@@ -248,6 +249,15 @@ class Settings:
         help="Empty: extractive MiniLM summaries; else a seq2seq model (hub id or folder), abstractive")
     summary_device: str = setting(
         "auto", env="SAMO_SUMMARY_DEVICE", group="models", help="`auto`, `cpu` or `cuda` for summaries")
+    summary_engine: str = setting(
+        "torch", env="SAMO_SUMMARY_ENGINE", group="models",
+        help="What runs the extractive summariser's sentence encoder: `torch` or `onnx` (ONNX Runtime, exported "
+             "once per model version into the ONNX cache; no faster in fp32 on CPU, see docs/benchmarks.md); an "
+             "encoder that cannot be exported runs on torch")
+    summary_int8: bool = setting(
+        False, env="SAMO_SUMMARY_INT8", group="models",
+        help="Dynamic int8 graph of the sentence encoder with the onnx engine on CPU (faster; may choose "
+             "other sentences than fp32)")
     preload_models: tuple[str, ...] = setting(
         ("emotion",), env="SAMO_PRELOAD_MODELS", group="models",
         help="Models a model worker loads at start; the others load on their first job")

@@ -7,7 +7,7 @@ from config.settings import Settings
 from db.jobs import ClaimedJob, JobOutcome
 from tasks.lifecycle import per_job
 from tasks.services import Services
-from workers.models import summarizer
+from workers.models import extractive_summarizer, summarizer
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +24,7 @@ def summarize_text(settings: Settings, text: str, options: dict) -> tuple[dict, 
         if len(model.chunk(text)) <= model.max_chunks:
             return model.summarize(text), model
         log.info("text too long for %s; summarising extractively", model.name)
-        from workers.summarize.extractive import ExtractiveSummarizer
-
-        model = ExtractiveSummarizer.load(device=settings.summary_device)
+        model = extractive_summarizer(settings)
     return model.summarize(text, sentences=options.get("sentences"), ratio=options.get("ratio")), model
 
 

