@@ -33,12 +33,13 @@ def init_app(app: Flask, settings: Settings) -> None:
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 
     head_sampled = not os.environ.get("OTEL_TRACES_SAMPLER")
-    provider = tracing.setup("samo-api", client_spans=tracing.records_client_spans(settings.otel_client_spans, "api"),
+    client_spans = tracing.records_client_spans(settings.otel_client_spans, "api")
+    provider = tracing.setup("samo-api", client_spans=client_spans,
                              sample_ratio=1.0 if head_sampled else settings.otel_sample_ratio)
     plain = app.wsgi_app
     traced = OpenTelemetryMiddleware(plain, tracer_provider=provider)
     app.wsgi_app = RequestSampler(traced, plain, settings.otel_sample_ratio if head_sampled else 1.0,
-                                  attach_context=tracing.records_sql_and_redis())
+                                  attach_context=client_spans)
     app.before_request(name_request_span)
 
 

@@ -54,12 +54,6 @@ def enabled() -> bool:
     return _state.provider is not None
 
 
-def records_sql_and_redis() -> bool:
-    """Whether this process's SQL statements and Redis commands are instrumented (see :func:`setup`)."""
-    return any(type(instrumentor).__name__ in ("SQLAlchemyInstrumentor", "RedisInstrumentor")
-               for instrumentor in _state.instrumentors)
-
-
 def records_client_spans(client_spans: str, process: str) -> bool:
     """Whether ``process`` (``api`` or ``worker``) records SQL and Redis spans under ``SAMO_OTEL_CLIENT_SPANS``."""
     if client_spans not in CLIENT_SPANS:
@@ -115,16 +109,18 @@ def _instrument(provider, celery: bool, client_spans: bool) -> list:
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
         instrumentors += [SQLAlchemyInstrumentor(), RedisInstrumentor()]
+    celery_instrumentor = None
     if celery:
         from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
-        instrumentors.append(CeleryInstrumentor())
+        celery_instrumentor = CeleryInstrumentor()
+        instrumentors.append(celery_instrumentor)
     for instrumentor in instrumentors:
         if not instrumentor.is_instrumented_by_opentelemetry:
             # The SQLAlchemy instrumentation declares an older range than the SQLAlchemy pinned here,
             # whose engine events it uses all the same (tests/integration/test_tracing.py).
             instrumentor.instrument(tracer_provider=provider, skip_dep_check=True)
-            if celery and instrumentor is instrumentors[-1]:
+            if instrumentor is celery_instrumentor:
                 _gate_publish_hooks(instrumentor)
     return instrumentors
 

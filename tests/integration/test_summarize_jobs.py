@@ -7,18 +7,8 @@ import pytest
 
 from tests.support.http import post_job
 from tests.support.polling import wait_for_job
+from tests.support.texts import DIARY
 from workers.summarize.sentences import split_sentences
-
-DIARY = (
-    "Today started badly because the train was cancelled and I waited in the rain for an hour. "
-    "My manager was understanding when I finally arrived at the office. "
-    "We spent the morning planning the release of the new mobile app. "
-    "The design team showed beautiful screens for the onboarding flow. "
-    "Lunch was a quick sandwich at my desk. "
-    "In the afternoon the release plan slipped by a week because of a payment bug. "
-    "I felt frustrated, but the team agreed on a clear plan to fix the bug. "
-    "In the evening I called my sister and we laughed about our childhood holidays."
-)
 
 
 def summarized(base_url, tenant, text, **options) -> dict:
