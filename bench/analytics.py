@@ -6,7 +6,8 @@
    ``--end``: succeeded emotion jobs with a subject and an ``occurred_at``, and their 28 score
    rows each, generated inside PostgreSQL (``generate_series``, ``INSERT … SELECT``) with the
    bulk tables' indexes built after the rows, then ``VACUUM ANALYZE``.
-3. The rollups built in SQL from the generated entries; ``--check`` compares them with
+3. The rollups built in SQL from the generated entries, and the subjects' presence per UTC week and
+   month from them (``db.subject_presence.rebuild``); ``--check`` compares the rollups with
    ``db.rollups.rebuild`` (what ``python -m api.cli analytics rebuild`` runs) of the same scores.
 4. Reads through ``db.timelines.timeline``, the function the endpoints answer with, each in a
    session of its own: one random subject's year by day, and the tenant-wide year by week (with
@@ -14,14 +15,19 @@
    random subject's insights (``db.insights``, 7 days against the 30 before, ending at ``--end``)
    as ``GET /v1/subjects/{subject}/insights`` answers them, document included.
 
+5. With ``--bulk``: ``bench/bulk.py --subjects 1000`` (its own stack and database), whose items
+   carry subjects and dates, so its end-to-end ratio is measured with rollups and presence rows
+   written; its output follows.
+
 Goals: a subject's year p99 <= 20 ms; a subject's insights p99 <= 50 ms; the tenant-wide year
-p99 <= 250 ms.
+p99 <= 250 ms; the bulk ratio with rollups >= 0.85.
 """
 from __future__ import annotations
 
 import argparse
 import random
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -186,11 +192,14 @@ def main() -> None:
     parser.add_argument("--check", action="store_true",
                         help="check the seeded rollups against db.rollups.rebuild (slow at a million entries)")
     parser.add_argument("--end", default="2026-12-01", help="the end of the year of entries (a date)")
+    parser.add_argument("--bulk", action="store_true",
+                        help="then run bench/bulk.py --subjects 1000: its ratio with rollups written")
     args = parser.parse_args()
     entries, subject_count = (20_000, 200) if args.small else (args.entries, args.subjects)
 
     from sqlalchemy import func, select
 
+    from db import subject_presence
     from db.insights import insights_document, subject_insights
     from db.migrate import upgrade_to_head
     from db.models import Tenant, emotion_rollups
@@ -212,7 +221,13 @@ def main() -> None:
         with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("VACUUM ANALYZE")  # what autovacuum does in time
         with session_scope(url) as session:
+            presence_rows = subject_presence.rebuild(session, tenant_id)
+        with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM ANALYZE subject_presence")
+            connection.exec_driver_sql("VACUUM ANALYZE subject_counts")
+        with session_scope(url) as session:
             rows = session.scalar(select(func.count()).select_from(emotion_rollups))
+        print(f"  {presence_rows:,} presence rows", flush=True)
         print(f"  seeded in {time.perf_counter() - started:.1f}s: {rows:,} rollup rows", flush=True)
         if args.check:
             with get_sessionmaker(url)() as session:
@@ -237,6 +252,9 @@ def main() -> None:
             goal = GOALS_MS[name]
             print(f"{name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms over {rounds} reads "
                   f"(goal p99 <= {goal:g} ms): {'met' if p99 <= goal else 'NOT met'}", flush=True)
+    if args.bulk:
+        print("bench/bulk.py --subjects 1000:", flush=True)
+        subprocess.run([sys.executable, str(Path(__file__).with_name("bulk.py")), "--subjects", "1000"], check=True)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,10 @@
    API, the worker, the database's backends and Redis over it (bench/cpu.py).
 4. Raw again; the ratio is taken against the better of the two raw runs (the machine is shared).
 
-N texts are unique GoEmotions texts (dev, then train): the result cache never answers. Goal:
-end-to-end texts/s >= 0.85 x raw.
+N texts are unique GoEmotions texts (dev, then train): the result cache never answers. With
+``--subjects K`` each item carries one of K subjects and an ``occurred_at`` spread over the past
+year, so every stored result also adds to its subject's rollups and presence rows (what
+``bench/analytics.py --bulk`` runs). Goal: end-to-end texts/s >= 0.85 x raw.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import re
 import sys
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -140,15 +142,25 @@ def worker_environment(services: Services, batch_size: int, metrics_port: int,
     return {**env, "SAMO_BULK_CHUNK_SIZE": str(chunk_size)} if chunk_size else env
 
 
+def entries(texts: list[str], subjects: int) -> list:
+    """The upload's items: plain texts, or with ``subjects`` > 0 texts of subjects over the past year."""
+    if not subjects:
+        return texts
+    now = datetime.now(UTC)
+    return [{"text": text, "subject": f"subject-{n % subjects:05d}",
+             "occurred_at": (now - timedelta(days=365 * n / len(texts))).isoformat()} for n, text in enumerate(texts)]
+
+
 def end_to_end(services: Services, api: Process, worker: Process, base: str, headers: dict,
-               texts: list[str]) -> tuple[Figures, dict]:
+               texts: list[str], subjects: int = 0) -> tuple[Figures, dict]:
     """The upload, timed from the request to the batch's ``finished_at``, with the CPU of every part
     from the request to the poll that saw the batch finish; the figures and the batch."""
     meter = stack_meter(services, api, worker)
     with meter:
         started_wall = datetime.now(UTC)
         started = time.perf_counter()
-        response = requests.post(f"{base}/v1/batches", json=texts, headers=headers, timeout=600)
+        response = requests.post(f"{base}/v1/batches", json=entries(texts, subjects), headers=headers,
+                                 timeout=600)
         accepted_s = time.perf_counter() - started
         response.raise_for_status()
         batch = wait_for_batch(base, headers, response.json()["id"], timeout_s=3600, every_s=1.0)
@@ -180,6 +192,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="32,64,128", help="raw batch sizes to try")
     parser.add_argument("--sample", type=int, default=2000, help="texts per batch-size trial")
     parser.add_argument("--chunk-size", type=int, default=None, help="SAMO_BULK_CHUNK_SIZE (default: the setting)")
+    parser.add_argument("--subjects", type=int, default=0,
+                        help="items carry one of this many subjects and a date in the past year (0: plain texts)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.batch_sizes.split(",")]
     texts = unique_texts(args.n)
@@ -199,8 +213,9 @@ def main() -> None:
         worker = start_worker(stack, env, "bulk", "bulk", concurrency=None)
         headers = {"Authorization": f"ApiKey {api_key(env)}"}
 
-        print(f"end to end: POST /v1/batches with {len(texts)} texts, worker passes of {best_size}", flush=True)
-        figures, _ = end_to_end(services, api, worker, base, headers, texts)
+        print(f"end to end: POST /v1/batches with {len(texts)} texts"
+              f"{f' of {args.subjects} subjects' if args.subjects else ''}, worker passes of {best_size}", flush=True)
+        figures, _ = end_to_end(services, api, worker, base, headers, texts, args.subjects)
         model_s = worker_model_seconds(metrics_port)
         print(f"  model time inside the worker: {model_s:.2f}s summed over its processes "
               f"({len(texts) / model_s:.1f} texts/s per process)", flush=True)

@@ -25,6 +25,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from config.job_types import audio_types
+from db import subject_presence
 from db.models import (
     UNFINISHED_STATUSES,
     Batch,
@@ -141,5 +142,7 @@ def subject_job_ids(session: Session, tenant_id: uuid.UUID, subject: str, limit:
 
 
 def delete_subject_rollups(session: Session, tenant_id: uuid.UUID, subject: str) -> int:
+    """An erased subject's rollup rows, and its presence rows (``db.subject_presence.forget``)."""
+    subject_presence.forget(session, tenant_id, subject)
     return session.execute(delete(emotion_rollups).where(emotion_rollups.c.tenant_id == tenant_id,
                                                          emotion_rollups.c.subject == subject)).rowcount

@@ -279,6 +279,31 @@ emotion_rollups = Table(
 )
 
 
+#: Which subjects have entries in each UTC week and month of a tenant, with the first and last slot
+#: of them (``db.subject_presence``): distinct subjects per local week or month without a scan.
+subject_presence = Table(
+    "subject_presence", Base.metadata,
+    Column("tenant_id", Uuid, primary_key=True),
+    Column("subject", String(128), primary_key=True),
+    #: ``week`` (from Monday) or ``month``, in UTC.
+    Column("unit", String(8), primary_key=True),
+    Column("bucket_start", UtcDateTime, primary_key=True),
+    Column("first_slot", UtcDateTime, nullable=False),
+    Column("last_slot", UtcDateTime, nullable=False),
+    Index("ix_subject_presence_first_slot", "tenant_id", "unit", "bucket_start", "first_slot"),
+    Index("ix_subject_presence_last_slot", "tenant_id", "unit", "bucket_start", "last_slot"),
+)
+
+#: How many subjects each UTC week and month of a tenant has in ``subject_presence``.
+subject_counts = Table(
+    "subject_counts", Base.metadata,
+    Column("tenant_id", Uuid, primary_key=True),
+    Column("unit", String(8), primary_key=True),
+    Column("bucket_start", UtcDateTime, primary_key=True),
+    Column("subjects", Integer, nullable=False),
+)
+
+
 class RotatableSecret:
     """A signing secret encrypted at rest; a rotated-out one stays valid until its overlap ends."""
 

@@ -28,7 +28,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Uuid, bindparam, delete, func, select, text
@@ -36,6 +36,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from config.valence import LABELS
+from db import subject_presence
 from db.models import TENANT_SERIES, EmotionScore, Job, JobStatus, emotion_rollups, rollup_columns
 from db.types import UtcDateTime
 
@@ -134,11 +135,14 @@ def add_results(session: Session, entries: Iterable[ScoredEntry], sign: int = 1)
         return
     upsert(session, [{"tenant_id": tenant_id, "subject": subject, "slot_start": slot, **change.columns(sign)}
                      for (tenant_id, subject, slot), change in sorted(changes.items(), key=_row_order)])
-    if sign < 0:
-        for tenant_id, subject, slot in changes:
-            session.execute(delete(emotion_rollups).where(
-                emotion_rollups.c.tenant_id == tenant_id, emotion_rollups.c.subject == subject,
-                emotion_rollups.c.slot_start == slot, emotion_rollups.c.entries <= 0))
+    if sign > 0:
+        subject_presence.record(session, changes)
+        return
+    for tenant_id, subject, slot in changes:
+        session.execute(delete(emotion_rollups).where(
+            emotion_rollups.c.tenant_id == tenant_id, emotion_rollups.c.subject == subject,
+            emotion_rollups.c.slot_start == slot, emotion_rollups.c.entries <= 0))
+    subject_presence.refresh(session, subject_presence.keys_of(changes))
 
 
 def _row_order(item) -> tuple:
@@ -289,6 +293,7 @@ def rebuild(session: Session, tenant_id: uuid.UUID | None = None) -> int:
         if tenant_id is not None:
             statement = statement.bindparams(bindparam("tenant_id", tenant_id, type_=Uuid))
         written += session.execute(statement).rowcount
+    subject_presence.rebuild(session, tenant_id)
     return written
 
 
@@ -307,6 +312,15 @@ def _sums() -> tuple:
 def totals(session: Session, tenant_id: uuid.UUID, subject: str | None, start: datetime, end: datetime) -> Aggregate:
     """A subject's entries (None: the tenant's) over ``[start, end)``, added up."""
     return Aggregate.of_row(session.execute(select(*_sums()).where(*_series(tenant_id, subject, start, end))).one())
+
+
+def next_bucket(start: date, unit: str) -> date:
+    """The first local day of the day, week or month after the one starting on ``start``."""
+    if unit == "day":
+        return start + timedelta(days=1)
+    if unit == "week":
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def local_bucket(moment: datetime, zone: ZoneInfo, unit: str) -> date:
@@ -364,7 +378,43 @@ def bucketed(session: Session, tenant_id: uuid.UUID, subject: str | None, start:
 
 def distinct_subjects(session: Session, tenant_id: uuid.UUID, start: datetime, end: datetime, unit: str,
                       zone: ZoneInfo) -> dict[date, int]:
-    """How many subjects had entries in each local bucket of ``[start, end)``."""
+    """How many subjects had entries in each local bucket of ``[start, end)``.
+
+    Weeks and months whole inside the range are counted from ``subject_presence``; days, and the
+    buckets the range cuts, from the subjects' slots.
+    """
+    if unit not in subject_presence.UNITS:
+        return _distinct_subjects_scanned(session, tenant_id, start, end, unit, zone)
+    described, scanned = [], {}
+    for bucket in local_buckets(start, end, unit, zone):
+        if bucket.described and (bucket.lo, bucket.hi) == _whole(bucket.label, unit, zone):
+            described.append(bucket)
+        else:
+            scanned.update(_distinct_subjects_scanned(session, tenant_id, bucket.lo, bucket.hi, unit, zone))
+    counts = {**scanned, **subject_presence.counted(session, tenant_id, described)}
+    return {bucket: count for bucket, count in counts.items() if count}
+
+
+def _whole(label: date, unit: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """A local bucket's bounds as UTC instants."""
+    return (datetime.combine(label, time(), tzinfo=zone).astimezone(UTC),
+            datetime.combine(next_bucket(label, unit), time(), tzinfo=zone).astimezone(UTC))
+
+
+def local_buckets(start: datetime, end: datetime, unit: str, zone: ZoneInfo) -> list[subject_presence.LocalBucket]:
+    """The local weeks or months of ``[start, end)`` in ``zone``, cut to the range."""
+    buckets, label = [], local_bucket(start, zone, unit)
+    while True:
+        lo, hi = _whole(label, unit, zone)
+        if lo >= end:
+            return buckets
+        buckets.append(subject_presence.LocalBucket(label, max(lo, start), min(hi, end), unit))
+        label = local_bucket(hi, zone, unit)
+
+
+def _distinct_subjects_scanned(session: Session, tenant_id: uuid.UUID, start: datetime, end: datetime, unit: str,
+                               zone: ZoneInfo) -> dict[date, int]:
+    """Distinct subjects per local bucket, from every subject slot of the range."""
     if session.get_bind().dialect.name == "postgresql":
         rows = session.execute(_DISTINCT_SUBJECTS_POSTGRESQL, {
             "unit": unit, "tz": zone.key, "tenant_id": tenant_id, "start": start, "end": end}).all()

@@ -9,23 +9,15 @@ from __future__ import annotations
 
 import heapq
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from config.valence import VALENCE_GROUPS
-from db.rollups import Aggregate, bucketed, distinct_subjects
+from db.rollups import Aggregate, bucketed, distinct_subjects, next_bucket
 
 TOP_EMOTIONS = 3
-
-
-def next_bucket(start: date, unit: str) -> date:
-    if unit == "day":
-        return start + timedelta(days=1)
-    if unit == "week":
-        return start + timedelta(days=7)
-    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> str:
