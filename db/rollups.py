@@ -352,6 +352,9 @@ _DISTINCT_SUBJECTS_POSTGRESQL = text(f"""
                 bindparam("end", type_=UtcDateTime))
 #: Per-bucket sums of a year of slots group in memory: the default work_mem would sort them on disk.
 _READ_WORK_MEM = "SET LOCAL work_mem = '32MB'"
+#: The distinct-subject count is a few index range scans whose estimated cost can reach the JIT
+#: threshold: compiling it would take far longer than running it.
+_NO_JIT = "SET LOCAL jit = off"
 
 
 def bucketed(session: Session, tenant_id: uuid.UUID, subject: str | None, start: datetime, end: datetime,
@@ -385,6 +388,8 @@ def distinct_subjects(session: Session, tenant_id: uuid.UUID, start: datetime, e
     """
     if unit not in subject_presence.UNITS:
         return _distinct_subjects_scanned(session, tenant_id, start, end, unit, zone)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(_NO_JIT))
     described, scanned = [], {}
     for bucket in local_buckets(start, end, unit, zone):
         if bucket.described and (bucket.lo, bucket.hi) == _whole(bucket.label, unit, zone):

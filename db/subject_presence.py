@@ -278,11 +278,9 @@ def counted(session: Session, tenant_id: uuid.UUID, buckets: list[LocalBucket]) 
         elif bucket.after:
             span.update(side="after", neighbour=moment(bucket.main_end), edge=moment(bucket.hi))
         spans.append(span)
-    changes: dict[int, int] = {}
-    for idx, change in session.execute(_counted_statement(dialect), {
-            "spans": json.dumps(spans), "tenant_id": tenant_id, "unit": buckets[0].unit}).all():
-        changes[idx] = changes.get(idx, 0) + change
-    return {bucket.label: changes.get(idx, 0) for idx, bucket in enumerate(buckets)}
+    counts = dict(session.execute(_counted_statement(dialect), {
+        "spans": json.dumps(spans), "tenant_id": tenant_id, "unit": buckets[0].unit}).all())
+    return {bucket.label: counts[idx] for idx, bucket in enumerate(buckets)}
 
 
 def _json_moment(dialect: str):
@@ -308,28 +306,31 @@ _SPANS = {
 @functools.cache
 def _counted_statement(dialect: str):
     """Per span (``main``: the UTC bucket, ``[lo, hi)``: its part inside the local bucket, ``side``,
-    ``neighbour`` and ``edge``: the strip added from the previous or next UTC bucket), the changes
-    that add up to its subjects: the UTC bucket's count, minus its subjects with no entry in
-    ``[lo, hi)``, plus the neighbour's subjects reaching past the edge that are not counted yet.
-    One statement text whatever the spans, so it is compiled once."""
+    ``neighbour`` and ``edge``: the strip added from the previous or next UTC bucket), its subjects:
+    the UTC bucket's count, minus its subjects with no entry in ``[lo, hi)``, plus the neighbour's
+    subjects reaching past the edge that are not counted yet. Each term is a subquery run per span,
+    so each is an index range scan of one strip whatever the planner guesses of the spans, and
+    whether a strip's subject is counted already is a primary-key lookup (a scalar subquery, which
+    the planner does not turn into a hash of the whole bucket as it may an anti-join). One
+    statement text whatever the spans, so it is compiled once."""
     present = "p.tenant_id = :tenant_id AND p.unit = :unit"
-    not_counted = """NOT EXISTS (SELECT 1 FROM subject_presence c
-                                 WHERE c.tenant_id = p.tenant_id AND c.subject = p.subject AND c.unit = p.unit
-                                   AND c.bucket_start = s.main AND c.first_slot < s.hi AND c.last_slot >= s.lo)"""
+    not_counted = """(SELECT 1 FROM subject_presence c
+                      WHERE c.tenant_id = p.tenant_id AND c.subject = p.subject AND c.unit = p.unit
+                        AND c.bucket_start = s.main AND c.first_slot < s.hi AND c.last_slot >= s.lo LIMIT 1) IS NULL"""
     return text(f"""
         WITH s AS ({_SPANS[dialect]})
-        SELECT s.idx, n.subjects FROM s JOIN subject_counts n
-            ON n.tenant_id = :tenant_id AND n.unit = :unit AND n.bucket_start = s.main
-        UNION ALL
-        SELECT s.idx, -COUNT(*) FROM s JOIN subject_presence p ON {present} AND p.bucket_start = s.main
-            AND p.first_slot >= s.hi GROUP BY s.idx
-        UNION ALL
-        SELECT s.idx, -COUNT(*) FROM s JOIN subject_presence p ON {present} AND p.bucket_start = s.main
-            AND p.last_slot < s.lo GROUP BY s.idx
-        UNION ALL
-        SELECT s.idx, COUNT(*) FROM s JOIN subject_presence p ON {present} AND p.bucket_start = s.neighbour
-            AND p.last_slot >= s.edge WHERE s.side = 'before' AND {not_counted} GROUP BY s.idx
-        UNION ALL
-        SELECT s.idx, COUNT(*) FROM s JOIN subject_presence p ON {present} AND p.bucket_start = s.neighbour
-            AND p.first_slot < s.edge WHERE s.side = 'after' AND {not_counted} GROUP BY s.idx
+        SELECT s.idx,
+            COALESCE((SELECT n.subjects FROM subject_counts n
+                      WHERE n.tenant_id = :tenant_id AND n.unit = :unit AND n.bucket_start = s.main), 0)
+            - (SELECT COUNT(*) FROM subject_presence p
+               WHERE {present} AND p.bucket_start = s.main AND p.first_slot >= s.hi)
+            - (SELECT COUNT(*) FROM subject_presence p
+               WHERE {present} AND p.bucket_start = s.main AND p.last_slot < s.lo)
+            + (SELECT COUNT(*) FROM subject_presence p
+               WHERE s.side = 'before' AND {present} AND p.bucket_start = s.neighbour AND p.last_slot >= s.edge
+                 AND {not_counted})
+            + (SELECT COUNT(*) FROM subject_presence p
+               WHERE s.side = 'after' AND {present} AND p.bucket_start = s.neighbour AND p.first_slot < s.edge
+                 AND {not_counted})
+        FROM s
     """).bindparams(bindparam("tenant_id", type_=Uuid))

@@ -12,8 +12,18 @@ import requests
 from sqlalchemy import select
 
 from config.valence import LABELS
-from db.models import TENANT_SERIES, EmotionScore, Job, JobStatus, emotion_rollups, rollup_columns
+from db.models import (
+    TENANT_SERIES,
+    EmotionScore,
+    Job,
+    JobStatus,
+    emotion_rollups,
+    rollup_columns,
+    subject_counts,
+    subject_presence,
+)
 from db.rollups import VALUE_COLUMNS, rebuild, slot_of, subtract_job
+from db.subject_presence import UNITS, bucket_start
 from tasks.enqueue import enqueue_job
 from tests.support.polling import wait_for_job
 
@@ -49,6 +59,33 @@ def recomputed_rollups(session, tenant_id, leave_out=()) -> dict:
     for key, jobs in entries.items():
         expected[key]["entries"] = len(jobs)
     return dict(expected)
+
+
+def stored_presence(session, tenant_id) -> tuple[dict, dict]:
+    presence = {(row.subject, row.unit, row.bucket_start): (row.first_slot, row.last_slot)
+                for row in session.execute(select(subject_presence).where(subject_presence.c.tenant_id == tenant_id))}
+    counts = {(row.unit, row.bucket_start): row.subjects
+              for row in session.execute(select(subject_counts).where(subject_counts.c.tenant_id == tenant_id))}
+    return presence, counts
+
+
+def recomputed_presence(session, tenant_id, leave_out=()) -> tuple[dict, dict]:
+    """Each subject's first and last slot per UTC week and month, and subjects per bucket, from the jobs."""
+    jobs = session.execute(select(Job.id, Job.subject, Job.occurred_at).where(
+        Job.tenant_id == tenant_id, Job.status == JobStatus.SUCCEEDED, Job.subject.is_not(None),
+        select(EmotionScore.job_id).where(EmotionScore.job_id == Job.id).exists())).all()
+    spans: dict = {}
+    for job_id, subject, occurred_at in jobs:
+        if job_id in leave_out:
+            continue
+        slot = slot_of(occurred_at)
+        for unit in UNITS:
+            first, last = spans.get((subject, unit, bucket_start(slot, unit)), (slot, slot))
+            spans[(subject, unit, bucket_start(slot, unit))] = (min(first, slot), max(last, slot))
+    counts: dict = defaultdict(int)
+    for _, unit, start in spans:
+        counts[(unit, start)] += 1
+    return spans, dict(counts)
 
 
 def assert_same(stored: dict, expected: dict) -> None:
@@ -92,6 +129,7 @@ def test_rollups_equal_the_raw_scores_after_jobs_redeliveries_and_cancels(live_s
     db_session.commit()
     stored = stored_rollups(db_session, tenant.tenant_id)
     assert_same(stored, recomputed_rollups(db_session, tenant.tenant_id))
+    assert stored_presence(db_session, tenant.tenant_id) == recomputed_presence(db_session, tenant.tenant_id)
     succeeded = sum(job["status"] == "succeeded" for job in finished)
     assert sum(values["entries"] for (series, _), values in stored.items() if series == TENANT_SERIES) == succeeded
 
@@ -102,6 +140,8 @@ def test_rollups_equal_the_raw_scores_after_jobs_redeliveries_and_cancels(live_s
     assert subtract_job(db_session, gone)
     assert_same(stored_rollups(db_session, tenant.tenant_id),
                 recomputed_rollups(db_session, tenant.tenant_id, leave_out={gone}))
+    assert stored_presence(db_session, tenant.tenant_id) == recomputed_presence(db_session, tenant.tenant_id,
+                                                                                leave_out={gone})
     db_session.rollback()
     assert set(LABELS) == {label for label, in db_session.execute(
         select(EmotionScore.label).where(EmotionScore.tenant_id == tenant.tenant_id).distinct())}
