@@ -10,8 +10,11 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from db.models import UNFINISHED_STATUSES, EmotionScore, Job, JobStatus, utcnow
@@ -281,3 +284,29 @@ def tenant_jobs_query(tenant_id: uuid.UUID, statuses=(), job_type: str | None = 
 
 def job_status(session: Session, job_id: uuid.UUID) -> JobStatus | None:
     return session.scalar(select(Job.status).where(Job.id == job_id))
+
+
+#: Every column of a job under its attribute's name, by id: the statement built once, so its
+#: compiled form is cached and reused.
+_JOB_COLUMNS = select(*(attribute.columns[0].label(attribute.key) for attribute in sa_inspect(Job).column_attrs))
+_JOB_BY_ID = _JOB_COLUMNS.where(Job.id == bindparam("job_id"))
+_STATUS_BY_ID = select(Job.status).where(Job.id == bindparam("job_id"))
+
+
+def _read_committed(engine: Engine, statement, job_id: uuid.UUID):
+    """One statement outside any transaction: no BEGIN before it and no ROLLBACK after it."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(statement, {"job_id": job_id}).first()
+
+
+def read_job(engine: Engine, job_id: uuid.UUID) -> SimpleNamespace | None:
+    """The stored job as a plain object with a ``Job``'s attributes (enough for
+    ``db.documents.job_document``), read in one SELECT without the ORM; None if there is none."""
+    row = _read_committed(engine, _JOB_BY_ID, job_id)
+    return None if row is None else SimpleNamespace(**row._mapping)
+
+
+def read_job_status(engine: Engine, job_id: uuid.UUID) -> JobStatus | None:
+    """``job_status`` in one SELECT outside any transaction."""
+    row = _read_committed(engine, _STATUS_BY_ID, job_id)
+    return None if row is None else row[0]

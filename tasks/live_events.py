@@ -13,6 +13,7 @@ The final ``done`` event of a stream is not stored here: the API builds it from 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import redis
+from redis.exceptions import NoScriptError
 
 from config.settings import Settings
 
@@ -48,6 +50,9 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('PUBLISH', KEYS[1], id)
 return id
 """
+#: EVALSHA straight away: a redis-py ``Script`` in a pipeline asks ``SCRIPT EXISTS`` before every
+#: execution. The script is loaded when Redis answers NOSCRIPT (first use, a restart, a flush).
+_APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -72,19 +77,37 @@ def append_many(client: redis.Redis, settings: Settings, kind: Kind,
     events = list(events)
     if not events or time.monotonic() < _skip_until.get(id(client), 0.0):
         return
-    script = client.register_script(_APPEND)
+    calls = []
+    for resource_id, event, data in events:
+        key = events_key(kind, resource_id)
+        calls.append((key, key + ":seq", event, json.dumps(data, separators=(",", ":")),
+                      settings.events_history_max, settings.events_history_ttl_s))
     try:
-        with client.pipeline(transaction=False) as pipe:
-            for resource_id, event, data in events:
-                key = events_key(kind, resource_id)
-                script(keys=[key, key + ":seq"], client=pipe,
-                       args=[event, json.dumps(data, separators=(",", ":")), settings.events_history_max,
-                             settings.events_history_ttl_s])
-            pipe.execute()
+        missing = _append_pipelined(client, calls)
+        if missing:
+            client.script_load(_APPEND)
+            if _append_pipelined(client, missing):
+                raise NoScriptError("append script not loaded")
     except redis.RedisError:
         _skip_until[id(client)] = time.monotonic() + REDIS_BACKOFF_S
         log.warning("could not publish %d %s events; none for %.0fs", len(events), kind, REDIS_BACKOFF_S,
                     exc_info=True)
+
+
+def _append_pipelined(client: redis.Redis, calls: list[tuple]) -> list[tuple]:
+    """Run the append script for each call in one round trip; the calls Redis answered NOSCRIPT
+    for (they did nothing), to run again once it is loaded. Any other error reply raises."""
+    with client.pipeline(transaction=False) as pipe:
+        for call in calls:
+            pipe.evalsha(_APPEND_SHA, 2, *call)
+        replies = pipe.execute(raise_on_error=False)
+    missing = []
+    for call, reply in zip(calls, replies):
+        if isinstance(reply, NoScriptError):
+            missing.append(call)
+        elif isinstance(reply, Exception):
+            raise reply
+    return missing
 
 
 def publish_statuses(client: redis.Redis, settings: Settings, job_ids: Iterable[uuid.UUID], status: str) -> None:

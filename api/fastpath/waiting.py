@@ -2,8 +2,9 @@
 
 The request waits for the job's completion message (published by ``tasks.events.job_finished``)
 through its process's one subscription (``api.fastpath.completions``), not on the database, until the
-message or the deadline. Whatever happens it reads the job once more and answers 200 with the
-finished job, or the usual 202.
+message or the deadline. Whatever happens it reads the stored job once more and answers 200 with
+the finished job, or the usual 202. Those reads are single SELECTs outside any transaction
+(``db.jobs.read_job``): no ORM session, no BEGIN and no ROLLBACK for a request that only waited.
 
 A waiting request costs a greenlet in the API's gevent workers (``scripts/gunicorn.conf.py``),
 so many callers may wait at once; with ``GUNICORN_WORKER_CLASS=gthread`` each holds a thread,
@@ -18,8 +19,8 @@ from collections.abc import Callable
 
 from flask import request
 
-from api.extensions import completion_listener, db_session
-from db.jobs import job_status
+from api.extensions import completion_listener, services
+from db.jobs import read_job, read_job_status
 from db.models import TERMINAL_STATUSES, Job
 
 MAX_WAIT_S = 60
@@ -37,11 +38,8 @@ def requested_wait_s(header: str | None) -> int | None:
 
 
 def job_is_finished(job_id: uuid.UUID) -> bool:
-    session = db_session()
-    status = job_status(session, job_id)
-    # End the transaction: no pooled connection sits idle in a transaction while we wait.
-    session.rollback()
-    return status in TERMINAL_STATUSES
+    # Outside a transaction: no pooled connection sits idle in one while we wait.
+    return read_job_status(services().engine, job_id) in TERMINAL_STATUSES
 
 
 def respond_when_finished(job: Job, accepted: Callable[[Job], tuple]) -> tuple:
@@ -51,7 +49,7 @@ def respond_when_finished(job: Job, accepted: Callable[[Job], tuple]) -> tuple:
         return accepted(job)
     if wait_s > 0:
         completion_listener().wait(job.id, job.created_at, wait_s, lambda: job_is_finished(job.id))
-    job = db_session().get(Job, job.id, populate_existing=True) or job
+    job = read_job(services().engine, job.id) or job
     document, _status, headers = accepted(job)
     headers = {**headers, "Preference-Applied": f"wait={wait_s}", "Vary": "Prefer"}
     return document, 200 if job.status in TERMINAL_STATUSES else 202, headers
