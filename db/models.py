@@ -290,6 +290,10 @@ subject_presence = Table(
     Column("bucket_start", UtcDateTime, primary_key=True),
     Column("first_slot", UtcDateTime, nullable=False),
     Column("last_slot", UtcDateTime, nullable=False),
+    #: The subject's last slot in the UTC bucket before this one, and its first in the one after
+    #: (None: no entries there).
+    Column("last_before", UtcDateTime),
+    Column("first_after", UtcDateTime),
     Index("ix_subject_presence_first_slot", "tenant_id", "unit", "bucket_start", "first_slot"),
     Index("ix_subject_presence_last_slot", "tenant_id", "unit", "bucket_start", "last_slot"),
 )

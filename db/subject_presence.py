@@ -84,10 +84,37 @@ def record(session: Session, slots: Iterable[tuple[uuid.UUID, str, datetime]]) -
     rows = [{"tenant_id": tenant_id, "subject": subject, "unit": unit, "bucket_start": start,
              "first_slot": first, "last_slot": last}
             for (tenant_id, subject, unit, start), (first, last) in sorted(spans.items(), key=_key_order)]
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_RECORD_POSTGRESQL, {"rows": json.dumps(rows, default=str, separators=(",", ":"))})
-        return
-    _record_sqlite(session, rows)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(_RECORD_POSTGRESQL, {
+            "subjects": sorted({f"{row['tenant_id']}/{row['subject']}" for row in rows}),
+            "rows": json.dumps(rows, default=str, separators=(",", ":"))})
+    else:
+        _record_sqlite(session, rows)
+    link(session, spans)
+
+
+def neighbours(key: Key) -> tuple[datetime, datetime]:
+    """The starts of the UTC buckets before and after a presence row's."""
+    _, _, unit, start = key
+    return bucket_start(start - timedelta(days=1), unit), bucket_end(start, unit)
+
+
+def link(session: Session, keys: Iterable[Key]) -> None:
+    """Set ``last_before`` and ``first_after`` of these presence rows and of their neighbours from the
+    rows next to each (after their spans changed); rows that do not exist are skipped."""
+    touched = set()
+    for key in keys:
+        before, after = neighbours(key)
+        touched |= {key, (*key[:3], before), (*key[:3], after)}
+    dialect = session.get_bind().dialect.name
+    moment, tenant = _json_moment(dialect), (str if dialect == "postgresql" else lambda value: value.hex)
+    rows = []
+    for key in sorted(touched, key=lambda key: (str(key[0]), *key[1:])):
+        before, after = neighbours(key)
+        rows.append({"tenant_id": tenant(key[0]), "subject": key[1], "unit": key[2], "bucket_start": moment(key[3]),
+                     "before_start": moment(before), "after_start": moment(after)})
+    session.execute(_link_statement(dialect), {"links": json.dumps(rows)})
 
 
 def _key_order(item) -> tuple:
@@ -96,9 +123,15 @@ def _key_order(item) -> tuple:
     return str(tenant_id), subject, unit, start
 
 
-#: PostgreSQL: the rows stored and the subjects new to a bucket counted in one statement (``xmax = 0``
+#: PostgreSQL: first a transaction lock per subject (in one order), so that two transactions writing
+#: neighbouring buckets of one subject cannot each link against the other's old row (``link``);
+#: then the rows stored and the subjects new to a bucket counted in one statement (``xmax = 0``
 #: marks the rows the upsert inserted); a row whose span does not grow is not written again.
-_RECORD_POSTGRESQL = text("""
+_LOCK_SUBJECTS_SQL = """
+    SELECT pg_advisory_xact_lock(hashtextextended(subject, 0)) FROM unnest(CAST(:subjects AS TEXT[])) AS subject
+"""
+_LOCK_SUBJECTS = text(_LOCK_SUBJECTS_SQL)
+_RECORD_POSTGRESQL = text(_LOCK_SUBJECTS_SQL + """;
     WITH stored AS (
         INSERT INTO subject_presence (tenant_id, subject, unit, bucket_start, first_slot, last_slot)
         SELECT tenant_id, subject, unit, bucket_start, first_slot, last_slot
@@ -114,6 +147,35 @@ _RECORD_POSTGRESQL = text("""
     GROUP BY tenant_id, unit, bucket_start ORDER BY tenant_id, unit, bucket_start
     ON CONFLICT (tenant_id, unit, bucket_start) DO UPDATE SET subjects = subject_counts.subjects + EXCLUDED.subjects
 """)
+
+
+_LINKS = {
+    "postgresql": """SELECT * FROM jsonb_to_recordset(CAST(:links AS JSONB))
+                     AS r(tenant_id UUID, subject TEXT, unit TEXT, bucket_start TIMESTAMPTZ,
+                          before_start TIMESTAMPTZ, after_start TIMESTAMPTZ)""",
+    "sqlite": """SELECT json_extract(value, '$.tenant_id') AS tenant_id, json_extract(value, '$.subject') AS subject,
+                        json_extract(value, '$.unit') AS unit, json_extract(value, '$.bucket_start') AS bucket_start,
+                        json_extract(value, '$.before_start') AS before_start,
+                        json_extract(value, '$.after_start') AS after_start
+                 FROM json_each(:links)""",
+}
+
+
+@functools.cache
+def _link_statement(dialect: str):
+    neighbour = """(SELECT n.{column} FROM subject_presence n WHERE n.tenant_id = r.tenant_id AND n.subject = r.subject
+                    AND n.unit = r.unit AND n.bucket_start = r.{start})"""
+    return text(f"""
+        UPDATE subject_presence SET last_before = l.last_before, first_after = l.first_after
+        FROM (SELECT r.tenant_id, r.subject, r.unit, r.bucket_start,
+                     {neighbour.format(column="last_slot", start="before_start")} AS last_before,
+                     {neighbour.format(column="first_slot", start="after_start")} AS first_after
+              FROM ({_LINKS[dialect]}) AS r) AS l
+        WHERE subject_presence.tenant_id = l.tenant_id AND subject_presence.subject = l.subject
+          AND subject_presence.unit = l.unit AND subject_presence.bucket_start = l.bucket_start
+          AND (subject_presence.last_before IS DISTINCT FROM l.last_before
+               OR subject_presence.first_after IS DISTINCT FROM l.first_after)
+    """)
 
 
 def _record_sqlite(session: Session, rows: list[dict]) -> None:
@@ -149,9 +211,11 @@ def _add_counts(session: Session, changes: dict[tuple, int]) -> None:
             session.execute(delete(subject_counts).where(key, subject_counts.c.subjects <= 0))
 
 
-def refresh(session: Session, keys: Iterable[Key]) -> None:
+def refresh(session: Session, keys: set[Key]) -> None:
     """Re-read the first and last slots of these presence rows from the subjects' rollups (after
     entries were taken out); a row left without entries goes, and its bucket counts one subject less."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_SUBJECTS, {"subjects": sorted({f"{key[0]}/{key[1]}" for key in keys})})
     gone: dict[tuple, int] = {}
     for tenant_id, subject, unit, start in sorted(keys, key=lambda key: (str(key[0]), *key[1:])):
         slots = emotion_rollups.c.slot_start
@@ -167,6 +231,7 @@ def refresh(session: Session, keys: Iterable[Key]) -> None:
             session.execute(update(subject_presence).where(key).values(
                 first_slot=_as_utc(first), last_slot=_as_utc(last)))
     _add_counts(session, gone)
+    link(session, keys)
 
 
 def _as_utc(value) -> datetime:
@@ -194,6 +259,15 @@ def _bucket_sql(dialect: str, unit: str) -> str:
     return "strftime('%Y-%m-01 00:00:00.000000', slot_start)"
 
 
+def _shifted_sql(dialect: str, unit: str, step: int) -> str:
+    """The start of the UTC bucket ``step`` before or after ``subject_presence.bucket_start``, in SQL."""
+    amount = f"{abs(step) * 7} days" if unit == "week" else f"{abs(step)} month"
+    sign = "-" if step < 0 else "+"
+    if dialect == "postgresql":
+        return f"((subject_presence.bucket_start AT TIME ZONE 'UTC') {sign} interval '{amount}') AT TIME ZONE 'UTC'"
+    return f"date(subject_presence.bucket_start, '{sign}{amount}') || ' 00:00:00.000000'"
+
+
 def rebuild(session: Session, tenant_id: uuid.UUID | None = None) -> int:
     """Recompute the presence rows and counts of one tenant (None: every tenant) from the subjects'
     rollups (rebuild those first); returns the presence rows written."""
@@ -212,6 +286,19 @@ def rebuild(session: Session, tenant_id: uuid.UUID | None = None) -> int:
             GROUP BY tenant_id, subject, bucket
         """)
         written += session.execute(_with_tenant(statement, tenant_id)).rowcount
+    for unit in UNITS:
+        session.execute(_with_tenant(text(f"""
+            UPDATE subject_presence SET
+                last_before = (SELECT n.last_slot FROM subject_presence n
+                               WHERE n.tenant_id = subject_presence.tenant_id AND n.subject = subject_presence.subject
+                                 AND n.unit = subject_presence.unit
+                                 AND n.bucket_start = {_shifted_sql(dialect, unit, -1)}),
+                first_after = (SELECT n.first_slot FROM subject_presence n
+                               WHERE n.tenant_id = subject_presence.tenant_id AND n.subject = subject_presence.subject
+                                 AND n.unit = subject_presence.unit
+                                 AND n.bucket_start = {_shifted_sql(dialect, unit, 1)})
+            WHERE unit = '{unit}' {one_tenant}
+        """), tenant_id))
     session.execute(_with_tenant(text(f"""
         INSERT INTO subject_counts (tenant_id, unit, bucket_start, subjects)
         SELECT tenant_id, unit, bucket_start, COUNT(*) FROM subject_presence WHERE 1 = 1 {one_tenant}
@@ -308,15 +395,11 @@ def _counted_statement(dialect: str):
     """Per span (``main``: the UTC bucket, ``[lo, hi)``: its part inside the local bucket, ``side``,
     ``neighbour`` and ``edge``: the strip added from the previous or next UTC bucket), its subjects:
     the UTC bucket's count, minus its subjects with no entry in ``[lo, hi)``, plus the neighbour's
-    subjects reaching past the edge that are not counted yet. Each term is a subquery run per span,
-    so each is an index range scan of one strip whatever the planner guesses of the spans, and
-    whether a strip's subject is counted already is a primary-key lookup (a scalar subquery, which
-    the planner does not turn into a hash of the whole bucket as it may an anti-join). One
-    statement text whatever the spans, so it is compiled once."""
+    subjects reaching past the edge with no entry in the UTC bucket's part (``first_after`` or
+    ``last_before``, on the strip's own rows). Each term is a subquery run per span, so each is an
+    index range scan of one strip whatever the planner guesses of the spans. One statement text
+    whatever the spans, so it is compiled once."""
     present = "p.tenant_id = :tenant_id AND p.unit = :unit"
-    not_counted = """(SELECT 1 FROM subject_presence c
-                      WHERE c.tenant_id = p.tenant_id AND c.subject = p.subject AND c.unit = p.unit
-                        AND c.bucket_start = s.main AND c.first_slot < s.hi AND c.last_slot >= s.lo LIMIT 1) IS NULL"""
     return text(f"""
         WITH s AS ({_SPANS[dialect]})
         SELECT s.idx,
@@ -328,9 +411,9 @@ def _counted_statement(dialect: str):
                WHERE {present} AND p.bucket_start = s.main AND p.last_slot < s.lo)
             + (SELECT COUNT(*) FROM subject_presence p
                WHERE s.side = 'before' AND {present} AND p.bucket_start = s.neighbour AND p.last_slot >= s.edge
-                 AND {not_counted})
+                 AND (p.first_after IS NULL OR p.first_after >= s.hi))
             + (SELECT COUNT(*) FROM subject_presence p
                WHERE s.side = 'after' AND {present} AND p.bucket_start = s.neighbour AND p.first_slot < s.edge
-                 AND {not_counted})
+                 AND (p.last_before IS NULL OR p.last_before < s.lo))
         FROM s
     """).bindparams(bindparam("tenant_id", type_=Uuid))

@@ -1,7 +1,8 @@
 """Subjects present per UTC week and month, and their counts
 
 `subject_presence` says which subjects of a tenant have entries in each UTC week (from Monday)
-and month, with the first and last 15-minute slot of them; `subject_counts` holds how many
+and month, with the first and last 15-minute slot of them, the subject's last slot in the bucket
+before and its first in the bucket after; `subject_counts` holds how many
 subjects each of those buckets has. Both are filled here from the subjects' rows of
 `emotion_rollups`, as `python -m api.cli analytics rebuild` would.
 
@@ -32,6 +33,20 @@ def bucket_sql(dialect: str, unit: str) -> str:
     return "strftime('%Y-%m-01 00:00:00.000000', slot_start)"
 
 
+def shifted_sql(dialect: str, unit: str, step: int) -> str:
+    amount = f"{abs(step) * 7} days" if unit == "week" else f"{abs(step)} month"
+    sign = "-" if step < 0 else "+"
+    if dialect == "postgresql":
+        return f"((subject_presence.bucket_start AT TIME ZONE 'UTC') {sign} interval '{amount}') AT TIME ZONE 'UTC'"
+    return f"date(subject_presence.bucket_start, '{sign}{amount}') || ' 00:00:00.000000'"
+
+
+def neighbour_sql(column: str, start: str) -> str:
+    return f"""(SELECT n.{column} FROM subject_presence n
+                WHERE n.tenant_id = subject_presence.tenant_id AND n.subject = subject_presence.subject
+                  AND n.unit = subject_presence.unit AND n.bucket_start = {start})"""
+
+
 def upgrade() -> None:
     op.create_table(
         'subject_presence',
@@ -41,6 +56,8 @@ def upgrade() -> None:
         sa.Column('bucket_start', sa.DateTime(timezone=True), nullable=False),
         sa.Column('first_slot', sa.DateTime(timezone=True), nullable=False),
         sa.Column('last_slot', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('last_before', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('first_after', sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint('tenant_id', 'subject', 'unit', 'bucket_start', name=op.f('pk_subject_presence')),
     )
     op.create_index('ix_subject_presence_first_slot', 'subject_presence',
@@ -62,6 +79,11 @@ def upgrade() -> None:
             SELECT tenant_id, subject, '{unit}', {bucket_sql(dialect, unit)} AS bucket, MIN(slot_start), MAX(slot_start)
             FROM emotion_rollups WHERE subject <> '' AND entries > 0
             GROUP BY tenant_id, subject, bucket
+        """)
+        op.execute(f"""
+            UPDATE subject_presence SET last_before = {neighbour_sql("last_slot", shifted_sql(dialect, unit, -1))},
+                                        first_after = {neighbour_sql("first_slot", shifted_sql(dialect, unit, 1))}
+            WHERE unit = '{unit}'
         """)
     op.execute("""
         INSERT INTO subject_counts (tenant_id, unit, bucket_start, subjects)
