@@ -9,14 +9,16 @@ UTC one of the same date, so it is that UTC bucket with a strip cut off or added
 subjects of the local bucket are then the UTC bucket's count, less the subjects whose entries
 there all lie in a cut strip (last slot before the local start, or first slot at or after the
 local end), plus the subjects of the neighbouring UTC bucket whose entries reach into an added
-strip and who are not counted yet. A strip holds few subjects, found by index on the first or
-last slot. Buckets that this does not describe (cut by the range's own ends, or with strips on
-both sides) are counted from the rollups directly.
+strip and who have no entry in the UTC bucket's part of the local bucket: each row also holds the
+subject's last slot in the bucket before (``last_before``) and first slot in the bucket after
+(``first_after``), so that is read from the strip's own rows. A strip holds few subjects, found
+by index on the first or last slot. Buckets that this does not describe (cut by the range's
+own ends, or with strips on both sides) are counted from the rollups directly.
 
 Kept exactly: :func:`record` runs with ``db.rollups.add_results`` in the transaction that stores
-results; :func:`refresh` re-reads the first and last slots from the subject's rollups after
-entries are taken out, and :func:`forget` drops an erased subject; :func:`rebuild` recomputes a
-tenant's rows from the rollups.
+results (and :func:`link` keeps the neighbours' slots); :func:`refresh` re-reads the first and
+last slots from the subject's rollups after entries are taken out, and :func:`forget` drops an
+erased subject; :func:`rebuild` recomputes a tenant's rows from the rollups.
 """
 from __future__ import annotations
 
