@@ -261,13 +261,13 @@ def _bucket_sql(dialect: str, unit: str) -> str:
     return "strftime('%Y-%m-01 00:00:00.000000', slot_start)"
 
 
-def _shifted_sql(dialect: str, unit: str, step: int) -> str:
-    """The start of the UTC bucket ``step`` before or after ``subject_presence.bucket_start``, in SQL."""
+def _shifted_sql(dialect: str, unit: str, step: int, start: str) -> str:
+    """The start of the UTC bucket ``step`` before or after the bucket starting at ``start``, in SQL."""
     amount = f"{abs(step) * 7} days" if unit == "week" else f"{abs(step)} month"
     sign = "-" if step < 0 else "+"
     if dialect == "postgresql":
-        return f"((subject_presence.bucket_start AT TIME ZONE 'UTC') {sign} interval '{amount}') AT TIME ZONE 'UTC'"
-    return f"date(subject_presence.bucket_start, '{sign}{amount}') || ' 00:00:00.000000'"
+        return f"(({start} AT TIME ZONE 'UTC') {sign} interval '{amount}') AT TIME ZONE 'UTC'"
+    return f"date({start}, '{sign}{amount}') || ' 00:00:00.000000'"
 
 
 def rebuild(session: Session, tenant_id: uuid.UUID | None = None) -> int:
@@ -281,26 +281,20 @@ def rebuild(session: Session, tenant_id: uuid.UUID | None = None) -> int:
     written = 0
     for unit in UNITS:
         statement = text(f"""
-            INSERT INTO subject_presence (tenant_id, subject, unit, bucket_start, first_slot, last_slot)
-            SELECT tenant_id, subject, '{unit}', {_bucket_sql(dialect, unit)} AS bucket, MIN(slot_start),
-                   MAX(slot_start)
-            FROM emotion_rollups WHERE subject <> '{TENANT_SERIES}' AND entries > 0 {one_tenant}
-            GROUP BY tenant_id, subject, bucket
+            INSERT INTO subject_presence (tenant_id, subject, unit, bucket_start, first_slot, last_slot,
+                                          last_before, first_after)
+            SELECT tenant_id, subject, '{unit}', bucket, first_slot, last_slot,
+                   CASE WHEN LAG(bucket) OVER w = {_shifted_sql(dialect, unit, -1, "bucket")}
+                        THEN LAG(last_slot) OVER w END,
+                   CASE WHEN LEAD(bucket) OVER w = {_shifted_sql(dialect, unit, 1, "bucket")}
+                        THEN LEAD(first_slot) OVER w END
+            FROM (SELECT tenant_id, subject, {_bucket_sql(dialect, unit)} AS bucket, MIN(slot_start) AS first_slot,
+                         MAX(slot_start) AS last_slot
+                  FROM emotion_rollups WHERE subject <> '{TENANT_SERIES}' AND entries > 0 {one_tenant}
+                  GROUP BY tenant_id, subject, bucket) AS spans
+            WINDOW w AS (PARTITION BY tenant_id, subject ORDER BY bucket)
         """)
         written += session.execute(_with_tenant(statement, tenant_id)).rowcount
-    for unit in UNITS:
-        session.execute(_with_tenant(text(f"""
-            UPDATE subject_presence SET
-                last_before = (SELECT n.last_slot FROM subject_presence n
-                               WHERE n.tenant_id = subject_presence.tenant_id AND n.subject = subject_presence.subject
-                                 AND n.unit = subject_presence.unit
-                                 AND n.bucket_start = {_shifted_sql(dialect, unit, -1)}),
-                first_after = (SELECT n.first_slot FROM subject_presence n
-                               WHERE n.tenant_id = subject_presence.tenant_id AND n.subject = subject_presence.subject
-                                 AND n.unit = subject_presence.unit
-                                 AND n.bucket_start = {_shifted_sql(dialect, unit, 1)})
-            WHERE unit = '{unit}' {one_tenant}
-        """), tenant_id))
     session.execute(_with_tenant(text(f"""
         INSERT INTO subject_counts (tenant_id, unit, bucket_start, subjects)
         SELECT tenant_id, unit, bucket_start, COUNT(*) FROM subject_presence WHERE 1 = 1 {one_tenant}

@@ -37,14 +37,8 @@ def shifted_sql(dialect: str, unit: str, step: int) -> str:
     amount = f"{abs(step) * 7} days" if unit == "week" else f"{abs(step)} month"
     sign = "-" if step < 0 else "+"
     if dialect == "postgresql":
-        return f"((subject_presence.bucket_start AT TIME ZONE 'UTC') {sign} interval '{amount}') AT TIME ZONE 'UTC'"
-    return f"date(subject_presence.bucket_start, '{sign}{amount}') || ' 00:00:00.000000'"
-
-
-def neighbour_sql(column: str, start: str) -> str:
-    return f"""(SELECT n.{column} FROM subject_presence n
-                WHERE n.tenant_id = subject_presence.tenant_id AND n.subject = subject_presence.subject
-                  AND n.unit = subject_presence.unit AND n.bucket_start = {start})"""
+        return f"((bucket AT TIME ZONE 'UTC') {sign} interval '{amount}') AT TIME ZONE 'UTC'"
+    return f"date(bucket, '{sign}{amount}') || ' 00:00:00.000000'"
 
 
 def upgrade() -> None:
@@ -75,15 +69,16 @@ def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     for unit in UNITS:
         op.execute(f"""
-            INSERT INTO subject_presence (tenant_id, subject, unit, bucket_start, first_slot, last_slot)
-            SELECT tenant_id, subject, '{unit}', {bucket_sql(dialect, unit)} AS bucket, MIN(slot_start), MAX(slot_start)
-            FROM emotion_rollups WHERE subject <> '' AND entries > 0
-            GROUP BY tenant_id, subject, bucket
-        """)
-        op.execute(f"""
-            UPDATE subject_presence SET last_before = {neighbour_sql("last_slot", shifted_sql(dialect, unit, -1))},
-                                        first_after = {neighbour_sql("first_slot", shifted_sql(dialect, unit, 1))}
-            WHERE unit = '{unit}'
+            INSERT INTO subject_presence (tenant_id, subject, unit, bucket_start, first_slot, last_slot,
+                                          last_before, first_after)
+            SELECT tenant_id, subject, '{unit}', bucket, first_slot, last_slot,
+                   CASE WHEN LAG(bucket) OVER w = {shifted_sql(dialect, unit, -1)} THEN LAG(last_slot) OVER w END,
+                   CASE WHEN LEAD(bucket) OVER w = {shifted_sql(dialect, unit, 1)} THEN LEAD(first_slot) OVER w END
+            FROM (SELECT tenant_id, subject, {bucket_sql(dialect, unit)} AS bucket, MIN(slot_start) AS first_slot,
+                         MAX(slot_start) AS last_slot
+                  FROM emotion_rollups WHERE subject <> '' AND entries > 0
+                  GROUP BY tenant_id, subject, bucket) AS spans
+            WINDOW w AS (PARTITION BY tenant_id, subject ORDER BY bucket)
         """)
     op.execute("""
         INSERT INTO subject_counts (tenant_id, unit, bucket_start, subjects)
