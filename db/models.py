@@ -228,21 +228,18 @@ class Batch(Base):
 
 
 class EmotionScore(Base):
-    """One row per job and label, so analytics can ask how many jobs felt what on which day.
+    """One row per job and label: what rollup rebuilds, tag correlations and deletions read back.
 
     Rows are written 28 per job, hundreds of jobs at a time, so the table keeps only what that
-    needs: the natural key (job, label) and two indexes for analytics. No foreign key: on
-    PostgreSQL each is checked row by row, which cost as much as the rows themselves. Rows are
-    only written in the transaction that stores their job's result (``db.jobs``), so the job
-    exists, and a trigger on `jobs` deletes a job's scores with it (migration c41f0e9d7a52). ``tenant_id`` is
-    the job's, copied for per-tenant analytics.
+    needs: the natural key (job, label), by which every reader finds a job's rows (timelines and
+    insights read ``emotion_rollups``; migration 4c8e2a7d1f95 dropped the other indexes). No
+    foreign key: on PostgreSQL each is checked row by row, which cost as much as the rows
+    themselves. Rows are only written in the transaction that stores their job's result
+    (``db.jobs``), so the job exists, and a trigger on `jobs` deletes a job's scores with it
+    (migration c41f0e9d7a52). ``tenant_id`` is the job's, copied for per-tenant analytics.
     """
 
     __tablename__ = "emotion_scores"
-    __table_args__ = (
-        Index("ix_emotion_scores_label_created", "label", "created_at"),
-        Index("ix_emotion_scores_tenant_created", "tenant_id", "created_at"),
-    )
 
     job_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     label: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -294,8 +291,11 @@ subject_presence = Table(
     #: (None: no entries there).
     Column("last_before", UtcDateTime),
     Column("first_after", UtcDateTime),
-    Index("ix_subject_presence_first_slot", "tenant_id", "unit", "bucket_start", "first_slot"),
-    Index("ix_subject_presence_last_slot", "tenant_id", "unit", "bucket_start", "last_slot"),
+    #: Partial (true of every row) so that only queries with a condition on the slot can use them,
+    #: never a lookup by key (migration 4c8e2a7d1f95).
+    *[Index(f"ix_subject_presence_{column}", "tenant_id", "unit", "bucket_start", column,
+            postgresql_where=text(f"{column} IS NOT NULL"), sqlite_where=text(f"{column} IS NOT NULL"))
+      for column in ("first_slot", "last_slot")],
 )
 
 #: How many subjects each UTC week and month of a tenant has in ``subject_presence``.
