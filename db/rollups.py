@@ -59,18 +59,6 @@ class Aggregate:
     passes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LABELS, 0))
 
     @classmethod
-    def of_result(cls, emotion: dict) -> Aggregate:
-        """One entry's emotion result (``probabilities``, ``emotions`` over their thresholds)."""
-        aggregate = cls(entries=1)
-        over = set(emotion.get("emotions") or ())
-        for label, probability in (emotion.get("probabilities") or {}).items():
-            if label in aggregate.sums:
-                aggregate.sums[label] = float(probability)
-                aggregate.squares[label] = float(probability) ** 2
-                aggregate.passes[label] = int(label in over)
-        return aggregate
-
-    @classmethod
     def of_row(cls, row) -> Aggregate:
         """A row of ``VALUE_COLUMNS`` sums (None when nothing matched): entries, then p, q, t per label."""
         values = [value or 0 for value in row]
@@ -122,19 +110,40 @@ class ScoredEntry:
     emotion: dict
 
 
+def result_values(emotion: dict) -> list:
+    """One entry's emotion result (``probabilities``, ``emotions`` over their thresholds) as the values
+    of a rollup row, in ``VALUE_COLUMNS`` order: the write path adds these flat lists, not
+    :class:`Aggregate` objects, as it runs for every stored result."""
+    over = set(emotion.get("emotions") or ())
+    probabilities = emotion.get("probabilities") or {}
+    values = [1]
+    for label in LABELS:
+        if label in probabilities:
+            probability = float(probabilities[label])
+            values += (probability, probability * probability, int(label in over))
+        else:
+            values += (0.0, 0.0, 0)
+    return values
+
+
+RollupKey = tuple[uuid.UUID, str, datetime]
+
+
 def add_results(session: Session, entries: Iterable[ScoredEntry], sign: int = 1) -> None:
     """Add (``sign`` -1: take out) the entries' results to their subject's and their tenant's slots,
     in the caller's transaction."""
-    changes: dict[tuple, Aggregate] = defaultdict(Aggregate)
+    changes: dict[RollupKey, list] = {}
     for entry in entries:
-        share = Aggregate.of_result(entry.emotion)
+        values = result_values(entry.emotion)
         slot = slot_of(entry.occurred_at)
-        for subject in ({TENANT_SERIES, entry.subject} if entry.subject else {TENANT_SERIES}):
-            changes[(entry.tenant_id, subject, slot)].add(share)
+        for subject in ((TENANT_SERIES, entry.subject) if entry.subject else (TENANT_SERIES,)):
+            key = (entry.tenant_id, subject, slot)
+            known = changes.get(key)
+            changes[key] = values if known is None else [a + b for a, b in zip(known, values)]
     if not changes:
         return
-    upsert(session, [{"tenant_id": tenant_id, "subject": subject, "slot_start": slot, **change.columns(sign)}
-                     for (tenant_id, subject, slot), change in sorted(changes.items(), key=_row_order)])
+    upsert(session, [(key, values if sign == 1 else [sign * value for value in values])
+                     for key, values in sorted(changes.items(), key=_row_order)])
     if sign > 0:
         subject_presence.record(session, changes)
         return
@@ -151,33 +160,35 @@ def _row_order(item) -> tuple:
     return str(tenant_id), subject, slot
 
 
+def _cast(column: str) -> str:
+    return "INTEGER" if column == "entries" or column.startswith("t_") else "DOUBLE PRECISION"
+
+
 #: PostgreSQL: every row in one JSON parameter, so the statement text is the same for any number of
 #: rows and is never compiled again (building and compiling an 88-column multi-row INSERT per
-#: stored batch cost the worker more than the statement itself). Rows arrive merged per key.
+#: stored batch cost the worker more than the statement itself). A row is an array (key, then
+#: ``VALUE_COLUMNS``): encoding 85 keys per row cost the worker more than the values. Rows
+#: arrive merged per key.
 _UPSERT_POSTGRESQL = text(f"""
     INSERT INTO emotion_rollups (tenant_id, subject, slot_start, {", ".join(VALUE_COLUMNS)})
-    SELECT tenant_id, subject, slot_start, {", ".join(VALUE_COLUMNS)}
-    FROM jsonb_populate_recordset(NULL::emotion_rollups, CAST(:rows AS JSONB))
+    SELECT CAST(r ->> 0 AS UUID), r ->> 1, CAST(r ->> 2 AS TIMESTAMPTZ),
+           {", ".join(f"CAST(r ->> {n} AS {_cast(name)})" for n, name in enumerate(VALUE_COLUMNS, start=3))}
+    FROM jsonb_array_elements(CAST(:rows AS JSONB)) AS r
     ON CONFLICT (tenant_id, subject, slot_start) DO UPDATE SET
         {", ".join(f"{name} = emotion_rollups.{name} + EXCLUDED.{name}" for name in VALUE_COLUMNS)}
 """)
 
 
-def _json_value(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def upsert(session: Session, rows: list[dict]) -> None:
-    """Add each row's values to the stored row of its key, or store it (both dialects)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(_UPSERT_POSTGRESQL, {"rows": json.dumps(rows, default=_json_value, separators=(",", ":"))})
+def upsert(session: Session, rows: list[tuple[RollupKey, list]]) -> None:
+    """Add each row's values (``VALUE_COLUMNS`` order) to the stored row of its key, or store it (both dialects)."""
+    if session.get_bind().dialect.name == "postgresql":
+        encoded = [[str(tenant_id), subject, slot.isoformat(), *values] for (tenant_id, subject, slot), values in rows]
+        session.execute(_UPSERT_POSTGRESQL, {"rows": json.dumps(encoded, separators=(",", ":"))})
         return
-    insert = sqlite.insert
-    for start in range(0, len(rows), ROWS_PER_UPSERT):
-        statement = insert(emotion_rollups).values(rows[start:start + ROWS_PER_UPSERT])
+    records = [{"tenant_id": tenant_id, "subject": subject, "slot_start": slot, **dict(zip(VALUE_COLUMNS, values))}
+               for (tenant_id, subject, slot), values in rows]
+    for start in range(0, len(records), ROWS_PER_UPSERT):
+        statement = sqlite.insert(emotion_rollups).values(records[start:start + ROWS_PER_UPSERT])
         session.execute(statement.on_conflict_do_update(
             index_elements=["tenant_id", "subject", "slot_start"],
             set_={name: emotion_rollups.c[name] + statement.excluded[name] for name in VALUE_COLUMNS},

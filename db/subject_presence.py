@@ -99,7 +99,20 @@ def record(session: Session, slots: Iterable[tuple[uuid.UUID, str, datetime]]) -
 def neighbours(key: Key) -> tuple[datetime, datetime]:
     """The starts of the UTC buckets before and after a presence row's."""
     _, _, unit, start = key
+    return _neighbour_starts(unit, start)
+
+
+@functools.lru_cache(maxsize=4096)
+def _neighbour_starts(unit: str, start: datetime) -> tuple[datetime, datetime]:
     return bucket_start(start - timedelta(days=1), unit), bucket_end(start, unit)
+
+
+@functools.lru_cache(maxsize=4096)
+def _link_moments(dialect: str, unit: str, start: datetime) -> tuple[str, str, str]:
+    """A bucket's start and its neighbours', as :func:`link` sends them (every stored pass asks for
+    the same few dozen buckets)."""
+    moment = _json_moment(dialect)
+    return (moment(start), *map(moment, _neighbour_starts(unit, start)))
 
 
 def link(session: Session, keys: Iterable[Key]) -> None:
@@ -110,12 +123,12 @@ def link(session: Session, keys: Iterable[Key]) -> None:
         before, after = neighbours(key)
         touched |= {key, (*key[:3], before), (*key[:3], after)}
     dialect = session.get_bind().dialect.name
-    moment, tenant = _json_moment(dialect), (str if dialect == "postgresql" else lambda value: value.hex)
+    tenant = str if dialect == "postgresql" else lambda value: value.hex
     rows = []
-    for key in sorted(touched, key=lambda key: (str(key[0]), *key[1:])):
-        before, after = neighbours(key)
-        rows.append({"tenant_id": tenant(key[0]), "subject": key[1], "unit": key[2], "bucket_start": moment(key[3]),
-                     "before_start": moment(before), "after_start": moment(after)})
+    for tenant_id, subject, unit, start in sorted(touched, key=lambda key: (str(key[0]), *key[1:])):
+        bucket, before, after = _link_moments(dialect, unit, start)
+        rows.append({"tenant_id": tenant(tenant_id), "subject": subject, "unit": unit, "bucket_start": bucket,
+                     "before_start": before, "after_start": after})
     session.execute(_link_statement(dialect), {"links": json.dumps(rows)})
 
 
