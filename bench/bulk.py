@@ -176,14 +176,15 @@ def end_to_end(services: Services, api: Process, worker: Process, base: str, hea
     return figures, batch
 
 
-def bulk_round(root: Path, texts: list[str], batch_size: int, chunk_size: int | None = None) -> Figures:
+def bulk_round(root: Path, texts: list[str], batch_size: int, chunk_size: int | None = None,
+               subjects: int = 0) -> Figures:
     """One upload on a fresh stack run from ``root``: what bench/compare.py measures for each tree."""
     with metered_services(root) as services, ExitStack() as stack:
         env = worker_environment(services, batch_size, free_port(), chunk_size)
         api, base = start_api_process(stack, env, root=root)
         worker = start_worker(stack, env, "bulk", "bulk", concurrency=None, root=root)
         headers = {"Authorization": f"ApiKey {api_key(env, root)}"}
-        return end_to_end(services, api, worker, base, headers, texts)[0]
+        return end_to_end(services, api, worker, base, headers, texts, subjects)[0]
 
 
 def main() -> None:

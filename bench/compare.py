@@ -121,6 +121,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured per concurrent run")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before a concurrent run's window opens")
     parser.add_argument("--n", type=int, default=3000, help="texts per bulk upload")
+    parser.add_argument("--subjects", type=int, default=0,
+                        help="bulk items carry one of this many subjects and a date (bench/bulk.py --subjects)")
     parser.add_argument("--batch-size", type=int, default=None, help="SAMO_BULK_BATCH_SIZE (default: the setting)")
     args = parser.parse_args()
     benches = [name for name in args.bench.split(",") if name]
@@ -150,7 +152,7 @@ def main() -> None:
                     if bench == "concurrent":
                         figures = interactive_round(tree.root, Texts(pool), args)
                     else:
-                        figures = bulk_round(tree.root, pool[:args.n], batch_size)
+                        figures = bulk_round(tree.root, pool[:args.n], batch_size, subjects=args.subjects)
                     runs.setdefault((bench, tree.label), []).append(figures)
     labels = (trees[0].label, trees[1].label)
     print(f"\nmedian of {args.rounds} round(s) per tree; {load()}")
