@@ -98,7 +98,7 @@ def celery_config(settings: Settings) -> dict:
         "task_annotations": {"tasks.webhooks.deliver": {"time_limit": webhook_time_limit_s(settings)}},
         "task_serializer": "json",
         "accept_content": ["json"],
-        "worker_send_task_events": settings.worker_task_events,
+        "worker_send_task_events": True,
         "worker_hijack_root_logger": False,
         "beat_schedule": {
             # Webhook retries due later than a countdown can safely wait in the broker, and lost messages.

@@ -413,10 +413,6 @@ class Settings:
         0, env="SAMO_WORKER_METRICS_PORT", group="metrics",
         help="Prometheus metrics of a worker on this port (0: off); one port per worker on a host")
 
-    worker_task_events: bool = setting(
-        True, env="SAMO_WORKER_TASK_EVENTS", group="observability",
-        help="Workers send Celery task events from the start (worker_send_task_events); false: only while a "
-             "monitor asks for them (Flower does, every minute)")
     worker_ready_file: str = setting(
         "", env="SAMO_WORKER_READY_FILE", group="observability",
         help="A worker creates this file once it can take jobs (models loaded) and removes it when it stops; "
