@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Uuid, bindparam, delete, func, select, text
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from config.valence import LABELS
@@ -72,13 +72,6 @@ class Aggregate:
             self.sums[label] += sign * other.sums[label]
             self.squares[label] += sign * other.squares[label]
             self.passes[label] += sign * other.passes[label]
-
-    def columns(self, sign: int = 1) -> dict:
-        values = {"entries": sign * self.entries}
-        for label in LABELS:
-            p, q, t = rollup_columns(label)
-            values.update({p: sign * self.sums[label], q: sign * self.squares[label], t: sign * self.passes[label]})
-        return values
 
     def mean(self, label: str) -> float | None:
         return self.sums[label] / self.entries if self.entries else None
@@ -161,7 +154,8 @@ def _row_order(item) -> tuple:
 
 
 def _cast(column: str) -> str:
-    return "INTEGER" if column == "entries" or column.startswith("t_") else "DOUBLE PRECISION"
+    """The column's SQL type as ``emotion_rollups`` declares it (INTEGER or FLOAT, PostgreSQL's double)."""
+    return emotion_rollups.c[column].type.compile(dialect=postgresql.dialect())
 
 
 #: PostgreSQL: every row in one JSON parameter, so the statement text is the same for any number of
