@@ -16,10 +16,11 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from config.valence import LABELS
+from db.buckets import SLOT, slot_of
 from db.documents import iso_datetime
 from db.label_statistics import LabelChange, LabelSums, compare_periods, shift_score
 from db.models import emotion_rollups
-from db.rollups import SLOT, VALUE_COLUMNS, Aggregate, slot_of
+from db.rollups import VALUE_COLUMNS, Aggregate
 
 #: Labels listed under ``rose`` and under ``fell``, strongest first.
 TOP_CHANGES = 5

@@ -28,7 +28,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Uuid, bindparam, delete, func, select, text
@@ -37,10 +37,10 @@ from sqlalchemy.orm import Session
 
 from config.valence import LABELS
 from db import subject_presence
+from db.buckets import local_bucket, slot_of
 from db.models import TENANT_SERIES, EmotionScore, Job, JobStatus, emotion_rollups, rollup_columns
 from db.types import UtcDateTime
 
-SLOT = timedelta(minutes=15)
 UNITS = ("day", "week", "month")
 #: Rows per upsert statement (SQLite binds at most 32,766 parameters; a row has 88).
 ROWS_PER_UPSERT = 300
@@ -85,12 +85,6 @@ class Aggregate:
 
     def share_over_threshold(self, label: str) -> float | None:
         return self.passes[label] / self.entries if self.entries else None
-
-
-def slot_of(moment: datetime) -> datetime:
-    """The start of the 15-minute UTC slot holding ``moment`` (aware)."""
-    utc = moment.astimezone(UTC)
-    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -319,25 +313,6 @@ def totals(session: Session, tenant_id: uuid.UUID, subject: str | None, start: d
     return Aggregate.of_row(session.execute(select(*_sums()).where(*_series(tenant_id, subject, start, end))).one())
 
 
-def next_bucket(start: date, unit: str) -> date:
-    """The first local day of the day, week or month after the one starting on ``start``."""
-    if unit == "day":
-        return start + timedelta(days=1)
-    if unit == "week":
-        return start + timedelta(days=7)
-    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
-def local_bucket(moment: datetime, zone: ZoneInfo, unit: str) -> date:
-    """The first local day of the day, ISO week (Monday) or month holding ``moment`` in ``zone``."""
-    day = moment.astimezone(zone).date()
-    if unit == "week":
-        return day - timedelta(days=day.weekday())
-    if unit == "month":
-        return day.replace(day=1)
-    return day
-
-
 #: PostgreSQL's own reading of the local buckets (``date_trunc`` weeks start on Monday too). Plain
 #: SQL, built once: a read is a few milliseconds, and building and caching an 89-column statement
 #: each time would be a good part of them.
@@ -396,30 +371,13 @@ def distinct_subjects(session: Session, tenant_id: uuid.UUID, start: datetime, e
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(_NO_JIT))
     described, scanned = [], {}
-    for bucket in local_buckets(start, end, unit, zone):
-        if bucket.described and (bucket.lo, bucket.hi) == _whole(bucket.label, unit, zone):
+    for bucket in subject_presence.local_buckets(start, end, unit, zone):
+        if bucket.described and bucket.whole:
             described.append(bucket)
         else:
             scanned.update(_distinct_subjects_scanned(session, tenant_id, bucket.lo, bucket.hi, unit, zone))
     counts = {**scanned, **subject_presence.counted(session, tenant_id, described)}
     return {bucket: count for bucket, count in counts.items() if count}
-
-
-def _whole(label: date, unit: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """A local bucket's bounds as UTC instants."""
-    return (datetime.combine(label, time(), tzinfo=zone).astimezone(UTC),
-            datetime.combine(next_bucket(label, unit), time(), tzinfo=zone).astimezone(UTC))
-
-
-def local_buckets(start: datetime, end: datetime, unit: str, zone: ZoneInfo) -> list[subject_presence.LocalBucket]:
-    """The local weeks or months of ``[start, end)`` in ``zone``, cut to the range."""
-    buckets, label = [], local_bucket(start, zone, unit)
-    while True:
-        lo, hi = _whole(label, unit, zone)
-        if lo >= end:
-            return buckets
-        buckets.append(subject_presence.LocalBucket(label, max(lo, start), min(hi, end), unit))
-        label = local_bucket(hi, zone, unit)
 
 
 def _distinct_subjects_scanned(session: Session, tenant_id: uuid.UUID, start: datetime, end: datetime, unit: str,

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Uuid,
@@ -42,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from db.buckets import local_bounds, local_bucket, utc_bucket_end, utc_bucket_start
 from db.models import TENANT_SERIES, emotion_rollups, subject_counts, subject_presence
 
 UNITS = ("week", "month")
@@ -49,25 +51,12 @@ UNITS = ("week", "month")
 ROWS_PER_STATEMENT = 2000
 
 
-def bucket_start(moment: datetime, unit: str) -> datetime:
-    """The start of the UTC week (Monday) or month holding ``moment``."""
-    day = moment.astimezone(UTC).date()
-    day = day - timedelta(days=day.weekday()) if unit == "week" else day.replace(day=1)
-    return datetime.combine(day, time(), tzinfo=UTC)
-
-
-def bucket_end(start: datetime, unit: str) -> datetime:
-    if unit == "week":
-        return start + timedelta(days=7)
-    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
 Key = tuple[uuid.UUID, str, str, datetime]
 
 
 def keys_of(slots: Iterable[tuple[uuid.UUID, str, datetime]]) -> set[Key]:
     """The presence rows that slots of subjects (``TENANT_SERIES`` ignored) belong to."""
-    return {(tenant_id, subject, unit, bucket_start(slot, unit))
+    return {(tenant_id, subject, unit, utc_bucket_start(slot, unit))
             for tenant_id, subject, slot in slots if subject != TENANT_SERIES for unit in UNITS}
 
 
@@ -79,7 +68,7 @@ def record(session: Session, slots: Iterable[tuple[uuid.UUID, str, datetime]]) -
         if subject == TENANT_SERIES:
             continue
         for unit in UNITS:
-            span = spans.setdefault((tenant_id, subject, unit, bucket_start(slot, unit)), [slot, slot])
+            span = spans.setdefault((tenant_id, subject, unit, utc_bucket_start(slot, unit)), [slot, slot])
             span[0], span[1] = min(span[0], slot), max(span[1], slot)
     if not spans:
         return
@@ -104,7 +93,7 @@ def neighbours(key: Key) -> tuple[datetime, datetime]:
 
 @functools.lru_cache(maxsize=4096)
 def _neighbour_starts(unit: str, start: datetime) -> tuple[datetime, datetime]:
-    return bucket_start(start - timedelta(days=1), unit), bucket_end(start, unit)
+    return utc_bucket_start(start - timedelta(days=1), unit), utc_bucket_end(start, unit)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -236,7 +225,7 @@ def refresh(session: Session, keys: set[Key]) -> None:
         slots = emotion_rollups.c.slot_start
         first, last = session.execute(select(func.min(slots), func.max(slots)).where(
             emotion_rollups.c.tenant_id == tenant_id, emotion_rollups.c.subject == subject,
-            slots >= start, slots < bucket_end(start, unit), emotion_rollups.c.entries > 0)).one()
+            slots >= start, slots < utc_bucket_end(start, unit), emotion_rollups.c.entries > 0)).one()
         key = and_(subject_presence.c.tenant_id == tenant_id, subject_presence.c.subject == subject,
                    subject_presence.c.unit == unit, subject_presence.c.bucket_start == start)
         if first is None:
@@ -324,12 +313,14 @@ def _with_tenant(statement, tenant_id: uuid.UUID | None):
 
 @dataclass(frozen=True)
 class LocalBucket:
-    """A local week or month as UTC instants ``[lo, hi)``, and the UTC bucket of the same date."""
+    """A local week or month as UTC instants ``[lo, hi)`` (``whole`` unless the range cuts it), and
+    the UTC bucket of the same date."""
 
     label: date
     lo: datetime
     hi: datetime
     unit: str
+    whole: bool = True
 
     @property
     def main(self) -> datetime:
@@ -337,7 +328,7 @@ class LocalBucket:
 
     @property
     def main_end(self) -> datetime:
-        return bucket_end(self.main, self.unit)
+        return utc_bucket_end(self.main, self.unit)
 
     @property
     def before(self) -> bool:
@@ -357,6 +348,17 @@ class LocalBucket:
         return not middle and not (self.before and self.after) and self.lo < self.main_end and self.hi > self.main
 
 
+def local_buckets(start: datetime, end: datetime, unit: str, zone: ZoneInfo) -> list[LocalBucket]:
+    """The local weeks or months of ``[start, end)`` in ``zone``, cut to the range."""
+    buckets, label = [], local_bucket(start, zone, unit)
+    while True:
+        lo, hi = local_bounds(label, unit, zone)
+        if lo >= end:
+            return buckets
+        buckets.append(LocalBucket(label, max(lo, start), min(hi, end), unit, whole=lo >= start and hi <= end))
+        label = local_bucket(hi, zone, unit)
+
+
 def counted(session: Session, tenant_id: uuid.UUID, buckets: list[LocalBucket]) -> dict[date, int]:
     """The distinct subjects of each local bucket (all :attr:`LocalBucket.described`, one unit), read
     from the presence rows and counts in one statement."""
@@ -369,7 +371,7 @@ def counted(session: Session, tenant_id: uuid.UUID, buckets: list[LocalBucket]) 
         span = {"idx": idx, "main": moment(bucket.main), "lo": moment(max(bucket.lo, bucket.main)),
                 "hi": moment(min(bucket.hi, bucket.main_end)), "side": None, "neighbour": None, "edge": None}
         if bucket.before:
-            span.update(side="before", neighbour=moment(bucket_start(bucket.main - timedelta(days=1), bucket.unit)),
+            span.update(side="before", neighbour=moment(utc_bucket_start(bucket.main - timedelta(days=1), bucket.unit)),
                         edge=moment(bucket.lo))
         elif bucket.after:
             span.update(side="after", neighbour=moment(bucket.main_end), edge=moment(bucket.hi))

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from config.valence import VALENCE_GROUPS
-from db.rollups import Aggregate, bucketed, distinct_subjects, next_bucket
+from db.buckets import next_bucket
+from db.rollups import Aggregate, bucketed, distinct_subjects
 
 TOP_EMOTIONS = 3
 

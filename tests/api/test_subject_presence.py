@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from config.valence import LABELS
+from db.buckets import local_bucket, slot_of
 from db.deletion import delete_subject_rollups
 from db.models import subject_counts, subject_presence
-from db.rollups import ScoredEntry, add_results, distinct_subjects, local_bucket, slot_of
+from db.rollups import ScoredEntry, add_results, distinct_subjects
 from db.session import session_scope
 from db.subject_presence import rebuild
 

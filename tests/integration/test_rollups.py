@@ -12,6 +12,7 @@ import requests
 from sqlalchemy import select
 
 from config.valence import LABELS
+from db.buckets import slot_of, utc_bucket_start
 from db.models import (
     TENANT_SERIES,
     EmotionScore,
@@ -22,8 +23,8 @@ from db.models import (
     subject_counts,
     subject_presence,
 )
-from db.rollups import VALUE_COLUMNS, rebuild, slot_of, subtract_job
-from db.subject_presence import UNITS, bucket_start
+from db.rollups import VALUE_COLUMNS, rebuild, subtract_job
+from db.subject_presence import UNITS
 from tasks.enqueue import enqueue_job
 from tests.support.polling import wait_for_job
 
@@ -80,8 +81,8 @@ def recomputed_presence(session, tenant_id, leave_out=()) -> tuple[dict, dict]:
             continue
         slot = slot_of(occurred_at)
         for unit in UNITS:
-            first, last = spans.get((subject, unit, bucket_start(slot, unit)), (slot, slot))
-            spans[(subject, unit, bucket_start(slot, unit))] = (min(first, slot), max(last, slot))
+            first, last = spans.get((subject, unit, utc_bucket_start(slot, unit)), (slot, slot))
+            spans[(subject, unit, utc_bucket_start(slot, unit))] = (min(first, slot), max(last, slot))
     counts: dict = defaultdict(int)
     for _, unit, start in spans:
         counts[(unit, start)] += 1
