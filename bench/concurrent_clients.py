@@ -153,7 +153,7 @@ def measure_mode(services: Services, api: Process, base: str, headers: dict, tex
                               stack_meter(services, api, worker))
         print(f"{label}: {figures.line()} ({mean_batch_size(port)})", flush=True)
         spans = []
-        if lone_with is not None:
+        if lone_with is not None and args.lone_jobs:
             before = histogram(port, "samo_worker_inference_seconds")
             spans = lone_jobs_ms(base, headers, texts, args.lone_jobs, lone_with)
             after = histogram(port, "samo_worker_inference_seconds")
@@ -201,6 +201,8 @@ def main() -> None:
                                  {"SAMO_CPU_BATCH_MAX_SIZE": "1"})
     ratio = batching.rate / single.rate
     print(f"ratio {ratio:.2f} (goal >= {GOAL_RATIO}): {'met' if ratio >= GOAL_RATIO else 'NOT met'}")
+    if not spans:
+        return
     totals = sorted(total for _, total, _ in spans)
     lone_median, model_median = statistics.median(totals), statistics.median(model for model, _, _ in spans)
     gap = lone_median - model_median

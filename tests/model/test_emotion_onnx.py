@@ -162,3 +162,9 @@ def test_each_variant_decides_with_the_thresholds_tuned_on_its_own_probabilities
         pytest.skip("this artifact has one set of thresholds for every engine")
     for clf in (onnx_int8, torch_fp32):
         assert np.allclose(clf.thresholds, by_variant[clf.variant])
+
+
+def test_intra_op_threads_sleep_instead_of_spinning_between_operators(onnx_int8):
+    """A worker shares its cores with the pool's other processes, the API and the database."""
+    options = onnx_int8.engine.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
