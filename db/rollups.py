@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy import Uuid, bindparam, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -313,14 +314,38 @@ def totals(session: Session, tenant_id: uuid.UUID, subject: str | None, start: d
     return Aggregate.of_row(session.execute(select(*_sums()).where(*_series(tenant_id, subject, start, end))).one())
 
 
-#: PostgreSQL's own reading of the local buckets (``date_trunc`` weeks start on Monday too). Plain
-#: SQL, built once: a read is a few milliseconds, and building and caching an 89-column statement
-#: each time would be a good part of them.
+#: What a timeline shows of a bucket: its entries, then per label the sum of probabilities and the
+#: threshold passes (the sums of squares serve the insights only, which read :func:`totals`).
+BUCKET_COLUMNS = ("entries", *(name for label in LABELS for name in rollup_columns(label)[::2]))
+
+
+@dataclass(frozen=True)
+class BucketSums:
+    """One local bucket's entries, and per label (``LABELS`` order) the sum of probabilities and the
+    number of entries over the threshold."""
+
+    entries: int
+    sums: list[float]
+    passes: list[int]
+
+    @classmethod
+    def of_values(cls, values) -> BucketSums:
+        """From sums in ``BUCKET_COLUMNS`` order."""
+        return cls(int(values[0]), [float(value) for value in values[1::2]], [int(value) for value in values[2::2]])
+
+
+#: PostgreSQL's own reading of the local buckets (``date_trunc`` weeks start on Monday too), as one
+#: JSON array of ``[bucket, entries, p, t, p, t, ...]``: a year of days is some hundred rows of 57
+#: sums, and PostgreSQL writes and orjson reads them as one JSON text faster than as that many
+#: columns of a result. Plain SQL, built once: a read is a few milliseconds, and building and
+#: caching the statement each time would be a good part of them.
 _BUCKETED_POSTGRESQL = text(f"""
-    SELECT date_trunc(:unit, timezone(:tz, slot_start)) AS bucket, {", ".join(f"SUM({c})" for c in VALUE_COLUMNS)}
-    FROM emotion_rollups
-    WHERE tenant_id = :tenant_id AND subject = :subject AND slot_start >= :start AND slot_start < :end
-    GROUP BY 1 ORDER BY 1
+    SELECT json_agg(json_build_array(bucket::date, {", ".join(BUCKET_COLUMNS)}) ORDER BY bucket)::text
+    FROM (SELECT date_trunc(:unit, timezone(:tz, slot_start)) AS bucket,
+                 {", ".join(f"SUM({c}) AS {c}" for c in BUCKET_COLUMNS)}
+          FROM emotion_rollups
+          WHERE tenant_id = :tenant_id AND subject = :subject AND slot_start >= :start AND slot_start < :end
+          GROUP BY 1) AS buckets
 """).bindparams(bindparam("tenant_id", type_=Uuid), bindparam("start", type_=UtcDateTime),
                 bindparam("end", type_=UtcDateTime))
 _DISTINCT_SUBJECTS_POSTGRESQL = text(f"""
@@ -338,25 +363,28 @@ _NO_JIT = "SET LOCAL jit = off"
 
 
 def bucketed(session: Session, tenant_id: uuid.UUID, subject: str | None, start: datetime, end: datetime,
-             unit: str, zone: ZoneInfo) -> list[tuple[date, Aggregate]]:
+             unit: str, zone: ZoneInfo) -> list[tuple[date, BucketSums]]:
     """The entries of ``[start, end)`` added up per local day, week or month of ``zone``, oldest first;
     buckets without entries are left out.
 
     PostgreSQL groups the slots itself (``timezone``, ``date_trunc``); SQLite, which knows no time
     zones, hands the slots over and they are grouped here with ``zoneinfo``: the same buckets either way.
     """
+    series = subject if subject is not None else TENANT_SERIES
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(_READ_WORK_MEM))
-        rows = session.execute(_BUCKETED_POSTGRESQL, {
+        document = session.execute(_BUCKETED_POSTGRESQL, {
             "unit": unit, "tz": zone.key, "tenant_id": tenant_id, "start": start, "end": end,
-            "subject": subject if subject is not None else TENANT_SERIES}).all()
-        return [(row[0].date(), Aggregate.of_row(row[1:])) for row in rows]
-    grouped: dict[date, Aggregate] = defaultdict(Aggregate)
-    columns = [emotion_rollups.c[name] for name in VALUE_COLUMNS]
-    where = _series(tenant_id, subject, start, end)
-    for row in session.execute(select(emotion_rollups.c.slot_start, *columns).where(*where)).all():
-        grouped[local_bucket(row[0], zone, unit)].add(Aggregate.of_row(row[1:]))
-    return sorted(grouped.items())
+            "subject": series}).scalar()
+        return [(date.fromisoformat(row[0]), BucketSums.of_values(row[1:])) for row in orjson.loads(document or "[]")]
+    grouped: dict[date, list] = {}
+    columns = [emotion_rollups.c[name] for name in BUCKET_COLUMNS]
+    for slot, *values in session.execute(select(emotion_rollups.c.slot_start, *columns)
+                                         .where(*_series(tenant_id, subject, start, end))).all():
+        bucket = local_bucket(slot, zone, unit)
+        total = grouped.get(bucket)
+        grouped[bucket] = values if total is None else [a + b for a, b in zip(total, values)]
+    return [(bucket, BucketSums.of_values(values)) for bucket, values in sorted(grouped.items())]
 
 
 def distinct_subjects(session: Session, tenant_id: uuid.UUID, start: datetime, end: datetime, unit: str,

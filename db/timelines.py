@@ -7,16 +7,15 @@ what a text classifier output, not statements about a person.
 """
 from __future__ import annotations
 
-import heapq
 import uuid
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from config.valence import VALENCE_GROUPS
+from config.valence import LABELS, VALENCE_GROUPS
 from db.buckets import next_bucket
-from db.rollups import Aggregate, bucketed, distinct_subjects
+from db.rollups import BucketSums, bucketed, distinct_subjects
 
 TOP_EMOTIONS = 3
 
@@ -25,25 +24,29 @@ def local_midnight(day: date, zone: ZoneInfo) -> str:
     return datetime.combine(day, time(), tzinfo=zone).isoformat()
 
 
-def valence_split(aggregate: Aggregate) -> dict[str, float]:
-    """Each valence group's share of the bucket's summed probabilities (the four add up to 1)."""
-    total = sum(aggregate.sums.values())
-    return {group: sum(aggregate.sums[label] for label in labels) / total if total else 0.0
-            for group, labels in VALENCE_GROUPS.items()}
+#: Each valence group's labels as positions in ``LABELS``.
+_VALENCE_INDICES = {group: tuple(LABELS.index(label) for label in labels) for group, labels in VALENCE_GROUPS.items()}
 
 
-def bucket_document(start: date, unit: str, zone: ZoneInfo, aggregate: Aggregate) -> dict:
-    entries = aggregate.entries
-    means = {label: total / entries for label, total in aggregate.sums.items()}
-    top = heapq.nlargest(TOP_EMOTIONS, means, key=means.__getitem__)
+def valence_split(sums: list[float]) -> dict[str, float]:
+    """Each valence group's share of the bucket's summed probabilities (``LABELS`` order; the four add up to 1)."""
+    total = sum(sums)
+    return {group: sum(sums[i] for i in indices) / total if total else 0.0
+            for group, indices in _VALENCE_INDICES.items()}
+
+
+def bucket_document(start: date, unit: str, zone: ZoneInfo, bucket: BucketSums) -> dict:
+    entries = bucket.entries
+    means = [total / entries for total in bucket.sums]
+    top = sorted(range(len(LABELS)), key=means.__getitem__, reverse=True)[:TOP_EMOTIONS]
     return {
         "start": local_midnight(start, zone),
         "end": local_midnight(next_bucket(start, unit), zone),
         "entries": entries,
-        "mean_probabilities": means,
-        "share_over_threshold": {label: passes / entries for label, passes in aggregate.passes.items()},
-        "top_emotions": [{"label": label, "mean_probability": means[label]} for label in top],
-        "valence": valence_split(aggregate),
+        "mean_probabilities": dict(zip(LABELS, means)),
+        "share_over_threshold": dict(zip(LABELS, [passes / entries for passes in bucket.passes])),
+        "top_emotions": [{"label": LABELS[i], "mean_probability": means[i]} for i in top],
+        "valence": valence_split(bucket.sums),
     }
 
 
@@ -51,8 +54,8 @@ def timeline(session: Session, tenant_id: uuid.UUID, subject: str | None, start:
              unit: str, zone: ZoneInfo) -> list[dict]:
     """The buckets of ``[start, end)`` that hold entries, oldest first; the tenant's (``subject`` None)
     also say how many distinct subjects wrote in each."""
-    buckets = [bucket_document(day, unit, zone, aggregate)
-               for day, aggregate in bucketed(session, tenant_id, subject, start, end, unit, zone)]
+    buckets = [bucket_document(day, unit, zone, sums)
+               for day, sums in bucketed(session, tenant_id, subject, start, end, unit, zone)]
     if subject is None and buckets:
         subjects = distinct_subjects(session, tenant_id, start, end, unit, zone)
         for bucket in buckets:
