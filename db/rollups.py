@@ -16,7 +16,7 @@ job adds nothing. :func:`subtract_job` takes a stored job's share out again (bef
 :func:`rebuild` recomputes a tenant's rows from the raw ``emotion_scores``.
 
 Readers for analytics over ``[start, end)``, of a subject or of the whole tenant: :func:`totals`
-(one :class:`Aggregate`), :func:`bucketed` (one per local day, week or month) and
+(one :class:`Aggregate`), :func:`bucketed` (a :class:`BucketSums` per local day, week or month) and
 :func:`distinct_subjects` (per local bucket). Bounds count at slot resolution: a slot belongs to
 the range when it starts in it.
 """
