@@ -370,12 +370,11 @@ def bucketed(session: Session, tenant_id: uuid.UUID, subject: str | None, start:
     PostgreSQL groups the slots itself (``timezone``, ``date_trunc``); SQLite, which knows no time
     zones, hands the slots over and they are grouped here with ``zoneinfo``: the same buckets either way.
     """
-    series = subject if subject is not None else TENANT_SERIES
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(_READ_WORK_MEM))
         document = session.execute(_BUCKETED_POSTGRESQL, {
             "unit": unit, "tz": zone.key, "tenant_id": tenant_id, "start": start, "end": end,
-            "subject": series}).scalar()
+            "subject": subject if subject is not None else TENANT_SERIES}).scalar()
         return [(date.fromisoformat(row[0]), BucketSums.of_values(row[1:])) for row in orjson.loads(document or "[]")]
     grouped: dict[date, list] = {}
     columns = [emotion_rollups.c[name] for name in BUCKET_COLUMNS]

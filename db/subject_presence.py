@@ -320,7 +320,7 @@ class LocalBucket:
     lo: datetime
     hi: datetime
     unit: str
-    whole: bool = True
+    whole: bool
 
     @property
     def main(self) -> datetime:
@@ -371,7 +371,7 @@ def counted(session: Session, tenant_id: uuid.UUID, buckets: list[LocalBucket]) 
         span = {"idx": idx, "main": moment(bucket.main), "lo": moment(max(bucket.lo, bucket.main)),
                 "hi": moment(min(bucket.hi, bucket.main_end)), "side": None, "neighbour": None, "edge": None}
         if bucket.before:
-            span.update(side="before", neighbour=moment(utc_bucket_start(bucket.main - timedelta(days=1), bucket.unit)),
+            span.update(side="before", neighbour=moment(_neighbour_starts(bucket.unit, bucket.main)[0]),
                         edge=moment(bucket.lo))
         elif bucket.after:
             span.update(side="after", neighbour=moment(bucket.main_end), edge=moment(bucket.hi))
